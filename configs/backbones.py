@@ -1,0 +1,36 @@
+"""HRNet backbone settings shared by the experiment configs."""
+
+import ml_collections
+
+
+def hrnet(width: int = 48, blocks: int = 4, modules=(1, 4, 3),
+          stem_channels: int = 64, layer1_planes: int = 64,
+          layer1_blocks: int = 4) -> ml_collections.ConfigDict:
+  """HRNet-W`width` as in the official pose configs (W48: branches 48, 96, 192, 384).
+
+  `blocks` is the number of BasicBlocks per branch in every module, `modules` the number of
+  multi-resolution modules in stages 2, 3, 4. Tiny test models shrink all of them.
+  """
+  c = ml_collections.ConfigDict()
+  c.stem_channels = stem_channels          # two 3x3 stride-2 convs, 3 -> 64 -> 64
+  c.layer1_planes = layer1_planes          # Bottleneck planes; outputs 4x this (256)
+  c.layer1_blocks = layer1_blocks
+  c.stage2 = ml_collections.ConfigDict(dict(
+      num_modules=modules[0], num_blocks=(blocks,) * 2,
+      num_channels=(width, 2 * width)))
+  c.stage3 = ml_collections.ConfigDict(dict(
+      num_modules=modules[1], num_blocks=(blocks,) * 3,
+      num_channels=(width, 2 * width, 4 * width)))
+  c.stage4 = ml_collections.ConfigDict(dict(
+      num_modules=modules[2], num_blocks=(blocks,) * 4,
+      num_channels=(width, 2 * width, 4 * width, 8 * width)))
+  c.final_conv_kernel = 1                  # final_layer: 1x1 conv width -> joints, with bias
+  c.bn_momentum = 0.9                      # PyTorch momentum 0.1
+  c.bn_epsilon = 1e-5
+  return c
+
+
+def hrnet_tiny() -> ml_collections.ConfigDict:
+  """A few-thousand-parameter HRNet with every stage present, for tests and the CPU demo."""
+  return hrnet(width=8, blocks=1, modules=(1, 1, 1), stem_channels=16, layer1_planes=8,
+               layer1_blocks=1)

@@ -1,0 +1,119 @@
+"""FAMI-Pose (HRNet-W48, 384x288) on PoseTrack17, as the published code trains it.
+
+Every number here is the published value (../shared/docs/famipose_reference.md); switches that
+default to the code's behaviour offer the paper's variant.
+
+  python train.py --config=configs/posetrack17.py --workdir=runs/pt17 \
+      --config.data.root=/data/PoseTrack17 --config.init_from=/ckpt/hrnet_w48_pt17
+"""
+
+import ml_collections
+
+from configs import backbones
+from data_pipeline import joints
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 19970808
+  config.num_epochs = 21
+  config.batch_size = 48                 # global batch of clips, split over all devices
+  config.eval_batch_size = 64
+  config.init_from = ''                  # converted HRNet (or FAMI-Pose) checkpoint directory
+
+  # Shared between model, targets and decoding: change one, all follow.
+  image_size = ml_collections.FieldReference((288, 384))    # (W, H)
+  heatmap_size = ml_collections.FieldReference((72, 96))    # (W, H)
+  num_joints = ml_collections.FieldReference(joints.NUM_JOINTS)
+  simcc_split_ratio = ml_collections.FieldReference(2.0)
+
+  # ---- model ----
+  m = config.model = ml_collections.ConfigDict()
+  m.temporal = True                      # False: single-frame HRNet baseline, same code
+  m.head = 'heatmap'                     # 'heatmap' | 'simcc'
+  m.num_joints = num_joints
+  m.image_size = image_size
+  m.heatmap_size = heatmap_size
+  m.backbone = backbones.hrnet(48)
+  m.freeze_backbone = True               # only the FAMI-Pose additions are trained
+  m.backbone_bn_batch_stats = True       # published quirk: frozen backbone BN still in train mode
+  m.global_transform = 'translation'     # 'translation' (code) | 'affine' (paper) | 'none'
+  m.warp_align_corners = True            # kornia >= 0.5; False reproduces kornia 0.3-0.4
+  m.gtm_channels = 16
+  m.gtm_num_downsamples = 5              # 96x72 -> 3x3
+  m.gtm_hidden_features = (64, 64)       # Linear 144->64->64->(2 or 6), no activations
+  m.local_calibration = True
+  m.dcn_kernel_size = 3
+  m.dcn_dilation = 3
+  m.dcn_offset_groups = 12
+  m.dcn_mask_activation = 'none'         # 'none' (code: raw mask) | 'sigmoid' (DCNv2 paper)
+  m.support_blocks = 2                   # sup_agg_block: BasicBlocks on the N warped features
+  m.combine_blocks = 1                   # combined_feat_layers
+  m.fusion_blocks = 3                    # init_feature_agg_block
+  m.head_kernel_size = 3                 # agg_final_layer
+  m.simcc_split_ratio = simcc_split_ratio
+  m.conv_init_std = 0.001                # every Conv2d ~ N(0, 0.001), biases 0
+  m.dtype = 'float32'                    # compute dtype ('bfloat16' on accelerators)
+
+  # ---- data ----
+  d = config.data = ml_collections.ConfigDict()
+  d.dataset = 'posetrack17'              # 'posetrack17' | 'posetrack18' | 'posetrack21' | 'synthetic'
+  d.root = ''                            # dataset folder (see README: data layout)
+  d.image_size = image_size
+  d.heatmap_size = heatmap_size
+  d.num_joints = num_joints
+  d.supporting_offsets = (-2, -1, 1, 2)  # relative frame indices, in the model's order
+  d.boundary_rule = 'published'          # 'published' | 'clamp'
+  d.sigma = 3.0                          # heatmap Gaussian std at heatmap resolution
+  d.box_enlarge = 1.25
+  d.pixel_std = 200.0
+  d.scale_factor = 0.35                  # scale = clip(1 + 0.35 N(0,1), 0.65, 1.35)
+  d.scale_clip = (0.65, 1.35)
+  d.rotation_factor = 45.0               # rotation = clip(45 N(0,1), -90, 90) ...
+  d.rotation_clip = 90.0
+  d.rotation_prob = 0.6                  # ... with probability 0.6, else 0
+  d.flip_prob = 0.5
+  d.flip_pairs = joints.FLIP_PAIRS
+  d.half_body_prob = 0.3
+  d.half_body_min_joints = 8             # more than this many visible joints
+  d.half_body_upper_threshold = 0.5      # upper body when N(0,1) < this (as coded)
+  d.half_body_scale = 1.5
+  d.upper_body_joints = joints.UPPER_BODY_JOINTS
+  d.mean = (0.485, 0.456, 0.406)         # ImageNet, RGB
+  d.std = (0.229, 0.224, 0.225)
+  d.det_score_threshold = 0.2
+  d.simcc_sigma = 6.0
+  d.simcc_split_ratio = simcc_split_ratio
+  d.loader = 'numpy'                     # 'numpy' (no TensorFlow) | 'tfdata'
+  d.num_workers = 8
+  d.prefetch_batches = 2
+  d.on_bad_input = 'error'               # 'error' | 'skip' (counted and logged)
+
+  # ---- losses ----
+  l = config.loss = ml_collections.ConfigDict()
+  l.heatmap_weight = 1.0
+  l.mi = 'published'                     # 'published' | 'critic' | 'none'
+  l.mi_alpha = 0.5
+  l.mi_beta = 0.1
+  l.mi_temperature = 0.05
+  l.mi_faithful = True                   # True: the published arithmetic; False: true KL
+
+  # ---- optimiser ----
+  o = config.optim = ml_collections.ConfigDict()
+  o.learning_rate = 1e-3                 # Adam, no weight decay
+  o.b1 = 0.9
+  o.b2 = 0.999
+  o.eps = 1e-8
+  o.weight_decay = 0.0
+  o.lr_decay_epochs = (8, 12, 16)        # the config's MILESTONES [10, 15] are never read
+  o.lr_decay_factor = 0.1
+
+  # ---- evaluation ----
+  e = config.eval = ml_collections.ConfigDict()
+  e.dark = False
+  e.flip_test = False
+  e.joint_score = 'times_box_score'      # 'times_box_score' (published) | 'raw'
+  e.missing_frame_score = -100.0         # dummy point for frames with no prediction
+  e.pckh_threshold = 0.5
+  e.head_size_factor = 0.6
+  return config

@@ -1,0 +1,1 @@
+"""FAMI-Pose in JAX/Flax: temporal feature alignment and mutual information for video pose."""
