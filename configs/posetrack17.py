@@ -108,6 +108,22 @@ def get_config() -> ml_collections.ConfigDict:
   o.lr_decay_epochs = (8, 12, 16)        # the config's MILESTONES [10, 15] are never read
   o.lr_decay_factor = 0.1
 
+  # ---- training loop (train.py; not published numbers: bookkeeping) ----
+  t = config.train = ml_collections.ConfigDict()
+  t.log_every_steps = 100                # metrics: TensorBoard + workdir/metrics.jsonl
+  t.checkpoint_every_steps = 1000        # also saved after every epoch and on SIGTERM/SIGINT
+  t.keep_checkpoints = 3
+  t.async_checkpointing = True
+  t.eval_every_epochs = 0                # 0: evaluate once, after the last epoch
+  t.pretrain_epochs = 0                  # > 0 (and no init_from): train the single-frame
+  t.pretrain_lr_decay_epochs = ()        #   backbone first, in workdir/pretrain (the demo)
+  t.num_vis_samples = 8                  # crops drawn in workdir/predictions/*.png
+  t.progress_bar = True                  # drawn only when stderr is a terminal
+  t.distributed = False                  # call jax.distributed.initialize() first
+  t.coordinator_address = ''             # '' = auto-detect (SLURM, Open MPI, TPU, ...)
+  t.num_processes = 0                    # 0 = auto-detect
+  t.process_id = -1                      # -1 = auto-detect
+
   # ---- evaluation ----
   e = config.eval = ml_collections.ConfigDict()
   e.dark = False

@@ -1,0 +1,313 @@
+"""Checkpoints: Orbax CheckpointManager, the config a workdir belongs to, init_from, stop signals.
+
+A workdir is bound to one training config: `workdir/config.json` records it (with a fingerprint
+of the fields that shape the trained state) the first time, and every later run in that workdir
+must match it, so resuming never mixes two experiments. Runtime-only fields (paths, logging,
+evaluation, intervals) may change between runs.
+
+Layout: workdir/config.json, workdir/checkpoints/<step>/{state,meta}. `state` is the TrainState
+pytree, `meta` a small JSON record (step, epoch, fingerprint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import signal
+import threading
+from typing import Any, Mapping
+
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+CHECKPOINT_DIR = 'checkpoints'
+CONFIG_FILE = 'config.json'
+VARIABLES_DIR = 'variables'     # the converter's output: OUT_DIR/variables = {'params', 'batch_stats'}
+
+# Fields that may differ when resuming: they do not change what the checkpoint holds or how the
+# remaining steps compute. A prefix ('eval') covers a whole section.
+RUNTIME_FIELDS = (
+    'init_from', 'num_epochs', 'eval_batch_size', 'eval',
+    'data.root', 'data.num_workers', 'data.prefetch_batches', 'data.on_bad_input',
+    'train.log_every_steps', 'train.checkpoint_every_steps', 'train.keep_checkpoints',
+    'train.async_checkpointing', 'train.eval_every_epochs', 'train.num_vis_samples',
+    'train.progress_bar', 'train.distributed', 'train.coordinator_address',
+    'train.num_processes', 'train.process_id', 'train.pretrain_epochs',
+    'train.pretrain_lr_decay_epochs',
+)
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint that cannot be read, or one that belongs to another config."""
+
+
+class ConfigMismatchError(ValueError):
+  """The workdir was created by a different training config."""
+
+
+def write_json_atomic(path: str, obj: Any):
+  """Writes `obj` as JSON to `path` via a temporary file in the same folder and os.replace."""
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  tmp = os.path.join(folder, f'.{os.path.basename(path)}.tmp.{os.getpid()}')
+  with open(tmp, 'w', encoding='utf-8') as f:
+    json.dump(obj, f, indent=1, sort_keys=True)
+    f.write('\n')
+  os.replace(tmp, path)
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+  flat = {}
+  for key, value in tree.items():
+    name = f'{prefix}{key}'
+    if isinstance(value, Mapping):
+      flat.update(_flatten(value, name + '.'))
+    else:
+      flat[name] = value
+  return flat
+
+
+def flat_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """{'model.head': 'heatmap', ...} with JSON-normal values (tuples become lists)."""
+  return json.loads(json.dumps(_flatten(config.to_dict()), default=str))
+
+
+def _is_runtime(name: str) -> bool:
+  return any(name == f or name.startswith(f + '.') for f in RUNTIME_FIELDS)
+
+
+def fingerprint(config: ml_collections.ConfigDict) -> tuple[str, dict[str, Any]]:
+  """(sha256 hex, the fingerprinted fields) of everything that shapes the trained state."""
+  fields = {k: v for k, v in flat_config(config).items() if not _is_runtime(k)}
+  digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+  return digest, fields
+
+
+def bind_workdir(workdir: str, config: ml_collections.ConfigDict, write: bool = True) -> str:
+  """Checks that `workdir` belongs to `config` (or is new) and records the config there.
+
+  Returns:
+    The fingerprint.
+
+  Raises:
+    ConfigMismatchError: naming the differing fields, before anything in the workdir is touched.
+  """
+  digest, fields = fingerprint(config)
+  path = os.path.join(workdir, CONFIG_FILE)
+  if os.path.exists(path):
+    try:
+      with open(path, encoding='utf-8') as f:
+        recorded = json.load(f)
+      recorded_fields = {k: v for k, v in recorded['config'].items() if not _is_runtime(k)}
+    except (OSError, ValueError, KeyError, AttributeError) as e:
+      raise ConfigMismatchError(f'{path} is unreadable ({e}); it is not a workdir of this '
+                                'program. Choose another --workdir.') from e
+    if recorded_fields != fields:
+      names = sorted(set(recorded_fields) | set(fields))
+      diffs = [f'  {n}: {recorded_fields.get(n, "<absent>")!r} in the workdir, '
+               f'{fields.get(n, "<absent>")!r} now'
+               for n in names if recorded_fields.get(n, '<absent>') != fields.get(n, '<absent>')]
+      raise ConfigMismatchError(
+          f'workdir {workdir} holds a run of a different config ({path}):\n' + '\n'.join(diffs[:20])
+          + ('\n  ...' if len(diffs) > 20 else '')
+          + '\nUse a new --workdir (nothing was changed in this one).')
+  elif write and jax.process_index() == 0:
+    write_json_atomic(path, {'fingerprint': digest, 'config': flat_config(config)})
+  return digest
+
+
+class Checkpointer:
+  """Orbax CheckpointManager for the train state of one workdir.
+
+  Saves every `save_every_steps` steps (and whenever `force`d), keeps the last `keep`, writes
+  asynchronously when `use_async`; `wait()` blocks until pending writes are on disk.
+  """
+
+  def __init__(self, workdir: str, fingerprint_hex: str, *, save_every_steps: int, keep: int,
+               use_async: bool = True):
+    self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
+    self.fingerprint = fingerprint_hex
+    options = ocp.CheckpointManagerOptions(
+        save_interval_steps=max(1, int(save_every_steps)), max_to_keep=max(1, int(keep)),
+        enable_async_checkpointing=use_async, create=True)
+    self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                          item_names=('state', 'meta'))
+
+  def step_dir(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def save(self, step: int, state: Any, meta: Mapping[str, Any], force: bool = False) -> bool:
+    """Starts saving `state` at `step`; returns whether a save was started."""
+    meta = dict(meta, step=int(step), fingerprint=self.fingerprint)
+    return self._manager.save(
+        int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                           meta=ocp.args.JsonSave(meta)), force=force)
+
+  def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
+    """The state saved at `step`, placed like `abstract_state` (ShapeDtypeStructs with shardings).
+
+    Raises:
+      CheckpointError: naming the step directory, if it cannot be read or belongs to another config.
+    """
+    where = self.step_dir(step)
+    try:
+      restored = self._manager.restore(
+          int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                             meta=ocp.args.JsonRestore()))
+      state, meta = restored['state'], dict(restored['meta'])
+      jax.block_until_ready(state)
+    except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
+      raise CheckpointError(
+          f'checkpoint {where} is corrupt or incomplete and cannot be restored '
+          f'({type(e).__name__}: {str(e)[:500]}). Move that directory away to resume from an '
+          f'earlier checkpoint, or start a new --workdir. Nothing was changed.') from e
+    if meta.get('fingerprint') != self.fingerprint:
+      raise CheckpointError(f'checkpoint {where} was written by a different config '
+                            f'(fingerprint {meta.get("fingerprint")} != {self.fingerprint}).')
+    return state, meta
+
+  def wait(self):
+    self._manager.wait_until_finished()
+
+  def close(self):
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Initialisation from another run or a converted PyTorch checkpoint.
+
+
+def _restore_untyped(path: str) -> Any:
+  """A pytree of numpy arrays from an Orbax PyTree checkpoint directory."""
+  with ocp.PyTreeCheckpointer() as ckptr:
+    metadata = ckptr.metadata(path)
+    tree = metadata.item_metadata.tree if hasattr(metadata, 'item_metadata') else metadata.tree
+    restore_args = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+    return ckptr.restore(path, args=ocp.args.PyTreeRestore(restore_args=restore_args))
+
+
+def load_variables(source: str) -> dict[str, Any]:
+  """{'params', 'batch_stats'} as numpy arrays from `source`.
+
+  `source` is either the converter's output directory (holding `variables/`) or a training
+  workdir (its latest checkpoint's model variables).
+  """
+  source = os.path.abspath(source)
+  try:
+    if os.path.isdir(os.path.join(source, VARIABLES_DIR)):
+      tree = _restore_untyped(os.path.join(source, VARIABLES_DIR))
+      return {'params': tree['params'], 'batch_stats': tree.get('batch_stats', {})}
+    ckpt_dir = os.path.join(source, CHECKPOINT_DIR)
+    if os.path.isdir(ckpt_dir):
+      steps = sorted(int(s) for s in os.listdir(ckpt_dir) if s.isdigit())
+      if steps:
+        state = _restore_untyped(os.path.join(ckpt_dir, str(steps[-1]), 'state'))
+        return {'params': state['params']['model'], 'batch_stats': state['batch_stats']}
+  except (KeyError, TypeError) as e:
+    raise CheckpointError(f'init_from={source}: unexpected checkpoint structure ({e}).') from e
+  except Exception as e:
+    raise CheckpointError(f'init_from={source}: cannot read it ({type(e).__name__}: '
+                          f'{str(e)[:500]}).') from e
+  raise CheckpointError(
+      f'init_from={source} is neither a converted checkpoint (no {VARIABLES_DIR}/ inside; make '
+      f'one with `python -m famipose_jax.convert IN.pth {source}`) nor a training workdir with '
+      f'checkpoints.')
+
+
+def _tree_paths(tree, prefix=()):
+  if isinstance(tree, Mapping):
+    for key, value in tree.items():
+      yield from _tree_paths(value, prefix + (key,))
+  else:
+    yield prefix, tree
+
+
+def merge_variables(target: Mapping[str, Any], loaded: Mapping[str, Any],
+                    source: str) -> tuple[dict[str, Any], list[str]]:
+  """`target` with every subtree that `loaded` also has replaced by the loaded values.
+
+  A loaded collection whose top level looks like a bare HRNet (no 'backbone' key but keys of the
+  model's backbone) is placed under 'backbone'. Shapes must agree exactly.
+
+  Returns:
+    (merged variables as a plain nested dict, the '/'-joined paths of loaded top-level modules).
+  """
+  merged = jax.tree_util.tree_map(lambda x: x, _to_dict(target))
+  loaded_modules = set()
+  for collection in ('params', 'batch_stats'):
+    tgt = merged.get(collection, {})
+    src = _to_dict(loaded.get(collection, {}))
+    if src and 'backbone' in tgt and 'backbone' not in src and set(src) <= set(tgt['backbone']):
+      src = {'backbone': src}
+    for path, value in _tree_paths(src):
+      node = tgt
+      for key in path[:-1]:
+        if not isinstance(node, Mapping) or key not in node:
+          node = None
+          break
+        node = node[key]
+      if node is None or path[-1] not in node:
+        if path[0] in tgt:
+          raise CheckpointError(f'init_from={source}: {collection}/{"/".join(path)} has no '
+                                'counterpart in this model (a different architecture?).')
+        continue  # a module this model does not have (e.g. FAMI-Pose additions into a baseline)
+      if tuple(np.shape(node[path[-1]])) != tuple(np.shape(value)):
+        raise CheckpointError(
+            f'init_from={source}: {collection}/{"/".join(path)} has shape {np.shape(value)}, '
+            f'the model expects {np.shape(node[path[-1]])}.')
+      node[path[-1]] = np.asarray(value, dtype=np.asarray(node[path[-1]]).dtype)
+      loaded_modules.add(path[0])
+  return merged, sorted(loaded_modules)
+
+
+def _to_dict(tree):
+  if isinstance(tree, Mapping):
+    return {k: _to_dict(v) for k, v in tree.items()}
+  return tree
+
+
+# ---------------------------------------------------------------------------------------------
+# SIGTERM / SIGINT.
+
+
+class StopSignal(contextlib.AbstractContextManager):
+  """While active, the first SIGTERM or SIGINT only sets `requested` (the loop saves and exits).
+
+  A second SIGINT raises KeyboardInterrupt as usual, for a user who does not want to wait.
+  Outside the main thread (where handlers cannot be installed) it does nothing.
+  """
+
+  def __init__(self):
+    self.requested: str | None = None
+    self._previous = {}
+
+  def _handler(self, signum, frame):
+    name = signal.Signals(signum).name
+    if self.requested and signum == signal.SIGINT:
+      raise KeyboardInterrupt
+    self.requested = name
+    logging.warning('%s received: saving a checkpoint and stopping after this step.', name)
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for signum in (signal.SIGTERM, signal.SIGINT):
+        self._previous[signum] = signal.signal(signum, self._handler)
+    return self
+
+  def __exit__(self, *exc):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+    self._previous.clear()
+    return False

@@ -1,0 +1,122 @@
+"""Training metrics on disk: TensorBoard event files and a JSON-lines file.
+
+Neither needs TensorFlow: events are `tensorboard`'s own protobufs framed by its record writer
+(TFRecord framing with masked CRC32C), so TensorBoard reads them as usual. Every record is one
+`write` of complete bytes followed by a flush, so a crash leaves whole records behind, never
+half a line or half an event.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from typing import Mapping
+
+from tensorboard.compat.proto import event_pb2
+from tensorboard.compat.proto import summary_pb2
+from tensorboard.summary.writer.record_writer import RecordWriter
+
+METRICS_FILE = 'metrics.jsonl'
+TENSORBOARD_DIR = 'tensorboard'
+
+
+def _plain(value):
+  """A JSON-safe Python scalar (NaN/inf become strings JSON can hold)."""
+  value = float(value)
+  if math.isfinite(value):
+    return value
+  return repr(value)  # 'nan', 'inf', '-inf'
+
+
+class EventFileWriter:
+  """Appends scalar and image summaries to a TensorBoard event file."""
+
+  def __init__(self, logdir: str):
+    os.makedirs(logdir, exist_ok=True)
+    name = 'events.out.tfevents.%010d.%s.%d' % (time.time(), socket.gethostname(), os.getpid())
+    self.path = os.path.join(logdir, name)
+    self._file = open(self.path, 'ab')
+    self._records = RecordWriter(self._file)
+    self._write(event_pb2.Event(wall_time=time.time(), file_version='brain.Event:2'))
+
+  def _write(self, event: event_pb2.Event):
+    self._records.write(event.SerializeToString())
+    self._records.flush()
+
+  def scalars(self, step: int, values: Mapping[str, float]):
+    summary = summary_pb2.Summary(value=[
+        summary_pb2.Summary.Value(tag=tag, simple_value=float(value))
+        for tag, value in values.items()])
+    self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+
+  def image_png(self, step: int, tag: str, png: bytes, height: int, width: int):
+    image = summary_pb2.Summary.Image(height=height, width=width, colorspace=3,
+                                      encoded_image_string=png)
+    summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, image=image)])
+    self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
+
+  def close(self):
+    if not self._file.closed:
+      self._file.close()
+
+
+class MetricsWriter:
+  """Writes the same scalars to TensorBoard and to `workdir/metrics.jsonl`.
+
+  Only process 0 writes (`enabled=False` elsewhere), so multi-host runs keep one log.
+  """
+
+  def __init__(self, workdir: str, enabled: bool = True):
+    self.enabled = enabled
+    self.jsonl_path = os.path.join(workdir, METRICS_FILE)
+    self._events = None
+    self._jsonl = None
+    if enabled:
+      os.makedirs(workdir, exist_ok=True)
+      self._events = EventFileWriter(os.path.join(workdir, TENSORBOARD_DIR))
+      self._jsonl = open(self.jsonl_path, 'a', encoding='utf-8')
+
+  @property
+  def event_file(self) -> str | None:
+    return self._events.path if self._events else None
+
+  def write(self, step: int, values: Mapping[str, float], kind: str = 'train'):
+    """Logs `values` at `step`; `kind` ('train' | 'eval' | ...) prefixes the TensorBoard tags."""
+    if not self.enabled:
+      return
+    self._events.scalars(step, {f'{kind}/{k}': v for k, v in values.items()})
+    record = {'step': int(step), 'kind': kind, 'time': round(time.time(), 3)}
+    record.update({k: _plain(v) for k, v in values.items()})
+    self._jsonl.write(json.dumps(record) + '\n')
+    self._jsonl.flush()
+
+  def image_png(self, step: int, tag: str, png: bytes, height: int, width: int):
+    if self.enabled:
+      self._events.image_png(step, tag, png, height, width)
+
+  def close(self):
+    if self._events:
+      self._events.close()
+    if self._jsonl and not self._jsonl.closed:
+      self._jsonl.close()
+
+
+def read_event_scalars(path: str) -> dict[str, list[tuple[int, float]]]:
+  """{tag: [(step, value), ...]} from one event file, read with TensorBoard's own record reader."""
+  from tensorboard.compat.tensorflow_stub import errors
+  from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import PyRecordReader_New
+  reader = PyRecordReader_New(path)
+  scalars: dict[str, list[tuple[int, float]]] = {}
+  while True:
+    try:
+      reader.GetNext()
+    except errors.OutOfRangeError:
+      break
+    event = event_pb2.Event.FromString(reader.record())
+    for value in event.summary.value:
+      if value.HasField('simple_value'):
+        scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+  return scalars

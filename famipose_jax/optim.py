@@ -1,0 +1,73 @@
+"""The published optimiser: Adam with a step-wise learning rate, and the frozen backbone.
+
+FAMI-Pose steps PyTorch's MultiStepLR once after every epoch, so epoch e (from 0) trains with
+lr * factor ** (number of milestones <= e). Here the schedule counts optimiser updates: update s
+belongs to epoch s // steps_per_epoch.
+
+Freezing is a label per parameter: 'frozen' leaves get a zero update and keep no Adam moments;
+the train step also stops their gradient so the backward pass skips them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+FROZEN = 'frozen'
+TRAINABLE = 'trainable'
+# The model's parameter subtree that `freeze_backbone` freezes (models contract).
+BACKBONE = 'backbone'
+
+
+def learning_rate_schedule(optim_config: ml_collections.ConfigDict,
+                           steps_per_epoch: int) -> Callable[[jax.Array], jax.Array]:
+  """lr(update count) = lr * lr_decay_factor ** #{e in lr_decay_epochs : e * steps_per_epoch <= count}."""
+  if steps_per_epoch < 1:
+    raise ValueError(f'steps_per_epoch must be >= 1, got {steps_per_epoch}')
+  base = float(optim_config.learning_rate)
+  factor = float(optim_config.lr_decay_factor)
+  boundaries = jnp.asarray([int(e) * steps_per_epoch for e in optim_config.lr_decay_epochs],
+                           dtype=jnp.int32)
+
+  def schedule(count):
+    passed = jnp.sum(jnp.asarray(count, jnp.int32) >= boundaries) if boundaries.size else 0
+    return base * jnp.power(jnp.float32(factor), passed).astype(jnp.float32)
+
+  return schedule
+
+
+def param_labels(trainable: Any, freeze_backbone: bool) -> Any:
+  """FROZEN for every leaf under trainable['model']['backbone'] when frozen, else TRAINABLE.
+
+  Args:
+    trainable: {'model': model params, 'critic': critic params (maybe empty)}.
+    freeze_backbone: config.model.freeze_backbone.
+  """
+  def label(path, _):
+    keys = [getattr(k, 'key', None) for k in path]
+    frozen = freeze_backbone and keys[:2] == ['model', BACKBONE]
+    return FROZEN if frozen else TRAINABLE
+  return jax.tree_util.tree_map_with_path(label, trainable)
+
+
+def stop_frozen_gradients(trainable: Any, labels: Any) -> Any:
+  """The same tree with `stop_gradient` on frozen leaves (no backward pass through them)."""
+  return jax.tree_util.tree_map(
+      lambda p, l: jax.lax.stop_gradient(p) if l == FROZEN else p, trainable, labels)
+
+
+def make_optimizer(config: ml_collections.ConfigDict,
+                   steps_per_epoch: int) -> optax.GradientTransformation:
+  """Adam (PyTorch semantics: weight decay added to the gradient) on trainable leaves only."""
+  o = config.optim
+  adam = optax.adam(learning_rate_schedule(o, steps_per_epoch), b1=o.b1, b2=o.b2, eps=o.eps)
+  if o.weight_decay:
+    adam = optax.chain(optax.add_decayed_weights(o.weight_decay), adam)
+  freeze = bool(config.model.freeze_backbone)
+  return optax.multi_transform(
+      {TRAINABLE: adam, FROZEN: optax.set_to_zero()},
+      lambda trainable: param_labels(trainable, freeze))
