@@ -1,0 +1,36 @@
+"""Output heads on per-joint maps: the SimCC coordinate classifiers.
+
+SimCC (Li et al., ECCV 2022), as the seed adds it to FAMI-Pose: each joint's map [h, w] is
+flattened (row-major, PyTorch's 'b c h w -> b c (h w)') and classified by two Linear layers into
+round(W*k) horizontal and round(H*k) vertical bins. Children mlp_head_x, mlp_head_y (the seed's
+names); weights PyTorch default uniform, biases zero (FAMI-Pose's init_weights zeroes biases).
+"""
+
+import jax
+import jax.numpy as jnp
+from flax import linen as nn
+
+from famipose_jax.models import initializers
+
+
+def simcc_bins(image_size: tuple[int, int], split_ratio: float) -> tuple[int, int]:
+  """(round(W*k), round(H*k)) for image_size (W, H): the x and y classifier widths."""
+  width, height = image_size
+  return round(width * split_ratio), round(height * split_ratio)
+
+
+class SimCCHead(nn.Module):
+  """[B, h, w, K] maps -> (x logits [B, K, round(W*k)], y logits [B, K, round(H*k)])."""
+  num_x_bins: int
+  num_y_bins: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, maps: jax.Array) -> tuple[jax.Array, jax.Array]:
+    b, h, w, k = maps.shape
+    x = jnp.transpose(maps, (0, 3, 1, 2)).reshape(b, k, h * w)
+    def classifier(features, name):
+      return nn.Dense(features, dtype=self.dtype, param_dtype=jnp.float32,
+                      kernel_init=initializers.torch_default_kernel(),
+                      bias_init=initializers.zeros, name=name)
+    return classifier(self.num_x_bins, 'mlp_head_x')(x), classifier(self.num_y_bins, 'mlp_head_y')(x)
