@@ -127,9 +127,14 @@ def get_config() -> ml_collections.ConfigDict:
   # ---- evaluation ----
   e = config.eval = ml_collections.ConfigDict()
   e.dark = False
+  e.dark_kernel_size = 11                # DARK's Gaussian blur (OpenCV sigma for size 11 = 2)
+  e.quarter_offset = 0.25                # sub-pixel step toward the larger neighbour (no DARK)
   e.flip_test = False
+  e.flip_shift_heatmap = True            # HRNet SHIFT_HEATMAP: flipped maps move 1 px right
   e.joint_score = 'times_box_score'      # 'times_box_score' (published) | 'raw'
   e.missing_frame_score = -100.0         # dummy point for frames with no prediction
   e.pckh_threshold = 0.5
   e.head_size_factor = 0.6
+  e.prediction_layout = 'posetrack17'    # layout of written prediction files (published: annolist)
+  e.pck_threshold = 0.2                  # Sub-JHMDB PCK, normalised by max(box w, h)
   return config
