@@ -63,7 +63,9 @@ def gather_rows(table: jax.Array, index: jax.Array) -> jax.Array:
 def weighted_corner_sum(values: jax.Array, weight: jax.Array, dtype) -> jax.Array:
   """Sum over the corner axis: values [..., 4, C], weight [..., 4] -> [..., C] in `dtype`."""
   acc = jnp.result_type(values.dtype, weight.dtype)
-  out = jnp.sum(values.astype(acc) * weight[..., None].astype(acc), axis=-2)
+  # Four explicit terms, not jnp.sum over the corner axis: XLA:CPU (jax 0.10.2) segfaults on a
+  # gather fused into that reduce when C == 1, and elementwise terms fuse as well on GPU.
+  out = sum(values[..., i, :].astype(acc) * weight[..., i, None].astype(acc) for i in range(4))
   return out.astype(dtype)
 
 
