@@ -97,6 +97,14 @@ def get_config() -> ml_collections.ConfigDict:
   l.mi_beta = 0.1
   l.mi_temperature = 0.05
   l.mi_faithful = True                   # True: the published arithmetic; False: true KL
+  l.use_target_weight = True             # JointMSELoss / KLDiscretLoss weight joints
+  l.simcc_beta = 1.0                     # SimCC/HRNet: log_softmax(pred * 1), no temperature
+  l.simcc_label_softmax = False          # SimCC/HRNet: Gaussian labels used as given
+  l.simcc_batch_reduction = 'mean'       # 'mean' (SimCC code) | 'sum' (mmpose)
+  l.mi_critic_hidden = 64                # 'critic': per-pixel score-head width (not published)
+  l.mi_critic_weight = 1e-3              # 'critic': network MI objective scale (not published)
+  l.mi_critic_term_weights = (1.0, 1.0, 1.0)  # max I(y;Z~|Zt), min I(y;Zs|Z~), min I(y;Zt|Z~)
+  l.mi_critic_fit_weight = 1.0           # 'critic': critics' own objective (critic params only)
 
   # ---- optimiser ----
   o = config.optim = ml_collections.ConfigDict()
