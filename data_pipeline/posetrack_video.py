@@ -271,14 +271,61 @@ def _points_17(rect: dict, src: _Source, field: str) -> list:
   return _list(first.get('point', []), src, f'{field}.annopoints[0].point')
 
 
+def _plain(value):
+  """The finite number in `value` (or its 1-element list), else None."""
+  if type(value) is list:  # pylint: disable=unidiomatic-typecheck
+    if len(value) != 1:
+      return None
+    value = value[0]
+  if type(value) is int or (type(value) is float and math.isfinite(value)):  # not bool
+    return value
+  return None
+
+
+def _point_17_fast(point, kind: str):
+  """(joint id, x, y, third) of a well-formed point, or None to take the checked path."""
+  if type(point) is not dict:  # pylint: disable=unidiomatic-typecheck
+    return None
+  joint_id, x, y = _plain(point.get('id')), _plain(point.get('x')), _plain(point.get('y'))
+  if joint_id is None or x is None or y is None or joint_id != int(joint_id):
+    return None
+  if kind == PREDICTIONS:
+    third = _plain(point['score']) if 'score' in point else MISSING_SCORE
+  elif 'is_visible' in point:
+    third = point['is_visible']
+    third = third[0] if type(third) is list and len(third) == 1 else third
+    third = float(third) if isinstance(third, bool) else _plain(third)
+    if third is not None and third != int(third):
+      return None
+  else:
+    third = 1.0
+  if third is None:
+    return None
+  return int(joint_id), float(x), float(y), float(third)
+
+
+def _point_17(point, kind: str, src: _Source, field: str):
+  """(joint id, x, y, third) of one point, checked field by field to name a bad one."""
+  joint_id = _integer(_get(point, 'id', src, field), src, field + '.id')
+  x = _number(_get(point, 'x', src, field), src, field + '.x')
+  y = _number(_get(point, 'y', src, field), src, field + '.y')
+  if kind == PREDICTIONS:
+    third = _number(point['score'], src, field + '.score') if 'score' in point else MISSING_SCORE
+  else:
+    third = (float(_visibility(point['is_visible'], src, field + '.is_visible'))
+             if 'is_visible' in point else 1.0)
+  return joint_id, x, y, third
+
+
 def _person_17(rect, kind: str, src: _Source, field: str, counts: dict) -> PersonAnnotation:
   if not isinstance(rect, dict):
     raise src.error(field, 'expected an object', rect)
   keypoints = np.zeros((joints.NUM_JOINTS, 3), np.float64)
   present = np.zeros(joints.NUM_JOINTS, bool)
   for i, point in enumerate(_points_17(rect, src, field)):
-    pfield = f'{field}.annopoints[0].point[{i}]'
-    joint_id = _integer(_get(point, 'id', src, pfield), src, pfield + '.id')
+    parsed = (_point_17_fast(point, kind)
+              or _point_17(point, kind, src, f'{field}.annopoints[0].point[{i}]'))
+    joint_id = parsed[0]
     if not 0 <= joint_id < joints.NUM_EVAL_JOINTS:
       counts['unknown_id'] += 1  # poseval ignores ids it does not know
       continue
@@ -286,15 +333,7 @@ def _person_17(rect, kind: str, src: _Source, field: str, counts: dict) -> Perso
     if present[slot]:
       counts['duplicate_id'] += 1  # poseval uses the first point with an id
       continue
-    x = _number(_get(point, 'x', src, pfield), src, pfield + '.x')
-    y = _number(_get(point, 'y', src, pfield), src, pfield + '.y')
-    if kind == PREDICTIONS:
-      third = (_number(point['score'], src, pfield + '.score') if 'score' in point
-               else MISSING_SCORE)
-    else:
-      third = (float(_visibility(point['is_visible'], src, pfield + '.is_visible'))
-               if 'is_visible' in point else 1.0)
-    keypoints[slot] = (x, y, third)
+    keypoints[slot] = parsed[1:]
     present[slot] = True
   return PersonAnnotation(
       keypoints=keypoints, present=present,
@@ -425,6 +464,10 @@ def _numbers(value, length: int, src: _Source, field: str, what: str) -> np.ndar
   values = _list(value, src, field)
   if len(values) != length:
     raise src.error(field, f'expected {length} numbers ({what}), got {len(values)}')
+  if all(type(v) is int or type(v) is float for v in values):  # not bool
+    array = np.array(values, np.float64)
+    if np.all(np.isfinite(array)):
+      return array
   return np.array([_number(v, src, f'{field}[{i}]') for i, v in enumerate(values)], np.float64)
 
 
