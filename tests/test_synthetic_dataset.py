@@ -196,6 +196,20 @@ def test_same_seed_same_bytes_any_worker_count_other_seed_differs(dataset, tmp_p
   assert np.abs(a - b).mean() > 10
 
 
+def test_sparse_labelling(tmp_path):
+  """label_stride=2: every other frame is labelled; the others carry no persons or regions."""
+  data = generate(str(tmp_path / 'sparse'), workers=1, verbose=False,
+                  **dict(TINY, train_videos=0, frames=5, label_stride=2))
+  video = posetrack_video.read_video(
+      os.path.join(data.annotations_dir('val'), '100001_synthetic_val.json'))
+  assert [f.is_labeled for f in video.frames] == [True, False, True, False, True]
+  assert all(not f.persons and not f.ignore_regions for f in video.frames[1::2])
+  assert all(f.persons for f in video.frames[::2])
+  assert data.stats['val']['labeled_frames'] == 3
+  assert len(_load(data.path('val_boxes'))) > 0
+  assert {d['image_id'] % 10000 for d in _load(data.path('val_boxes'))} >= {1, 3}
+
+
 def test_refuses_foreign_folder_and_keeps_it(tmp_path):
   out = tmp_path / 'mine'
   out.mkdir()

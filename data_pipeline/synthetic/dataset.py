@@ -93,11 +93,17 @@ def _worker_init():
 def _render_all(settings: Settings, root: str, workers: int, log) -> list:
   jobs = [(split, i) for split in SPLITS
           for i in range(settings.train_videos if split == 'train' else settings.val_videos)]
+  every = max(1, len(jobs) // 10)
+
+  def progress(n):
+    if (n + 1) % every == 0 or n + 1 == len(jobs):
+      log(f'  {n + 1}/{len(jobs)} videos ({video_name(*jobs[n])})')
+
   if workers <= 1 or len(jobs) <= 1:
     results = []
     for n, (split, i) in enumerate(jobs):
       results.append(_make_video(settings, split, i, root))
-      log(f'  {n + 1}/{len(jobs)} {video_name(split, i)}')
+      progress(n)
     return results
   # spawn, not fork: the caller may already run JAX threads.
   context = multiprocessing.get_context('spawn')
@@ -107,7 +113,7 @@ def _render_all(settings: Settings, root: str, workers: int, log) -> list:
     results = []
     for n, future in enumerate(futures):
       results.append(future.result())
-      log(f'  {n + 1}/{len(jobs)} {video_name(*jobs[n])}')
+      progress(n)
   return results
 
 

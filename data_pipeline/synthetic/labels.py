@@ -121,9 +121,8 @@ def label_video(states: list, crowd_regions: list, settings: Settings) -> list:
                        and state.height >= s.min_person_height * H
                        and labelled[t, p].sum() >= s.min_labeled_joints)
       box = _cut_box(state.box, W, H)
-      if box[2] - box[0] < 1 or box[3] - box[1] < 1:
-        continue
-      seen.append((box, float(visible[t, p, body_joints].mean()), annotated))
+      if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:    # something a detector could find
+        seen.append((box, float(visible[t, p, body_joints].mean()), annotated))
       if annotated:
         keypoints = np.zeros((layout.NUM_JOINTS, 3))
         keypoints[labelled[t, p], :2] = np.round(state.joints[labelled[t, p]], 2)

@@ -17,7 +17,6 @@ import math
 import cv2
 import numpy as np
 
-from data_pipeline import joints as layout
 from data_pipeline.synthetic import backgrounds, motion, render
 from data_pipeline.synthetic.settings import SPLITS, Settings
 from data_pipeline.synthetic.skeleton import Body, Pose, pose_figure, sample_body
@@ -135,19 +134,20 @@ def _sample_crowd(rng, s: Settings, T: int):
   crowd.sort(key=lambda p: float(np.mean(p.poses.ground)))
   points = np.concatenate([pose_figure(p.body, p.poses.at(t)).outline
                            for p in crowd for t in range(T)])
-  hull = cv2.convexHull(points.astype(np.float32))[:, 0].astype(np.float64)
-  centre = hull.mean(0)
+  # Grow the points by a margin (an octagon around each) before taking the hull, then keep a
+  # handful of vertices, like a hand-drawn ignore region; the simplification tolerance is
+  # below the margin, so the polygon still covers everyone.
   margin = 4.0 * s.unit
-  direction = hull - centre
-  direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-6)
-  hull = hull + direction * margin
-  # A handful of vertices, like a hand-drawn ignore region.
-  hull = cv2.approxPolyDP(hull.astype(np.float32), 2.0 * s.unit, True)[:, 0]
+  angles = np.arange(8) * (math.pi / 4)
+  ring = margin * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+  grown = (points[:, None, :] + ring[None]).reshape(-1, 2).astype(np.float32)
+  hull = cv2.convexHull(grown)
+  hull = cv2.approxPolyDP(hull, 1.0 * s.unit, True)[:, 0]
   return crowd, cv2.convexHull(hull)[:, 0].astype(np.float64)
 
 
 def _sample_occluders(rng, s: Settings, T: int) -> list:
-  W, H, u = s.width, s.height, s.unit
+  W, H = s.width, s.height
   t = np.arange(T, dtype=np.float64)[:, None]
   occluders = []
   for _ in range(rng.poisson(s.passing_occluders * T / 30.0)):

@@ -31,9 +31,9 @@ class Settings:
   infer_window: int = 2              # an occluded joint is labelled if seen within +-this many frames
   min_labeled_joints: int = 3        # fewer labelled joints: the person goes to an ignore region
   min_person_height: float = 0.12    # of the image height; smaller people are not annotated
-  passing_occluders: float = 2.5     # objects sweeping across the view, per 30 frames
+  passing_occluders: float = 4.0     # objects sweeping across the view, per 30 frames
   static_occluder_prob: float = 0.35  # chance of a pole / crate people walk behind
-  blur_frame_prob: float = 0.07      # frames with a camera jerk and heavy motion blur
+  blur_frame_prob: float = 0.1       # frames with a camera jerk and heavy motion blur
   mild_blur_prob: float = 0.12       # frames with light motion blur
   ignore_region_prob: float = 0.4    # chance of a crowd of small unannotated people
   camera_shake: float = 1.5          # std of the smooth camera jitter, pixels at 270 rows

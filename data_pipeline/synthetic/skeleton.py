@@ -23,6 +23,10 @@ SLOT = {name: i for i, name in enumerate(layout.JOINT_NAMES)}
 LEFT, RIGHT = 0, 1
 SIDE_NAMES = ('left', 'right')
 _LATERAL_SIGN = (1.0, -1.0)   # the left side is +lateral
+HEAD_BOX_MARGIN = 0.08
+# Unit-circle directions of an octagon that circumscribes the unit circle.
+_OCTAGON = np.stack([np.cos(np.arange(8) * math.pi / 4), np.sin(np.arange(8) * math.pi / 4)],
+                    axis=1) / math.cos(math.pi / 8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +107,8 @@ class Part:
 
   kind: 'capsule' (points [2, 2], width), 'ellipse' (points [1, 2] centre, axes (a, b),
   angle degrees), 'polygon' (points [N, 2]) or 'disc' (points [1, 2], width = diameter).
-  material: 'shirt', 'trousers', 'skin', 'hair', 'shoe', 'eye' or 'nose'; side: 0 left,
+  material: 'shirt', 'trousers', 'skin', 'hair', 'shoe', 'eye', 'nose', or a clothing slot
+  the person's outfit resolves ('sleeve': upper arm, 'forearm', 'shin'); side: 0 left,
   1 right, None for the body's centre line.
   """
   kind: str
@@ -124,19 +129,16 @@ class Figure:
       have a place, the annotations never use it).
     parts: drawable parts, back to front.
     outline: [N, 2] points whose convex hull covers everything drawn.
-    head_box: [4] x1, y1, x2, y2 around the head ellipse and head_bottom.
+    box: [4] x1, y1, x2, y2 of the whole figure, tight (amodal: occluders do not shrink it).
+    head_box: [4] x1, y1, x2, y2 around the head ellipse and head_bottom, with a margin.
     head_center: [2].
   """
   joints: np.ndarray
   parts: list
   outline: np.ndarray
+  box: np.ndarray
   head_box: np.ndarray
   head_center: np.ndarray
-
-  @property
-  def box(self) -> np.ndarray:
-    """[4] x1, y1, x2, y2 of the whole figure (amodal: occluders do not shrink it)."""
-    return np.concatenate([self.outline.min(0), self.outline.max(0)])
 
 
 def _limb_direction(abduction: float, flexion: float, side: int) -> np.ndarray:
@@ -282,38 +284,39 @@ def pose_figure(body: Body, pose: Pose) -> Figure:
                       width=2 * H * body.hand_radius))
   parts.sort(key=lambda item: (item[0], item[1]))
 
-  centres, extents = [], []     # every drawn shape as points with a half width / height
+  # Every shape as a centre with an affine "radius" matrix (disc: r I, ellipse: its rotated
+  # axes, polygon corners: 0). The tight box uses the shapes' extents; the outline uses
+  # octagons circumscribing each shape, so that its hull covers everything drawn.
+  centres, radii = [], []
   for _, _, part in parts:
     if part.kind in ('capsule', 'disc'):
-      r = part.width / 2
-      centres.append(part.points)
-      extents.append(np.full((len(part.points), 2), r))
+      for p in part.points:
+        centres.append(p)
+        radii.append(np.eye(2) * (part.width / 2))
     elif part.kind == 'ellipse':
-      centres.append(part.points)
-      extents.append(np.array([_ellipse_extent(part.axes, part.angle)]))
+      centres.append(part.points[0])
+      radii.append(_ellipse_radii(part.axes, part.angle))
     else:
-      centres.append(part.points)
-      extents.append(np.zeros((len(part.points), 2)))
-  centres, extents = np.concatenate(centres), np.concatenate(extents)
-  zeros = np.zeros(len(centres))
-  outline = np.concatenate([
-      centres + np.stack([sign * extents[:, 0], zeros], 1) for sign in (-1, 1)] + [
-      centres + np.stack([zeros, sign * extents[:, 1]], 1) for sign in (-1, 1)])
-  head_ext = _ellipse_extent((H * body.head_rx, H * body.head_ry), angle)
-  head_box = np.array([
-      min(head_px[0] - head_ext[0], joints[SLOT['head_bottom'], 0]),
-      min(head_px[1] - head_ext[1], joints[SLOT['head_bottom'], 1]),
-      max(head_px[0] + head_ext[0], joints[SLOT['head_bottom'], 0]),
-      max(head_px[1] + head_ext[1], joints[SLOT['head_bottom'], 1])])
-  return Figure(joints=joints, parts=[p for _, _, p in parts], outline=outline,
+      for p in part.points:
+        centres.append(p)
+        radii.append(np.zeros((2, 2)))
+  centres, radii = np.array(centres), np.array(radii)           # [N, 2], [N, 2, 2]
+  extents = np.sqrt((radii ** 2).sum(axis=2))                   # [N, 2] half width, height
+  box = np.concatenate([(centres - extents).min(0), (centres + extents).max(0)])
+  outline = (centres[:, None, :] + np.einsum('nij,kj->nki', radii, _OCTAGON)).reshape(-1, 2)
+  # Annotators draw head boxes a little outside the hair: a margin of HEAD_BOX_MARGIN x the
+  # head height on every side (PCKh's head size is 0.6 x this box's diagonal).
+  head_ext = np.sqrt((_ellipse_radii((H * body.head_rx, H * body.head_ry), angle) ** 2).sum(1))
+  margin = HEAD_BOX_MARGIN * 2 * body.head_ry * H
+  lo = np.minimum(head_px - head_ext, joints[SLOT['head_bottom']]) - margin
+  hi = np.maximum(head_px + head_ext, joints[SLOT['head_bottom']]) + margin
+  head_box = np.concatenate([lo, hi])
+  return Figure(joints=joints, parts=[p for _, _, p in parts], outline=outline, box=box,
                 head_box=head_box, head_center=head_px)
 
 
-def _ellipse_extent(axes, angle_deg: float) -> tuple[float, float]:
-  """Half width and half height of the box around an ellipse rotated by `angle_deg`."""
-  a, b = axes
+def _ellipse_radii(axes, angle_deg: float) -> np.ndarray:
+  """[2, 2] matrix mapping the unit circle onto an ellipse with `axes` rotated by `angle_deg`
+  (OpenCV's convention); its rows' norms are the half width and half height of its box."""
   t = math.radians(angle_deg)
-  return (math.hypot(a * math.cos(t), b * math.sin(t)),
-          math.hypot(a * math.sin(t), b * math.cos(t)))
-
-
+  return np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]]) @ np.diag(axes)
