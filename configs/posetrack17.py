@@ -88,6 +88,18 @@ def get_config() -> ml_collections.ConfigDict:
   d.num_workers = 8
   d.prefetch_batches = 2
   d.on_bad_input = 'error'               # 'error' | 'skip' (counted and logged)
+  d.train_json = 'annotations/posetrack_train.json'  # single-file COCO-style GT (paths under root)
+  d.val_json = 'annotations/posetrack_val.json'
+  d.val_boxes_json = 'annotations/val_boxes.json'    # detector boxes for evaluation
+  d.video_annotation_dir = 'annotations'  # per-video GT files: <dir>/<split>/<video>.json
+  d.annotation_source = 'coco_json'      # 'coco_json' (single file, as published) | 'per_video'
+  d.eval_boxes = 'detections'            # 'detections' (published) | 'ground_truth'
+  d.crop_convention = 'size_minus_one'   # clip crop as coded (dark_get_affine_transform) | 'size'
+  d.frame_numbering = 'auto'             # 'auto': 6 digits from 0 (PT18), else from 1 | 'from0' | 'from1'
+  d.decode_reduction = 'off'             # 'auto': JPEG DCT-reduced decode when the crop downsamples >= 2x
+  d.frame_source = 'folder'              # 'folder' (root/images) | 'tfds' (posetrack_frames, tfds build)
+  d.tfds_data_dir = ''                   # data_dir of the prepared TFDS dataset (default root/tfds)
+  d.worker_start_method = 'spawn'        # numpy loader workers: 'spawn' | 'forkserver' (never fork)
 
   # ---- losses ----
   l = config.loss = ml_collections.ConfigDict()

@@ -1,0 +1,137 @@
+"""From decoded frames and a ClipAugmentation to network inputs and crop-space joints.
+
+The published code flips the whole frame, mirrors the crop centre (x -> W - 1 - x) and then
+crops. Here the mirror is folded into the crop affine (crop(c') o mirror), which reads the
+same pixels without copying the frame. Frames are warped as uint8 (bilinear, zero border) and
+normalised afterwards; the colour swap BGR -> RGB happens on the small crop.
+
+Crop conventions (`data.crop_convention`):
+  'size_minus_one': FAMI-Pose's clip crop (`dark_get_affine_transform`): the crop centre maps
+    to ((W - 1) / 2, (H - 1) / 2) and (scale * pixel_std - 1) source pixels span W - 1 output
+    pixels.
+  'size': HRNet's `get_affine_transform` (centre -> (W / 2, H / 2), scale * pixel_std -> W).
+Both are `crop_affine.crop_affine`, the first with the sizes shrunk by one pixel.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from data_pipeline import crop_affine
+from data_pipeline.augment import ClipAugmentation
+
+
+def mirror_matrix(image_width: int) -> np.ndarray:
+  """[3, 3] horizontal mirror of an image `image_width` pixels wide: x -> W - 1 - x."""
+  return np.array([[-1.0, 0.0, image_width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _homogeneous(matrix) -> np.ndarray:
+  return np.vstack([np.asarray(matrix, np.float64), [0.0, 0.0, 1.0]])
+
+
+def crop_center(aug: ClipAugmentation, image_width: int) -> np.ndarray:
+  """The crop centre in the (possibly mirrored) frame the published code crops: [2] float32."""
+  center = np.array(aug.center, np.float32)
+  if aug.flip:
+    center[0] = image_width - center[0] - 1
+  return center
+
+
+def crop_matrix(aug: ClipAugmentation, image_width: int, output_size, pixel_std: float,
+                convention: str = 'size_minus_one', inverse: bool = False) -> np.ndarray:
+  """The [2, 3] affine from original-frame pixels to crop pixels (or back, with `inverse`).
+
+  Args:
+    aug: the clip's crop (centre/scale in the unflipped frame, rotation, flip).
+    image_width: the frame width (the mirror axis).
+    output_size: (W, H) of the crop (input or heatmap size).
+    pixel_std: the unit of scale.
+    convention: 'size_minus_one' | 'size' (module docstring).
+    inverse: return crop -> frame instead.
+  """
+  center = crop_center(aug, image_width)
+  scale = np.asarray(aug.scale, np.float32)
+  if convention == 'size_minus_one':
+    scale = scale - np.float32(1.0 / pixel_std)
+    output_size = (output_size[0] - 1, output_size[1] - 1)
+  elif convention != 'size':
+    raise ValueError(f"crop convention must be 'size_minus_one' or 'size', got {convention!r}")
+  matrix = _homogeneous(crop_affine.crop_affine(center, scale, aug.rotation, output_size,
+                                                pixel_std))
+  if aug.flip:
+    matrix = matrix @ mirror_matrix(image_width)
+  if inverse:
+    matrix = np.linalg.inv(matrix)
+  return matrix[:2]
+
+
+def reduced_frame_matrix(matrix: np.ndarray, reduction: int) -> np.ndarray:
+  """The affine for a frame decoded at 1/reduction size (pixel r i + (r - 1) / 2 of the full)."""
+  if reduction == 1:
+    return matrix
+  expand = np.array([[reduction, 0.0, (reduction - 1) / 2.0],
+                     [0.0, reduction, (reduction - 1) / 2.0], [0.0, 0.0, 1.0]])
+  return (_homogeneous(matrix) @ expand)[:2]
+
+
+def warp_frame(frame: np.ndarray, matrix: np.ndarray, output_size) -> np.ndarray:
+  """Bilinear crop of a uint8 frame [H, W, 3] to [out_H, out_W, 3] uint8, zeros outside."""
+  return cv2.warpAffine(frame, matrix, (int(output_size[0]), int(output_size[1])),
+                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def normalization_table(mean, std) -> np.ndarray:
+  """[3, 256] float32: (v / 255 - mean[c]) / std[c] for RGB channel c and byte value v."""
+  values = np.arange(256, dtype=np.float32)[None, :] / np.float32(255.0)
+  return ((values - np.asarray(mean, np.float32)[:, None])
+          / np.asarray(std, np.float32)[:, None]).astype(np.float32)
+
+
+def normalize_bgr(crop: np.ndarray, table: np.ndarray, out: np.ndarray | None = None):
+  """uint8 BGR crop [H, W, 3] -> float32 normalised RGB [H, W, 3] (written into `out`)."""
+  if out is None:
+    out = np.empty(crop.shape, np.float32)
+  # One flat lookup: byte value v of BGR channel b indexes row (2 - b) of the table.
+  flat = table[::-1].reshape(-1)
+  index = crop.astype(np.int32)
+  index += np.array([0, 256, 512], np.int32)
+  np.take(flat, index[..., ::-1], out=out)
+  return out
+
+
+def flip_joints(joints: np.ndarray, image_width: int, flip_pairs) -> np.ndarray:
+  """Mirrors joints [K, 3] (x -> W - 1 - x), swaps left/right slots, zeroes invisible ones.
+
+  As the published `fliplr_joints`; applying it twice gives back the visible joints.
+  """
+  flipped = np.array(joints, np.float32, copy=True)
+  flipped[:, 0] = image_width - flipped[:, 0] - 1
+  for a, b in flip_pairs:
+    flipped[[a, b]] = flipped[[b, a]]
+  flipped[:, :2] *= (flipped[:, 2:3] > 0)
+  return flipped
+
+
+def crop_joints(joints: np.ndarray, aug: ClipAugmentation, image_width: int, image_size,
+                pixel_std: float, convention: str, flip_pairs) -> np.ndarray:
+  """Key-frame joints [K, 3] in crop pixels, visibility 0 where invisible or outside the crop.
+
+  Follows the published order: flip (mirror, swap, zero invisible), then the crop affine of the
+  mirrored frame on the visible joints, then x < 0, y < 0, x > W or y > H -> invisible.
+  Invisible joints are returned as (0, 0, 0).
+  """
+  out = np.array(joints, np.float32, copy=True)
+  if aug.flip:
+    out = flip_joints(out, image_width, flip_pairs)
+  mirrored = ClipAugmentation(center=crop_center(aug, image_width), scale=aug.scale,
+                              rotation=aug.rotation, flip=False)
+  matrix = crop_matrix(mirrored, image_width, image_size, pixel_std, convention)
+  visible = out[:, 2] > 0
+  out[visible, :2] = crop_affine.apply_affine(out[visible, :2], matrix)
+  x, y = out[:, 0], out[:, 1]
+  inside = (x >= 0) & (y >= 0) & (x <= image_size[0]) & (y <= image_size[1])
+  out[:, 2] = np.where(visible & inside, 1.0, 0.0)
+  out[out[:, 2] == 0] = 0
+  return out

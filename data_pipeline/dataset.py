@@ -1,0 +1,278 @@
+"""The clip dataset: a sample list plus the per-sample function both loaders call.
+
+`build_dataset(config.data, 'train' | 'val')` reads the annotations, checks that every frame a
+clip needs exists, and returns a `ClipDataset`. `ClipDataset.load(i, train=, seed=, epoch=)`
+turns sample i into one batch element (the contracts' batch format without the batch axis);
+its randomness is derived from (seed, epoch, i) alone, so any loader, worker count or resume
+point produces the same element.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from data_pipeline import clip_frames
+from data_pipeline import clip_transform
+from data_pipeline import targets
+from data_pipeline.augment import ClipAugmentation, draw_augmentation, no_augmentation, sample_rng
+from data_pipeline.bad_input import BadInputError, BadInputPolicy
+from data_pipeline.coco_keypoints import BoxConvention, read_ground_truth
+from data_pipeline.detections import read_detections
+from data_pipeline.frame_source import REDUCTIONS, make_frame_source
+from data_pipeline.samples import Sample
+from data_pipeline.settings import DataSettings
+
+_log = logging.getLogger(__name__)
+
+SPLITS = ('train', 'val')
+
+
+class SampleError(RuntimeError):
+  """Loading one sample failed; the message names the sample and its key frame."""
+
+
+class ClipDataset:
+  """Samples of one split and how to turn one into a batch element.
+
+  Attributes:
+    samples: the `Sample` list (index = 'sample_index' in batches).
+    settings: the flattened data config.
+    source: where frames are read from.
+    split: 'train' or 'val'.
+  """
+
+  def __init__(self, samples: list[Sample], settings: DataSettings, source, split: str):
+    self.samples = samples
+    self.settings = settings
+    self.source = source
+    self.split = split
+    self._table = clip_transform.normalization_table(settings.mean, settings.std)
+
+  def __len__(self) -> int:
+    return len(self.samples)
+
+  def __repr__(self):
+    return f'ClipDataset({self.split!r}, {len(self)} samples, {self.source!r})'
+
+  # --- what a batch element looks like -------------------------------------------------------
+
+  def element_spec(self) -> dict[str, tuple[tuple, np.dtype]]:
+    """{name: (shape, dtype)} of one element (batches add a leading axis)."""
+    s = self.settings
+    width, height = s.image_size
+    hm_w, hm_h = s.heatmap_size
+    bins_x, bins_y = s.simcc_bins
+    k = s.num_joints
+    f32 = np.dtype(np.float32)
+    return {
+        'key_image': ((height, width, 3), f32),
+        'supporting_images': ((s.num_supporting, height, width, 3), f32),
+        'heatmap': ((hm_h, hm_w, k), f32),
+        'target_weight': ((k,), f32),
+        'simcc_x': ((k, bins_x), f32),
+        'simcc_y': ((k, bins_y), f32),
+        'joints': ((k, 3), f32),
+        'center': ((2,), f32),
+        'scale': ((2,), f32),
+        'rotation': ((), f32),
+        'box_score': ((), f32),
+        'sample_index': ((), np.dtype(np.int64)),
+        'valid': ((), np.dtype(bool)),
+    }
+
+  def empty_element(self) -> dict[str, np.ndarray]:
+    return {name: np.zeros(shape, dtype) for name, (shape, dtype) in self.element_spec().items()}
+
+  # --- per-sample metadata -------------------------------------------------------------------
+
+  def clip_frame_numbers(self, index: int) -> list[int]:
+    """Frame numbers of the clip: the key frame, then the supporting frames in offset order."""
+    s = self.samples[index]
+    support = clip_frames.supporting_frame_numbers(
+        s.frame.number, s.frame.first_number, s.num_frames, self.settings.supporting_offsets,
+        self.settings.boundary_rule)
+    return [s.frame.number] + support
+
+  def metadata(self, index: int) -> dict:
+    """What a prediction writer needs about sample `index`."""
+    s = self.samples[index]
+    return {
+        'video': s.video_name,
+        'video_folder': s.video_folder,
+        'frame': s.frame.number,
+        'frame_offset': s.frame.number - s.frame.first_number,   # 0-based position in the video
+        'num_frames': s.num_frames,
+        'image_id': s.image_id,
+        'file_name': s.file_name,
+        'clip_files': [s.frame.path_of(n) for n in self.clip_frame_numbers(index)],
+        'center': np.array(s.center),
+        'scale': np.array(s.scale),
+        'box': s.box,
+        'box_score': s.box_score,
+        'track_id': s.track_id,
+        'image_size': s.image_size,
+    }
+
+  # --- the per-sample function ---------------------------------------------------------------
+
+  def augmentation(self, index: int, *, train: bool, seed: int, epoch: int) -> ClipAugmentation:
+    s = self.samples[index]
+    if not train:
+      return no_augmentation(s.center, s.scale)
+    return draw_augmentation(sample_rng(seed, epoch, index), s.center, s.scale, s.joints,
+                             self.settings)
+
+  def decode_reduction(self, aug: ClipAugmentation) -> int:
+    """The largest JPEG reduction (1, 2, 4, 8) not above the crop's own downsampling."""
+    if self.settings.decode_reduction == 'off':
+      return 1
+    zoom = float(aug.scale[0]) * self.settings.pixel_std / self.settings.image_size[0]
+    return max(r for r in REDUCTIONS if r <= zoom) if zoom >= 1 else 1
+
+  def load(self, index: int, *, train: bool, seed: int = 0, epoch: int = 0,
+           out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Batch element for sample `index` (written into `out` if given).
+
+    Raises:
+      SampleError: naming the sample, its key frame and the cause.
+    """
+    try:
+      return self._load(index, train=train, seed=seed, epoch=epoch, out=out)
+    except Exception as e:  # Re-raised with the sample named; the cause stays chained.
+      s = self.samples[index] if 0 <= index < len(self.samples) else None
+      where = f'{s.file_name}, box {s.box}' if s else 'no such sample'
+      raise SampleError(f'sample {index} ({where}): {type(e).__name__}: {e}') from e
+
+  def _load(self, index, *, train, seed, epoch, out):
+    settings = self.settings
+    s = self.samples[index]
+    if out is None:
+      out = self.empty_element()
+    aug = self.augmentation(index, train=train, seed=seed, epoch=epoch)
+    width, height = s.image_size
+    matrix = clip_transform.crop_matrix(aug, width, settings.image_size, settings.pixel_std,
+                                        settings.crop_convention)
+    reduction = self.decode_reduction(aug)
+    frame_matrix = clip_transform.reduced_frame_matrix(matrix, reduction)
+    expected_shape = (-(-height // reduction), -(-width // reduction))
+
+    numbers = self.clip_frame_numbers(index)
+    slots = [out['key_image']] + list(out['supporting_images'])
+    done: dict[int, np.ndarray] = {}
+    for number, slot in zip(numbers, slots):
+      if number in done:   # Boundary duplicates: decode and warp each distinct frame once.
+        slot[...] = done[number]
+        continue
+      name = s.frame.path_of(number)
+      frame = self.source.read(name, reduction)
+      if frame.shape[:2] != expected_shape:
+        raise BadInputError(f'{name}: frame is {frame.shape[1]}x{frame.shape[0]} pixels, the '
+                            f'annotations say {width}x{height}')
+      crop = clip_transform.warp_frame(frame, frame_matrix, settings.image_size)
+      clip_transform.normalize_bgr(crop, self._table, out=slot)
+      done[number] = slot
+
+    if s.joints is not None:
+      joints = clip_transform.crop_joints(s.joints, aug, width, settings.image_size,
+                                          settings.pixel_std, settings.crop_convention,
+                                          settings.flip_pairs)
+      heatmap, weight = targets.heatmap_targets(joints, settings.image_size,
+                                                settings.heatmap_size, settings.sigma)
+      simcc_x, simcc_y, _ = targets.simcc_targets(joints, settings.image_size,
+                                                  settings.simcc_split_ratio,
+                                                  settings.simcc_sigma)
+      out['joints'][...] = joints
+      out['heatmap'][...] = heatmap
+      out['target_weight'][...] = weight
+      out['simcc_x'][...] = simcc_x
+      out['simcc_y'][...] = simcc_y
+    else:   # Detection boxes: no ground truth to aim at.
+      for name in ('joints', 'heatmap', 'target_weight', 'simcc_x', 'simcc_y'):
+        out[name][...] = 0
+    out['center'][...] = clip_transform.crop_center(aug, width)
+    out['scale'][...] = aug.scale
+    out['rotation'][...] = aug.rotation
+    out['box_score'][...] = s.box_score
+    out['sample_index'][...] = index
+    out['valid'][...] = True
+    return out
+
+
+# --- building the sample list ------------------------------------------------------------------
+
+
+def _root_path(settings: DataSettings, relative: str) -> str:
+  return relative if os.path.isabs(relative) else os.path.join(settings.root, relative)
+
+
+def _check_clip_frames(samples, settings, source, policy) -> list[Sample]:
+  """Drops (or refuses) samples whose clip needs a frame file that does not exist."""
+  probe = ClipDataset(samples, settings, source, 'probe')
+  kept = []
+  for i, s in enumerate(samples):
+    missing = [s.frame.path_of(n) for n in sorted(set(probe.clip_frame_numbers(i)))
+               if not source.exists(s.frame.path_of(n))]
+    if missing:
+      policy(missing[0], 'frame file', missing[0],
+             f'missing (needed by the clip of {s.file_name}; {len(missing)} missing)')
+      continue
+    kept.append(s)
+  return kept
+
+
+def read_samples(data_config, split: str, settings: DataSettings, source,
+                 policy: BadInputPolicy) -> list[Sample]:
+  """The sample list of `split` as config.data describes it (before the frame check)."""
+  boxes = BoxConvention(settings.aspect_ratio, settings.box_enlarge, settings.pixel_std)
+  common = dict(numbering=settings.frame_numbering, policy=policy,
+                image_size=source.image_size)
+  use_ground_truth = split == 'train' or data_config.eval_boxes == 'ground_truth'
+  if data_config.eval_boxes not in ('detections', 'ground_truth'):
+    raise ValueError(f"data.eval_boxes must be 'detections' or 'ground_truth', got "
+                     f'{data_config.eval_boxes!r}')
+  if use_ground_truth and data_config.annotation_source == 'per_video':
+    from data_pipeline import video_samples  # pylint: disable=g-import-not-at-top
+    folder = os.path.join(_root_path(settings, data_config.video_annotation_dir), split)
+    return video_samples.read_video_folder(folder, num_joints=settings.num_joints,
+                                           boxes=boxes, **common)
+  if data_config.annotation_source not in ('coco_json', 'per_video'):
+    raise ValueError(f"data.annotation_source must be 'coco_json' or 'per_video', got "
+                     f'{data_config.annotation_source!r}')
+  json_path = _root_path(settings, data_config.train_json if split == 'train'
+                         else data_config.val_json)
+  if use_ground_truth:
+    samples, _ = read_ground_truth(json_path, num_joints=settings.num_joints, boxes=boxes,
+                                   count_frames=source.count_frames, **common)
+    return samples
+  images = None
+  if os.path.isfile(json_path):
+    from data_pipeline.coco_keypoints import read_image_table  # pylint: disable=g-import-not-at-top
+    from data_pipeline.json_files import read_json  # pylint: disable=g-import-not-at-top
+    images = read_image_table(read_json(json_path), json_path,
+                              count_frames=source.count_frames, **common)
+  return read_detections(_root_path(settings, data_config.val_boxes_json),
+                         score_threshold=settings.det_score_threshold, boxes=boxes,
+                         images=images, count_frames=source.count_frames, **common)
+
+
+def build_dataset(data_config, split: str) -> ClipDataset:
+  """The `ClipDataset` of `split` ('train' | 'val') described by `config.data`."""
+  if split not in SPLITS:
+    raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+  settings = DataSettings.from_config(data_config)
+  source = make_frame_source(data_config)
+  policy = BadInputPolicy(settings.on_bad_input)
+  samples = read_samples(data_config, split, settings, source, policy)
+  samples = _check_clip_frames(samples, settings, source, policy)
+  policy.log_summary(f'{split} clip frames')
+  if not samples:
+    raise BadInputError(f'no usable {split} samples under {settings.root!r}'
+                        + (f' ({policy.num_skipped} skipped as bad input)'
+                           if policy.num_skipped else ''))
+  _log.info('%s: %d samples', split, len(samples))
+  dataset = ClipDataset(samples, settings, source, split)
+  dataset.num_skipped = policy.num_skipped
+  return dataset

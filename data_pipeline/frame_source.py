@@ -1,0 +1,188 @@
+"""Where encoded frames come from: the raw PoseTrack folders or a prepared TFDS dataset.
+
+Both sources hand out the original JPEG bytes, decoded by the same OpenCV call, so a clip is
+bit-identical whichever source it was read from. Frames are addressed by their file name
+relative to the dataset root (`images/val/<video>/<frame>.jpg`), as the annotation files
+name them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import cv2
+import numpy as np
+
+from data_pipeline.bad_input import BadInputError
+
+# cv2.IMREAD_REDUCED_COLOR_{2,4,8}: the JPEG decoder scales by 1/2, 1/4, 1/8 in the DCT.
+_REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
+                  4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+REDUCTIONS = tuple(_REDUCED_FLAGS)
+
+
+def decode_frame(data: bytes, name: str, reduction: int = 1) -> np.ndarray:
+  """Decodes an encoded frame to uint8 BGR [H, W, 3] (or [H/r, W/r, 3] for reduction r).
+
+  A truncated JPEG would otherwise decode "successfully" with a grey bottom, so JPEG data must
+  end with the end-of-image marker.
+  """
+  if not data:
+    raise BadInputError(f'{name}: frame file is empty')
+  if data[:2] == b'\xff\xd8' and not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
+    raise BadInputError(f'{name}: truncated JPEG (no end-of-image marker)')
+  image = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[reduction])
+  if image is None:
+    raise BadInputError(f'{name}: not a decodable image ({len(data)} bytes)')
+  return image
+
+
+def _header_size(data: bytes, name: str) -> tuple[int, int]:
+  """(width, height) from an image header without decoding the pixels."""
+  import PIL.Image  # pylint: disable=g-import-not-at-top
+  try:
+    with PIL.Image.open(io.BytesIO(data)) as image:
+      return image.size
+  except Exception as e:  # PIL raises several unrelated types here.
+    raise BadInputError(f'{name}: cannot read the image header ({e})') from None
+
+
+class FolderFrameSource:
+  """Frames as files under `root` (the raw PoseTrack layout)."""
+
+  def __init__(self, root: str):
+    self.root = root
+    self._listings: dict[str, frozenset] = {}
+    self._sizes: dict[str, tuple[int, int]] = {}
+
+  def __repr__(self):
+    return f'FolderFrameSource({self.root!r})'
+
+  def path(self, name: str) -> str:
+    return os.path.join(self.root, name)
+
+  def exists(self, name: str) -> bool:
+    try:
+      return name in self.folder_listing(os.path.dirname(name))
+    except BadInputError:
+      return False
+
+  def read_bytes(self, name: str) -> bytes:
+    try:
+      with open(self.path(name), 'rb') as f:
+        return f.read()
+    except FileNotFoundError:
+      raise BadInputError(f'{self.path(name)}: frame file not found') from None
+
+  def read(self, name: str, reduction: int = 1) -> np.ndarray:
+    return decode_frame(self.read_bytes(name), self.path(name), reduction)
+
+  def folder_listing(self, folder: str) -> frozenset:
+    if folder not in self._listings:
+      path = self.path(folder)
+      if not os.path.isdir(path):
+        raise BadInputError(f'{path}: video folder not found')
+      self._listings[folder] = frozenset(os.path.join(folder, f) for f in os.listdir(path))
+    return self._listings[folder]
+
+  def count_frames(self, folder: str) -> int:
+    return sum(1 for f in self.folder_listing(folder) if os.path.splitext(f)[0][-1:].isdigit())
+
+  def image_size(self, name: str) -> tuple[int, int]:
+    """(width, height) of a frame; all frames of a video are taken to share it."""
+    folder = os.path.dirname(name)
+    if folder not in self._sizes:
+      self._sizes[folder] = _header_size(self.read_bytes(name), self.path(name))
+    return self._sizes[folder]
+
+  def __getstate__(self):
+    return {'root': self.root}
+
+  def __setstate__(self, state):
+    self.__init__(state['root'])
+
+
+class TfdsFrameSource:
+  """Frames stored once each by the `posetrack_frames` TFDS builder (array_record).
+
+  Random access goes through `tfds.data_source`; the file-name index comes from the
+  dataset's metadata, so opening the source reads no image.
+  """
+
+  def __init__(self, data_dir: str, name: str = 'posetrack_frames'):
+    self.data_dir = data_dir
+    self.name = name
+    self._sources = None
+    self._index = None
+
+  def __repr__(self):
+    return f'TfdsFrameSource({self.data_dir!r}, {self.name!r})'
+
+  def _open(self):
+    if self._index is not None:
+      return
+    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    builder = tfds.builder(self.name, data_dir=self.data_dir)
+    if not builder.is_prepared():
+      raise BadInputError(
+          f'{self.data_dir}: no prepared {self.name!r} dataset (run `tfds build '
+          f'data_pipeline/posetrack_frames --manual_dir=ROOT --data_dir={self.data_dir} '
+          f'--file_format=array_record`)')
+    metadata = builder.info.metadata
+    self._sources = {}
+    self._index = {}
+    self._sizes = {}
+    for split in builder.info.splits:
+      self._sources[split] = None
+      for i, (file_name, width, height) in enumerate(metadata['frames'][split]):
+        self._index[file_name] = (split, i)
+        self._sizes[os.path.dirname(file_name)] = (width, height)
+    self._builder = builder
+
+  def _source(self, split):
+    if self._sources[split] is None:
+      self._sources[split] = self._builder.as_data_source(split=split)
+    return self._sources[split]
+
+  def exists(self, name: str) -> bool:
+    self._open()
+    return name in self._index
+
+  def read_bytes(self, name: str) -> bytes:
+    self._open()
+    if name not in self._index:
+      raise BadInputError(f'{self.name} in {self.data_dir}: frame {name} not found')
+    split, i = self._index[name]
+    return self._source(split)[i]['jpeg']
+
+  def read(self, name: str, reduction: int = 1) -> np.ndarray:
+    return decode_frame(self.read_bytes(name), f'{self.name}:{name}', reduction)
+
+  def count_frames(self, folder: str) -> int:
+    self._open()
+    return sum(1 for f in self._index if os.path.dirname(f) == folder)
+
+  def image_size(self, name: str) -> tuple[int, int]:
+    self._open()
+    size = self._sizes.get(os.path.dirname(name))
+    if size is None:
+      raise BadInputError(f'{self.name} in {self.data_dir}: no frames of {os.path.dirname(name)}')
+    return size
+
+  def __getstate__(self):
+    # Open handles stay in the process that opened them; workers reopen lazily.
+    return {'data_dir': self.data_dir, 'name': self.name}
+
+  def __setstate__(self, state):
+    self.__init__(state['data_dir'], state['name'])
+
+
+def make_frame_source(data_config):
+  """The frame source `data.frame_source` names ('folder' | 'tfds')."""
+  if data_config.frame_source == 'folder':
+    return FolderFrameSource(data_config.root)
+  if data_config.frame_source == 'tfds':
+    return TfdsFrameSource(data_config.tfds_data_dir or os.path.join(data_config.root, 'tfds'))
+  raise ValueError(f"data.frame_source must be 'folder' or 'tfds', got "
+                   f'{data_config.frame_source!r}')

@@ -1,0 +1,84 @@
+"""The data config flattened into one frozen, picklable record for the per-sample hot path.
+
+ConfigDict lookups are slow and ConfigDicts travel badly to worker processes; every field the
+clip pipeline reads is copied here once, by name, from `config.data`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings:
+  """Per-sample settings (all from config.data; see configs/posetrack17.py for meanings)."""
+  root: str
+  image_size: tuple            # (W, H) of the network input
+  heatmap_size: tuple          # (w, h)
+  num_joints: int
+  supporting_offsets: tuple
+  boundary_rule: str
+  sigma: float
+  box_enlarge: float
+  pixel_std: float
+  scale_factor: float
+  scale_clip: tuple
+  rotation_factor: float
+  rotation_clip: float
+  rotation_prob: float
+  flip_prob: float
+  flip_pairs: tuple
+  half_body_prob: float
+  half_body_min_joints: int
+  half_body_upper_threshold: float
+  half_body_scale: float
+  upper_body_joints: tuple
+  mean: tuple
+  std: tuple
+  det_score_threshold: float
+  simcc_sigma: float
+  simcc_split_ratio: float
+  crop_convention: str
+  decode_reduction: str
+  frame_numbering: str
+  on_bad_input: str
+
+  @classmethod
+  def from_config(cls, data_config) -> 'DataSettings':
+    values = {}
+    for field in dataclasses.fields(cls):
+      value = data_config[field.name]
+      if isinstance(value, list):
+        value = tuple(value)
+      if field.name == 'flip_pairs':
+        value = tuple(tuple(int(j) for j in pair) for pair in value)
+      values[field.name] = value
+    settings = cls(**values)
+    settings.validate()
+    return settings
+
+  def validate(self):
+    if self.crop_convention not in ('size_minus_one', 'size'):
+      raise ValueError("data.crop_convention must be 'size_minus_one' or 'size', got "
+                       f'{self.crop_convention!r}')
+    if self.decode_reduction not in ('off', 'auto'):
+      raise ValueError(f"data.decode_reduction must be 'off' or 'auto', got "
+                       f'{self.decode_reduction!r}')
+    if len(self.mean) != 3 or len(self.std) != 3:
+      raise ValueError(f'data.mean and data.std need 3 values, got {self.mean}, {self.std}')
+
+  @property
+  def aspect_ratio(self) -> float:
+    return self.image_size[0] / self.image_size[1]
+
+  @property
+  def num_supporting(self) -> int:
+    return len(self.supporting_offsets)
+
+  @property
+  def simcc_bins(self) -> tuple[int, int]:
+    """(round(W * k), round(H * k))."""
+    return (int(np.round(self.image_size[0] * self.simcc_split_ratio)),
+            int(np.round(self.image_size[1] * self.simcc_split_ratio)))
