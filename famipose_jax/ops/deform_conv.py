@@ -68,6 +68,10 @@ def modulated_deform_conv(x: jax.Array, offset: jax.Array, mask: jax.Array | Non
   derivative of the output w.r.t. the sampling positions); corner indices and weights are
   4 * S * K * G each (int32 and float32). The backward pass scatter-adds into a buffer the
   size of x. Wrap the caller in `jax.checkpoint` to trade these residuals for recomputation.
+  Measured (XLA:CPU `memory_analysis`, float32, FAMI-Pose's DCN: one 96x72x48 example, 3x3,
+  dilation 3, G = 12): columns 11.4 MiB; forward temporaries 68 MiB (the four-corner gather is
+  materialised there); forward + backward temporaries 154 MiB, i.e. about 6x and 13.5x the
+  columns buffer, per example.
   """
   if x.ndim != 4:
     raise ValueError(f'modulated_deform_conv: x must be [B, H, W, Cin], got shape {x.shape}')
