@@ -123,22 +123,24 @@ class TfdsFrameSource:
     if self._index is not None:
       return
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-    builder = tfds.builder(self.name, data_dir=self.data_dir)
-    if not builder.is_prepared():
+    folder = os.path.join(self.data_dir, self.name)
+    versions = sorted((d for d in (os.listdir(folder) if os.path.isdir(folder) else ())
+                       if os.path.isfile(os.path.join(folder, d, 'dataset_info.json'))),
+                      key=lambda v: tuple(int(p) for p in v.split('.') if p.isdigit()))
+    if not versions:
       raise BadInputError(
-          f'{self.data_dir}: no prepared {self.name!r} dataset (run `tfds build '
+          f'{folder}: no prepared {self.name!r} dataset (run `tfds build '
           f'data_pipeline/posetrack_frames --manual_dir=ROOT --data_dir={self.data_dir} '
           f'--file_format=array_record`)')
-    metadata = builder.info.metadata
-    self._sources = {}
+    self._builder = tfds.builder_from_directory(os.path.join(folder, versions[-1]))
+    frames = self._builder.info.metadata['frames']
+    self._sources = {split: None for split in frames}
     self._index = {}
     self._sizes = {}
-    for split in builder.info.splits:
-      self._sources[split] = None
-      for i, (file_name, width, height) in enumerate(metadata['frames'][split]):
+    for split, listing in frames.items():
+      for i, (file_name, width, height) in enumerate(listing):
         self._index[file_name] = (split, i)
-        self._sizes[os.path.dirname(file_name)] = (width, height)
-    self._builder = builder
+        self._sizes[os.path.dirname(file_name)] = (int(width), int(height))
 
   def _source(self, split):
     if self._sources[split] is None:
