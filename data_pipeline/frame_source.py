@@ -151,6 +151,11 @@ class TfdsFrameSource:
     self._open()
     return name in self._index
 
+  def file_names(self) -> list[str]:
+    """Every stored frame's file name, sorted."""
+    self._open()
+    return sorted(self._index)
+
   def read_bytes(self, name: str) -> bytes:
     self._open()
     if name not in self._index:

@@ -1,7 +1,9 @@
 """TFDS builder: the frames of a manually downloaded PoseTrack folder, each stored once.
 
-  tfds build data_pipeline/posetrack_frames --manual_dir=/data/PoseTrack17 \
+  python -m data_pipeline.posetrack_frames --manual_dir=/data/PoseTrack17 \
       --data_dir=/data/tfds --file_format=array_record
+  (= tfds build data_pipeline/posetrack_frames ... where apache-beam is installed; see
+  __main__.py)
 
 reads `<manual_dir>/images/<split>/<video>/<frame>.jpg` for the splits present (train, val,
 test) and writes one example per frame: the original JPEG bytes (never re-encoded, so clips
