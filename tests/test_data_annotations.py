@@ -92,3 +92,24 @@ def test_per_video_files_give_the_same_samples(tmp_path):
     np.testing.assert_allclose(a.center, b.center, rtol=1e-6)
     np.testing.assert_allclose(a.joints, b.joints, atol=1e-4)
     assert a.num_frames == 3 and a.track_id == b.track_id
+
+
+def test_posetrack17_annolist_files_box_persons_by_their_joints(tmp_path):
+  from data_pipeline import posetrack_video  # pylint: disable=g-import-not-at-top
+  write_tiny_posetrack(tmp_path, videos=1, frames=3, layout='pt17')
+  folder = tmp_path / 'annotations' / 'train'
+  for path in folder.glob('*.json'):      # rewrite the per-video file as a PT17 annolist
+    video = posetrack_video.read_video(str(path))
+    posetrack_video.write_video(video, str(path), layout='posetrack17')
+    assert 'annolist' in json.loads(path.read_text())
+  source = FolderFrameSource(str(tmp_path))
+  samples = read_video_folder(str(folder), num_joints=17, boxes=BOXES, numbering='auto',
+                              policy=BadInputPolicy('error'), image_size=source.image_size)
+  from_json, _ = _read_gt(tmp_path, tmp_path / 'annotations' / 'posetrack_train.json')
+  assert len(samples) == len(from_json) == 6
+  for a, b in zip(samples, from_json):
+    np.testing.assert_allclose(a.joints, b.joints, atol=1e-4)
+    # No person box in the annolist: the extent of the joints and the head box, then clipped.
+    listed = a.joints[a.joints[:, 2] > 0, :2]
+    assert a.box[0] == pytest.approx(listed[:, 0].min(), abs=1e-3)
+    assert a.box[1] + a.box[3] == pytest.approx(listed[:, 1].max() - 1, abs=1e-3)
