@@ -49,6 +49,7 @@ class ClipDataset:
     self.settings = settings
     self.source = source
     self.split = split
+    self.num_skipped = 0      # bad records dropped while building (data.on_bad_input='skip')
     self._table = clip_transform.normalization_table(settings.mean, settings.std)
 
   def __len__(self) -> int:

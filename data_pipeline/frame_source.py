@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 
 import cv2
 import numpy as np
@@ -115,6 +116,7 @@ class TfdsFrameSource:
     self.name = name
     self._sources = None
     self._index = None
+    self._lock = threading.Lock()   # tf.data calls in from several threads
 
   def __repr__(self):
     return f'TfdsFrameSource({self.data_dir!r}, {self.name!r})'
@@ -122,6 +124,11 @@ class TfdsFrameSource:
   def _open(self):
     if self._index is not None:
       return
+    with self._lock:
+      if self._index is None:
+        self._open_locked()
+
+  def _open_locked(self):
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     folder = os.path.join(self.data_dir, self.name)
     versions = sorted((d for d in (os.listdir(folder) if os.path.isdir(folder) else ())
@@ -129,22 +136,24 @@ class TfdsFrameSource:
                       key=lambda v: tuple(int(p) for p in v.split('.') if p.isdigit()))
     if not versions:
       raise BadInputError(
-          f'{folder}: no prepared {self.name!r} dataset (run `tfds build '
-          f'data_pipeline/posetrack_frames --manual_dir=ROOT --data_dir={self.data_dir} '
-          f'--file_format=array_record`)')
+          f'{folder}: no prepared {self.name!r} dataset (build it with `python -m '
+          f'data_pipeline.posetrack_frames --manual_dir=ROOT --data_dir={self.data_dir} '
+          f'--file_format=array_record`, the `tfds build` command for this builder)')
     self._builder = tfds.builder_from_directory(os.path.join(folder, versions[-1]))
     frames = self._builder.info.metadata['frames']
     self._sources = {split: None for split in frames}
-    self._index = {}
-    self._sizes = {}
+    index, self._sizes = {}, {}
     for split, listing in frames.items():
       for i, (file_name, width, height) in enumerate(listing):
-        self._index[file_name] = (split, i)
+        index[file_name] = (split, i)
         self._sizes[os.path.dirname(file_name)] = (int(width), int(height))
+    self._index = index     # set last: other threads take a non-None index as "open"
 
   def _source(self, split):
     if self._sources[split] is None:
-      self._sources[split] = self._builder.as_data_source(split=split)
+      with self._lock:
+        if self._sources[split] is None:
+          self._sources[split] = self._builder.as_data_source(split=split)
     return self._sources[split]
 
   def exists(self, name: str) -> bool:

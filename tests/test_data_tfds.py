@@ -70,5 +70,5 @@ def test_clip_pipeline_reads_the_prepared_dataset_identically(prepared):
 
 
 def test_missing_prepared_dataset_says_how_to_build_it(tmp_path):
-  with pytest.raises(Exception, match='tfds build data_pipeline/posetrack_frames'):
+  with pytest.raises(Exception, match='python -m data_pipeline.posetrack_frames --manual_dir=ROOT'):
     TfdsFrameSource(str(tmp_path)).exists('x.jpg')
