@@ -19,10 +19,13 @@ from configs import posetrack17
 from famipose_jax.interop import torch_reference
 
 
+BN_SCALE_RANGE = (0.25, 0.75) # BN gamma: keeps features of order one through the HRNet sums
+
+
 def tiny_config(image_size=(64, 96)) -> ml_collections.ConfigDict:
   """The PoseTrack17 config with a tiny HRNet and a narrow FAMI-Pose head ([H, W] = 96 x 64).
 
-  Every stage, the 5-step global transformation (24x16 -> 1x1) and 2 offset groups are kept.
+  Every stage, a 3-step global transformation (24x16 -> 3x2) and 2 offset groups are kept.
   """
   config = posetrack17.get_config()
   m = config.model
@@ -30,17 +33,29 @@ def tiny_config(image_size=(64, 96)) -> ml_collections.ConfigDict:
   m.image_size = tuple(image_size)
   m.heatmap_size = (image_size[0] // 4, image_size[1] // 4)
   m.gtm_channels = 4
+  m.gtm_num_downsamples = 3             # 24x16 -> 3x2: a non-trivial flatten order
   m.gtm_hidden_features = (8, 8)
   m.dcn_offset_groups = 2
   return config
 
 
-def randomize_(model: nn.Module, seed: int, offset_pixels: float = 2.0) -> None:
+def randomize_(model: nn.Module, seed: int, translation_pixels: float = 1.0,
+               offset_gain: float = 0.5, mask_gain: float = 1.3) -> None:
   """Fills every parameter and BN buffer with order-one random values (in place).
 
-  Convolutions and Linears get N(0, 1/fan_in) weights (scaled so the offset convolutions and
-  the global translation predict shifts of about `offset_pixels`), BN gets gamma in [0.5, 1.5],
-  small beta, running means and variances near (0, 1).
+  Convolutions and Linears get N(0, gain^2/fan_in) weights: gain 1, except the global
+  transformation's last Linear (translations of about `translation_pixels`; in 'affine' mode
+  a matrix within ~0.05 of the identity plus such a translation), the DCN offset convolutions
+  (`offset_gain`: offsets near a pixel, up to ~7) and the mask convolutions (`mask_gain`).
+  Conditioning matters because float32 rounding is amplified by the network itself:
+    * the published mask is raw, so each DCN stage is quadratic in its input (mask and
+      samples both scale with it): features either die out or blow up along the four stages
+      (with unit gains to ~60, where a float32 PyTorch run differs from a float64 one by
+      1e-2 to 1e-1); `mask_gain` keeps them of order one;
+    * warps and deformable taps turn an error in a predicted shift into an error of (spatial
+      gradient) x (shift error), so features of ~15 (BN gamma around 1) give ~1e-4 in float32
+      already; gamma in BN_SCALE_RANGE keeps them under ~8 and float32 under ~3e-5.
+  BN also gets small beta and running statistics near (0, 1) (see calibrate_batch_norm_).
   """
   generator = torch.Generator().manual_seed(seed)
 
@@ -55,7 +70,7 @@ def randomize_(model: nn.Module, seed: int, offset_pixels: float = 2.0) -> None:
   for name, module in model.named_modules():
     weight = getattr(module, 'weight', None)
     if isinstance(module, nn.BatchNorm2d):
-      uniform_(module.weight, 0.5, 1.5)
+      uniform_(module.weight, BN_SCALE_RANGE[0], BN_SCALE_RANGE[1])
       normal_(module.bias, 0.1)
       normal_(module.running_mean, 0.1)
       uniform_(module.running_var, 0.5, 1.5)
@@ -64,12 +79,42 @@ def randomize_(model: nn.Module, seed: int, offset_pixels: float = 2.0) -> None:
     if not isinstance(weight, torch.Tensor) or weight.ndim < 2:
       continue
     fan_in = math.prod(weight.shape[1:])
-    gain = offset_pixels if name.startswith('dcn_offset') else 1.0
+    gain = 1.0
+    if name.startswith('dcn_offset'):
+      gain = offset_gain
+    elif name.startswith('dcn_mask'):
+      gain = mask_gain
     if name == last_linear_name(model):
-      gain = offset_pixels
+      gain = translation_pixels
     normal_(weight, gain / math.sqrt(fan_in))
     if getattr(module, 'bias', None) is not None:
       normal_(module.bias, 0.1)
+    if name == last_linear_name(model) and weight.shape[0] == 6:  # affine [a b tx c d ty]
+      with torch.no_grad():
+        linear_part = torch.tensor([0, 1, 3, 4])
+        weight[linear_part] *= 0.05 / translation_pixels
+        module.bias[linear_part] += torch.tensor([1.0, 0.0, 0.0, 1.0])
+
+
+def calibrate_batch_norm_(model: nn.Module, *inputs: torch.Tensor) -> None:
+  """Sets every BN's running statistics to those of one forward pass on `inputs` (in place).
+
+  Random running statistics let features grow layer after layer in eval mode; statistics of
+  real activations keep them of order one, as in a trained network, so the 1e-4 comparisons
+  measure the implementation and not the conditioning of an exploding random network.
+  """
+  norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+  momenta = [m.momentum for m in norms]
+  was_training = model.training
+  for m in norms:
+    m.reset_running_stats()
+    m.momentum = None  # cumulative average: exactly the statistics of this pass
+  model.train()
+  with torch.no_grad():
+    model(*inputs)
+  for m, momentum in zip(norms, momenta):
+    m.momentum = momentum
+  model.train(was_training)
 
 
 def last_linear_name(model: nn.Module) -> str:

@@ -394,6 +394,9 @@ def warp_affine(src: torch.Tensor, matrix: torch.Tensor, align_corners: bool,
 # ----------------------------------------------------------------------------------------------
 
 
+_GLOBAL_OUTPUTS = {'translation': 2, 'affine': 6}
+
+
 def _conv_output_size(size: int, num_downsamples: int) -> int:
   for _ in range(num_downsamples):  # 3x3, stride 2, padding 1
     size = (size - 1) // 2 + 1
@@ -413,15 +416,16 @@ class FamiPoseReference(nn.Module):
     self.config = cfg
     self.num_supporting = num_supporting
     self.hrnet = HRNet(cfg.backbone, cfg.num_joints)
+    if cfg.head == 'simcc':
+      self._add_simcc_head()
     if not cfg.temporal:
       return
     norm = _Norm(cfg.backbone.bn_momentum, cfg.backbone.bn_epsilon)
     width = cfg.backbone.stage4.num_channels[0]
 
-    if cfg.global_transform not in ('translation', 'none'):
-      raise NotImplementedError(
-          f'torch reference: model.global_transform={cfg.global_transform!r} is not the '
-          "published design; supported: 'translation', 'none'")
+    if cfg.global_transform not in _GLOBAL_OUTPUTS and cfg.global_transform != 'none':
+      raise ValueError(f'model.global_transform={cfg.global_transform!r}: expected one of '
+                       f"{tuple(_GLOBAL_OUTPUTS) + ('none',)}")
     if cfg.global_transform != 'none':
       gtm = cfg.gtm_channels
       layers = [ChainOfBasicBlocks(width, gtm, 1, norm)]
@@ -431,9 +435,13 @@ class FamiPoseReference(nn.Module):
       heat_w, heat_h = cfg.heatmap_size
       features = (gtm * _conv_output_size(heat_h, cfg.gtm_num_downsamples)
                   * _conv_output_size(heat_w, cfg.gtm_num_downsamples))
-      for hidden in tuple(cfg.gtm_hidden_features) + (2,):
+      for hidden in tuple(cfg.gtm_hidden_features) + (_GLOBAL_OUTPUTS[cfg.global_transform],):
         layers.append(nn.Linear(features, hidden))  # no activation between them (published)
         features = hidden
+      if cfg.global_transform == 'affine':  # the paper's variant starts as the identity warp
+        nn.init.zeros_(layers[-1].weight)
+        with torch.no_grad():
+          layers[-1].bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
       self.feat_global_offset_layers = nn.Sequential(*layers)
 
     self.sup_agg_block = ChainOfBasicBlocks(num_supporting * width, width, cfg.support_blocks,
@@ -451,6 +459,15 @@ class FamiPoseReference(nn.Module):
     self.init_feature_agg_block = ChainOfBasicBlocks(2 * width, width, cfg.fusion_blocks, norm)
     head_k = cfg.head_kernel_size
     self.agg_final_layer = _conv(width, cfg.num_joints, head_k, padding=head_k // 2, bias=True)
+
+  def _add_simcc_head(self):
+    """SimCC classifiers on the final maps flattened row-major (the reproduction's names)."""
+    cfg = self.config
+    heat_w, heat_h = cfg.heatmap_size
+    image_w, image_h = cfg.image_size
+    ratio = cfg.simcc_split_ratio
+    self.mlp_head_x = nn.Linear(heat_h * heat_w, round(image_w * ratio))
+    self.mlp_head_y = nn.Linear(heat_h * heat_w, round(image_h * ratio))
 
   def train(self, mode: bool = True):
     super().train(mode)
@@ -478,9 +495,21 @@ class FamiPoseReference(nn.Module):
       A dict (NCHW; per-frame tensors [B, N, C, h, w]) named like the JAX model's outputs.
     """
     cfg = self.config
-    if not cfg.temporal or supporting_images is None:
+    if cfg.temporal and supporting_images is None:
+      raise ValueError('supporting_images is required when model.temporal=True')
+    if not cfg.temporal:
       heatmaps, features = self.hrnet(key_image)
-      return {'heatmaps': heatmaps, 'backbone_heatmaps': heatmaps, 'key_features': features}
+      out = {'heatmaps': heatmaps, 'backbone_heatmaps': heatmaps, 'key_features': features,
+             'decoded_key': heatmaps.detach()}
+    else:
+      out = self._temporal(key_image, supporting_images)
+    if cfg.head == 'simcc':
+      maps = out['heatmaps'].flatten(2)
+      out['simcc_x'], out['simcc_y'] = self.mlp_head_x(maps), self.mlp_head_y(maps)
+    return out
+
+  def _temporal(self, key_image, supporting_images):
+    cfg = self.config
 
     b, n = supporting_images.shape[:2]
     # One backbone pass, frames stacked on the batch axis: key, then support 0, 1, ...
@@ -497,11 +526,15 @@ class FamiPoseReference(nn.Module):
       if cfg.global_transform == 'none':
         warped.append(support[i])
         continue
-      translation = self.feat_global_offset_layers(support[i] - key)  # [B, 2] = (tx, ty)
-      matrix = torch.eye(3, dtype=key.dtype)[:2].repeat(b, 1, 1)
-      matrix = torch.cat([matrix[:, :, :2], translation[:, :, None]], dim=2)
+      regressed = self.feat_global_offset_layers(support[i] - key)
+      if cfg.global_transform == 'translation':  # (tx, ty) -> [[1, 0, tx], [0, 1, ty]]
+        matrix = torch.eye(3, dtype=key.dtype)[:2].repeat(b, 1, 1)
+        matrix = torch.cat([matrix[:, :, :2], regressed[:, :, None]], dim=2)
+        params.append(regressed)
+      else:
+        matrix = regressed.reshape(b, 2, 3)
+        params.append(matrix)
       warped.append(warp_affine(support[i], matrix, cfg.warp_align_corners))
-      params.append(translation)
     if params:
       out['global_params'] = torch.stack(params, dim=1)
     out['warped_support'] = torch.stack(warped, dim=1)
@@ -565,12 +598,15 @@ def published_mi_terms(outputs: dict[str, torch.Tensor], temperature: float,
 # ----------------------------------------------------------------------------------------------
 
 
+_NOT_MAPS = ('global_params', 'simcc_x', 'simcc_y')
+
+
 def outputs_to_nhwc(outputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
   """NCHW reference outputs -> numpy arrays in the JAX layouts ([..., h, w, C])."""
   converted = {}
   for name, value in outputs.items():
     value = value.detach().cpu().numpy()
-    if value.ndim >= 4:  # [..., C, h, w] -> [..., h, w, C]
+    if name not in _NOT_MAPS and value.ndim >= 4:  # [..., C, h, w] -> [..., h, w, C]
       value = np.moveaxis(value, -3, -1)
     converted[name] = value
   return converted

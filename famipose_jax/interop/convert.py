@@ -1,0 +1,436 @@
+"""PyTorch state_dict <-> Flax variables for HRNet pose checkpoints and FAMI-Pose.
+
+One key table serves both directions. It is derived from the Flax model's own variable tree
+(shapes from `jax.eval_shape`, no computation) by inverting the naming rule documented in
+famipose_jax/models/famipose.py: a Flax module name such as `fuse_layers_2_0_1_0` is the
+PyTorch path `fuse_layers.2.0.1.0` (numeric segments merged into the one before with '_'), the
+backbone `backbone` is PyTorch's `hrnet`, and leaves map as
+
+  params      kernel [kh, kw, I, O] <-> weight [O, I, kh, kw]   (Conv2d, DeformConv2d)
+  params      kernel [I, O]         <-> weight [O, I]           (Linear)
+  params      scale                 <-> weight                  (BatchNorm)
+  params      bias                  <-> bias
+  batch_stats mean / var            <-> running_mean / running_var
+
+BatchNorm's `num_batches_tracked` has no Flax counterpart: it is accepted and ignored when
+reading, and written as 0 when exporting (PyTorch only reads it when momentum is None).
+
+Model kinds: 'famipose' (the whole network; PyTorch keys `hrnet.*` + the additions) and
+'hrnet' (the backbone alone; public HRNet pose checkpoints have no prefix, `hrnet.` is accepted;
+the Flax variables are the model's `backbone` subtree, {'params': {'backbone': ...}, ...}).
+
+The module is importable without torch; only `load_torch_checkpoint` and
+`variables_to_torch_state_dict` need it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any, Mapping, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from famipose_jax import models
+
+MODEL_KINDS = ('famipose', 'hrnet')
+TORCH_BACKBONE = 'hrnet'
+FLAX_BACKBONE = 'backbone'
+# PyTorch attribute names of the published model that themselves end in '_<n>': the rule's
+# merged numeric segments cannot be told apart from them, so they are kept whole.
+_TORCH_NAMES_WITH_NUMBER = re.compile(r'^(dcn|dcn_offset|dcn_mask)_\d+$')
+_LEAF_TO_TORCH = {('params', 'kernel'): 'weight', ('params', 'scale'): 'weight',
+                  ('params', 'bias'): 'bias', ('batch_stats', 'mean'): 'running_mean',
+                  ('batch_stats', 'var'): 'running_var'}
+_IGNORED_TORCH_LEAF = 'num_batches_tracked'
+_WRAPPER_PREFIX = 'module.'
+
+
+class ConversionError(ValueError):
+  """A state_dict that does not fit the model (every problem listed by key)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+  """One tensor: its PyTorch key and shape, and where it lives in the Flax variables."""
+  torch_key: str
+  collection: str               # 'params' | 'batch_stats'
+  path: tuple[str, ...]         # within the collection, e.g. ('backbone', 'conv1', 'kernel')
+  flax_shape: tuple[int, ...]
+
+  @property
+  def torch_shape(self) -> tuple[int, ...]:
+    return tuple(np.shape(to_torch_layout(np.empty(self.flax_shape, np.float32))))
+
+
+@dataclasses.dataclass
+class ConversionReport:
+  """What a conversion did; in non-strict mode, what it could not convert."""
+  converted: list[str] = dataclasses.field(default_factory=list)
+  missing: list[str] = dataclasses.field(default_factory=list)
+  unexpected: list[str] = dataclasses.field(default_factory=list)
+  mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = dataclasses.field(
+      default_factory=list)    # (key, checkpoint shape, model shape), PyTorch layout
+  ignored: list[str] = dataclasses.field(default_factory=list)
+  stripped_prefixes: list[str] = dataclasses.field(default_factory=list)
+
+  @property
+  def ok(self) -> bool:
+    return not (self.missing or self.unexpected or self.mismatched)
+
+  def problems(self, limit: Optional[int] = None) -> str:
+    """Every problem by key name, one per line (at most `limit` per kind)."""
+    lines = []
+    def section(title, items):
+      if not items:
+        return
+      lines.append(f'{title} ({len(items)}):')
+      shown = items if limit is None else items[:limit]
+      lines.extend(f'  {item}' for item in shown)
+      if len(shown) < len(items):
+        lines.append(f'  ... and {len(items) - len(shown)} more')
+    section('missing keys', self.missing)
+    section('unexpected keys', self.unexpected)
+    section('shape mismatches (checkpoint vs model, PyTorch layout)',
+            [f'{k}: {tuple(a)} vs {tuple(b)}' for k, a, b in self.mismatched])
+    return '\n'.join(lines)
+
+  def to_json(self) -> dict[str, Any]:
+    return {'converted': len(self.converted), 'ignored': len(self.ignored),
+            'stripped_prefixes': self.stripped_prefixes, 'missing': self.missing,
+            'unexpected': self.unexpected,
+            'mismatched': [[k, list(a), list(b)] for k, a, b in self.mismatched]}
+
+
+# ----------------------------------------------------------------------------------------------
+# Names and layouts
+
+
+def torch_module_path(flax_path: tuple[str, ...]) -> str:
+  """Flax module path -> dotted PyTorch module path (the inverse of the naming rule)."""
+  segments = []
+  for name in flax_path:
+    if name == FLAX_BACKBONE and not segments:
+      segments.append(TORCH_BACKBONE)
+      continue
+    if _TORCH_NAMES_WITH_NUMBER.match(name):
+      segments.append(name)
+      continue
+    parts = name.split('_')
+    first_number = len(parts)
+    while first_number > 1 and parts[first_number - 1].isdigit():
+      first_number -= 1
+    segments.append('_'.join(parts[:first_number]))
+    segments.extend(parts[first_number:])
+  return '.'.join(segments)
+
+
+def flax_module_path(torch_path: str) -> tuple[str, ...]:
+  """Dotted PyTorch module path -> Flax module path (the naming rule itself)."""
+  names: list[str] = []
+  for segment in torch_path.split('.'):
+    if segment.isdigit() and names:
+      names[-1] = f'{names[-1]}_{segment}'
+    else:
+      names.append(segment)
+  if names and names[0] == TORCH_BACKBONE:
+    names[0] = FLAX_BACKBONE
+  return tuple(names)
+
+
+def to_torch_layout(value: np.ndarray) -> np.ndarray:
+  """A Flax kernel (HWIO conv, [I, O] dense) in PyTorch layout; other leaves unchanged."""
+  if value.ndim == 4:
+    return np.transpose(value, (3, 2, 0, 1))
+  if value.ndim == 2:
+    return np.transpose(value)
+  return value
+
+
+def to_flax_layout(value: np.ndarray) -> np.ndarray:
+  """The inverse of `to_torch_layout` (OIHW -> HWIO, [O, I] -> [I, O])."""
+  if value.ndim == 4:
+    return np.transpose(value, (2, 3, 1, 0))
+  if value.ndim == 2:
+    return np.transpose(value)
+  return value
+
+
+def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()):
+  for name, value in tree.items():
+    if isinstance(value, Mapping):
+      yield from _leaves(value, prefix + (name,))
+    else:
+      yield prefix + (name,), value
+
+
+def key_table(variables: Mapping[str, Any]) -> list[Entry]:
+  """The PyTorch key of every leaf of Flax `variables` (arrays or ShapeDtypeStructs).
+
+  Keys are in the full network's naming (backbone under `hrnet.`).
+  """
+  entries = []
+  for collection in ('params', 'batch_stats'):
+    for path, leaf in _leaves(variables.get(collection, {})):
+      leaf_name = _LEAF_TO_TORCH.get((collection, path[-1]))
+      if leaf_name is None:
+        raise ConversionError(f'Flax variable {collection}/{"/".join(path)} has no PyTorch '
+                              'counterpart under the naming rule')
+      torch_key = f'{torch_module_path(path[:-1])}.{leaf_name}'
+      entries.append(Entry(torch_key, collection, tuple(path), tuple(np.shape(leaf))))
+  keys = [e.torch_key for e in entries]
+  if len(set(keys)) != len(keys):
+    raise ConversionError('two Flax variables map to one PyTorch key: '
+                          f'{sorted(k for k in set(keys) if keys.count(k) > 1)}')
+  return entries
+
+
+def _batch_norm_modules(entries: list[Entry]) -> list[str]:
+  """PyTorch module paths of the BatchNorm layers (those with running statistics)."""
+  return [e.torch_key[:-len('.running_mean')] for e in entries
+          if e.torch_key.endswith('.running_mean')]
+
+
+# ----------------------------------------------------------------------------------------------
+# The model's variable shapes
+
+
+def conversion_config(model_config: ml_collections.ConfigDict,
+                      model_kind: str) -> ml_collections.ConfigDict:
+  """The model section whose variables a checkpoint of `model_kind` fills."""
+  if model_kind not in MODEL_KINDS:
+    raise ValueError(f'model kind {model_kind!r}: expected one of {MODEL_KINDS}')
+  config = ml_collections.ConfigDict(model_config.to_dict())
+  if model_kind == 'hrnet':
+    config.temporal = False
+    config.head = 'heatmap'
+  return config
+
+
+def variable_shapes(model_config: ml_collections.ConfigDict, model_kind: str = 'famipose',
+                    num_supporting: int = 4) -> dict[str, Any]:
+  """{'params', 'batch_stats'} of ShapeDtypeStructs, traced with jax.eval_shape (no compute)."""
+  config = conversion_config(model_config, model_kind)
+  model = models.build_model(config)
+  inputs = models.example_inputs(config, 1, num_supporting)
+  shapes = jax.eval_shape(lambda rng: model.init(rng, *inputs, train=False), jax.random.key(0))
+  return {'params': shapes['params'], 'batch_stats': shapes.get('batch_stats', {})}
+
+
+# ----------------------------------------------------------------------------------------------
+# PyTorch -> Flax
+
+
+def normalize_keys(state_dict: Mapping[str, Any], model_kind: str,
+                   report: ConversionReport) -> dict[str, Any]:
+  """Strips DataParallel's `module.` and, for HRNet checkpoints, adds the `hrnet.` prefix."""
+  keys = list(state_dict)
+  if keys and all(k.startswith(_WRAPPER_PREFIX) for k in keys):
+    state_dict = {k[len(_WRAPPER_PREFIX):]: v for k, v in state_dict.items()}
+    report.stripped_prefixes.append(_WRAPPER_PREFIX)
+  if model_kind == 'hrnet':
+    prefixed = [k for k in state_dict if k.startswith(TORCH_BACKBONE + '.')]
+    if prefixed:
+      report.stripped_prefixes.append(TORCH_BACKBONE + '.')
+    else:
+      state_dict = {f'{TORCH_BACKBONE}.{k}': v for k, v in state_dict.items()}
+  return dict(state_dict)
+
+
+def _display_key(key: str, model_kind: str, had_prefix: bool) -> str:
+  """A key as the user's checkpoint spells it (HRNet checkpoints usually have no `hrnet.`)."""
+  prefix = TORCH_BACKBONE + '.'
+  if model_kind == 'hrnet' and not had_prefix and key.startswith(prefix):
+    return key[len(prefix):]
+  return key
+
+
+def _as_numpy(value) -> np.ndarray:
+  if hasattr(value, 'detach'):   # a torch tensor (bfloat16 has no numpy dtype)
+    value = value.detach().cpu()
+    if value.is_floating_point():
+      value = value.float()
+    return value.numpy()
+  return np.asarray(value)
+
+
+def _insert(tree: dict[str, Any], path: tuple[str, ...], value):
+  for name in path[:-1]:
+    tree = tree.setdefault(name, {})
+  tree[path[-1]] = value
+
+
+def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_collections.ConfigDict,
+                            model_kind: str = 'famipose', num_supporting: int = 4,
+                            strict: bool = True,
+                            shapes: Optional[Mapping[str, Any]] = None
+                            ) -> tuple[dict[str, Any], ConversionReport]:
+  """Converts a published state_dict to Flax variables (float32 numpy arrays).
+
+  Args:
+    state_dict: key -> tensor/array (already unwrapped from {'state_dict': ...}).
+    model_config: the `model` config section the variables are for.
+    model_kind: 'famipose' or 'hrnet'.
+    num_supporting: N, the number of supporting frames (sup_agg_block's input width is N*C).
+    strict: raise ConversionError listing every missing key, unexpected key and shape mismatch;
+      when False, report them and return the variables that did convert (a partial tree).
+    shapes: the model's variable shapes, when the caller has them (else traced here).
+
+  Returns:
+    ({'params': ..., 'batch_stats': ...}, report).
+  """
+  report = ConversionReport()
+  normalized = normalize_keys(state_dict, model_kind, report)
+  had_prefix = TORCH_BACKBONE + '.' in report.stripped_prefixes
+  if shapes is None:
+    shapes = variable_shapes(model_config, model_kind, num_supporting)
+  entries = key_table(shapes)
+  show = lambda key: _display_key(key, model_kind, had_prefix)
+  ignorable = {f'{m}.{_IGNORED_TORCH_LEAF}' for m in _batch_norm_modules(entries)}
+
+  variables: dict[str, Any] = {'params': {}, 'batch_stats': {}}
+  for entry in entries:
+    if entry.torch_key not in normalized:
+      report.missing.append(show(entry.torch_key))
+      continue
+    value = _as_numpy(normalized[entry.torch_key])
+    if tuple(value.shape) != entry.torch_shape:
+      report.mismatched.append((show(entry.torch_key), tuple(value.shape), entry.torch_shape))
+      continue
+    # A copy: torch tensors share memory with their numpy views and BN updates them in place.
+    _insert(variables[entry.collection], entry.path,
+            np.array(to_flax_layout(value), dtype=np.float32, order='C', copy=True))
+    report.converted.append(show(entry.torch_key))
+  known = {e.torch_key for e in entries}
+  for key in normalized:
+    if key in known:
+      continue
+    (report.ignored if key in ignorable else report.unexpected).append(show(key))
+
+  if strict and not report.ok:
+    hint = _width_hint(normalized, model_config)
+    raise ConversionError(
+        f'the state_dict does not match the {model_kind} model '
+        f'({len(report.converted)} of {len(entries)} tensors fit):\n{report.problems()}'
+        + (f'\n{hint}' if hint else ''))
+  return variables, report
+
+
+def _width_hint(state_dict: Mapping[str, Any], model_config) -> str:
+  """Suggests the checkpoint's own width and joint count when they differ from the config."""
+  final = state_dict.get(f'{TORCH_BACKBONE}.final_layer.weight')
+  if final is None:
+    if any(k.split('.', 1)[0] in ('conv1', 'layer1', 'stage4') for k in state_dict):
+      return ('hint: these look like HRNet keys without the `hrnet.` prefix: convert them with '
+              'model kind "hrnet" (--model hrnet).')
+    return ''
+  joints, width = np.shape(final)[:2]
+  config_width = model_config.backbone.stage4.num_channels[0]
+  notes = []
+  if width != config_width:
+    notes.append(f'the checkpoint is HRNet-W{width} (final_layer has {width} input channels), '
+                 f'the config W{config_width} (--width {width})')
+  if joints != model_config.num_joints:
+    notes.append(f'the checkpoint predicts {joints} joints, the config {model_config.num_joints}'
+                 f' (--num-joints {joints})')
+  return ('hint: ' + '; '.join(notes)) if notes else ''
+
+
+# ----------------------------------------------------------------------------------------------
+# Flax -> PyTorch
+
+
+def variables_to_state_dict(variables: Mapping[str, Any], model_kind: str = 'famipose'
+                            ) -> dict[str, np.ndarray]:
+  """Flax variables -> {published PyTorch key: numpy array in PyTorch layout}, in model order.
+
+  BatchNorm layers get `num_batches_tracked` = 0 (int64). For 'hrnet' only the `backbone`
+  subtree is exported, with the public HRNet key names (no prefix).
+  """
+  if model_kind not in MODEL_KINDS:
+    raise ValueError(f'model kind {model_kind!r}: expected one of {MODEL_KINDS}')
+  if model_kind == 'hrnet':
+    variables = {c: {FLAX_BACKBONE: variables.get(c, {})[FLAX_BACKBONE]}
+                 for c in ('params', 'batch_stats') if FLAX_BACKBONE in variables.get(c, {})}
+  entries = key_table(variables)
+  values = {e.torch_key: to_torch_layout(np.asarray(_get(variables[e.collection], e.path),
+                                                    dtype=np.float32)) for e in entries}
+  for module in _batch_norm_modules(entries):
+    values[f'{module}.{_IGNORED_TORCH_LEAF}'] = np.zeros((), np.int64)
+  order = {module: i for i, module in enumerate(_torch_module_order(entries))}
+  def sort_key(key):
+    module, leaf = key.rsplit('.', 1)
+    return order[module], _TORCH_LEAF_ORDER.index(leaf)
+  prefix = TORCH_BACKBONE + '.'
+  strip = model_kind == 'hrnet'
+  return {(k[len(prefix):] if strip else k): np.ascontiguousarray(values[k])
+          for k in sorted(values, key=sort_key)}
+
+
+_TORCH_LEAF_ORDER = ('weight', 'bias', 'running_mean', 'running_var', _IGNORED_TORCH_LEAF)
+
+
+def _natural(path: str):
+  """Sort key that orders `layers.10` after `layers.9`."""
+  return [(0, int(p), '') if p.isdigit() else (1, 0, p) for p in path.split('.')]
+
+
+def _torch_module_order(entries: list[Entry]) -> list[str]:
+  modules = {e.torch_key.rsplit('.', 1)[0] for e in entries}
+  return sorted(modules, key=_natural)
+
+
+def _get(tree: Mapping[str, Any], path: tuple[str, ...]):
+  for name in path:
+    tree = tree[name]
+  return tree
+
+
+def variables_to_torch_state_dict(variables: Mapping[str, Any], model_kind: str = 'famipose'):
+  """`variables_to_state_dict` as torch tensors (an OrderedDict for `load_state_dict`)."""
+  import collections  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  return collections.OrderedDict(
+      (k, torch.from_numpy(np.array(v))) for k, v in
+      variables_to_state_dict(variables, model_kind).items())
+
+
+# ----------------------------------------------------------------------------------------------
+# Files
+
+
+def load_torch_checkpoint(path: str, trust_pickle: bool = False) -> dict[str, np.ndarray]:
+  """Reads a .pth: a bare state_dict or {'state_dict': ...}; tensors become numpy arrays.
+
+  Loads with `weights_only=True` (no arbitrary code from the pickle) unless `trust_pickle`.
+  """
+  import torch  # pylint: disable=g-import-not-at-top
+  try:
+    checkpoint = torch.load(path, map_location='cpu', weights_only=not trust_pickle)
+  except FileNotFoundError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    raise ConversionError(
+        f'{path}: cannot read it as a PyTorch checkpoint ({type(e).__name__}: {str(e)[:300]})'
+        + ('' if trust_pickle else '. If it holds more than tensors and you trust the file, '
+           'retry with --trust-pickle.')) from e
+  if isinstance(checkpoint, Mapping) and 'state_dict' in checkpoint:
+    checkpoint = checkpoint['state_dict']
+  if not isinstance(checkpoint, Mapping):
+    raise ConversionError(f'{path}: expected a state_dict or {{"state_dict": ...}}, got a '
+                          f'{type(checkpoint).__name__}')
+  state_dict = {}
+  for key, value in checkpoint.items():
+    if not isinstance(value, torch.Tensor):
+      raise ConversionError(f'{path}: entry {key!r} is a {type(value).__name__}, not a tensor '
+                            '(is this a state_dict?)')
+    state_dict[str(key)] = _as_numpy(value)
+  return state_dict
+
+
+def to_jax(variables: Mapping[str, Any]) -> dict[str, Any]:
+  """Numpy variables as jax arrays (for module.apply)."""
+  return jax.tree_util.tree_map(jnp.asarray, dict(variables))
