@@ -28,7 +28,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import posetrack17  # pylint: disable=g-import-not-at-top,wrong-import-position
 import data_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
-from data_pipeline import clip_transform, joints as joint_layout, targets  # pylint: disable=g-import-not-at-top,wrong-import-position
+from data_pipeline import clip_transform  # pylint: disable=wrong-import-position
+from data_pipeline import joints as joint_layout  # pylint: disable=wrong-import-position
+from data_pipeline import targets  # pylint: disable=wrong-import-position
 
 WIDTH, HEIGHT = 1280, 720
 _TEMPLATE = np.array([

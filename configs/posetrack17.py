@@ -95,9 +95,9 @@ def get_config() -> ml_collections.ConfigDict:
   d.annotation_source = 'coco_json'      # 'coco_json' (single file, as published) | 'per_video'
   d.eval_boxes = 'detections'            # 'detections' (published) | 'ground_truth'
   d.crop_convention = 'size_minus_one'   # clip crop as coded (dark_get_affine_transform) | 'size'
-  d.frame_numbering = 'auto'             # 'auto': 6 digits from 0 (PT18), else from 1 | 'from0' | 'from1'
-  d.decode_reduction = 'off'             # 'auto': JPEG DCT-reduced decode when the crop downsamples >= 2x
-  d.frame_source = 'folder'              # 'folder' (root/images) | 'tfds' (posetrack_frames, tfds build)
+  d.frame_numbering = 'auto'             # 6 digits: from 0 (PT18), else from 1 | 'from0' | 'from1'
+  d.decode_reduction = 'off'             # 'auto': reduced JPEG decode where the crop shrinks >= 2x
+  d.frame_source = 'folder'              # 'folder' (root/images) | 'tfds' (posetrack_frames)
   d.tfds_data_dir = ''                   # data_dir of the prepared TFDS dataset (default root/tfds)
   d.worker_start_method = 'spawn'        # numpy loader workers: 'spawn' | 'forkserver' (never fork)
 

@@ -179,7 +179,8 @@ def read_ground_truth(path: str, *, num_joints: int, boxes: BoxConvention, numbe
       samples.append(Sample(frame=record.frame, num_frames=record.num_frames,
                             image_id=image_id, box=tuple(float(v) for v in box),
                             center=center, scale=scale, box_score=1.0, joints=joints,
-                            image_size=(record.width, record.height), track_id=int(ann.get('track_id', -1))))
+                            image_size=(record.width, record.height),
+                            track_id=int(ann.get('track_id', -1))))
   for reason, count in sorted(dropped.items()):
     _log.info('%s: dropped %d annotation(s): %s', path, count, reason)
   policy.log_summary(path)

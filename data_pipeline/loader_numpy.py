@@ -75,9 +75,15 @@ def _worker_main(dataset, slot_names, layout, tasks, results):
     pass
   slots = [shared_memory.SharedMemory(name=name) for name in slot_names]
   arrays = [_slot_arrays(slot.buf, layout) for slot in slots]
+  parent = multiprocessing.parent_process()
   try:
     while True:
-      task = tasks.get()
+      try:
+        task = tasks.get(timeout=_POLL_SECONDS)
+      except queue.Empty:
+        if parent is not None and not parent.is_alive():
+          break        # the parent was killed without closing us: do not linger
+        continue
       if task is None:
         break
       step, slot, elements, train, seed = task

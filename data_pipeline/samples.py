@@ -1,4 +1,4 @@
-"""One training or evaluation sample: a person box in a key frame, and how its video's frames are named.
+"""One sample: a person box in a key frame, and how the frames of its video are named.
 
 PoseTrack names frames by number: PoseTrack17 `%08d.jpg` counted from 1, PoseTrack18/21
 `%06d.jpg` counted from 0. As in the published dataset code, the key frame's number and the
