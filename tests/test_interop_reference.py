@@ -262,7 +262,7 @@ def test_train_mode_normalises_backbone_with_all_frames_statistics(tiny):
 
 def test_published_init_matches_the_doc():
   config = testing.tiny_config()
-  model = tr.FamiPoseReference(config.model, num_supporting=2)
+  model = tr.FamiPoseReference(config.model, num_supporting=2).requires_grad_(False)
   tr.published_init_(model)
   assert float(model.dcn_offset_1.conv.weight.std()) == pytest.approx(0.001, rel=0.2)
   assert float(model.dcn_1.bias.abs().max()) == 0.0
