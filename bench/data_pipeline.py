@@ -7,8 +7,9 @@ Frames are real photographs (scikit-image's sample images, tiled into a panorama
 "camera" pans over, JPEG quality 90), so decoding costs what it costs on real footage. Every
 person box is PoseTrack-sized (150-500 px tall). Reported: the per-sample cost split
 (decode, warp, normalise, targets) and clips/s of `ClipDataset.load` on one core, then both
-loaders (numpy workers and tf.data) with 1 and 2 workers, per core used. Run it on a quiet
-machine (`uptime`).
+loaders (numpy workers and tf.data) with 1 and 2 workers. Wall-clock rates depend on what else
+runs (`uptime`); clips per CPU-second (CPU time of every process and thread of the loader,
+parent included) is the per-core figure that survives a shared machine.
 """
 
 from __future__ import annotations
@@ -118,24 +119,37 @@ def profile_parts(dataset, indices) -> dict[str, float]:
   return {k: 1000 * v / len(indices) for k, v in parts.items()}
 
 
-def time_load(dataset, indices) -> float:
-  """Clips/s of ClipDataset.load in this process (one core)."""
+def cpu_seconds(pids=()) -> float:
+  """CPU time (user + system) of this process's threads and of the processes `pids`."""
+  import psutil  # pylint: disable=g-import-not-at-top
+  total = 0.0
+  for pid in (os.getpid(),) + tuple(pids):
+    times = psutil.Process(pid).cpu_times()
+    total += times.user + times.system
+  return total
+
+
+def time_load(dataset, indices) -> tuple[float, float]:
+  """(clips per wall second, clips per CPU second) of ClipDataset.load in this process."""
   element = dataset.empty_element()
-  start = time.perf_counter()
+  wall, cpu = time.perf_counter(), time.process_time()
   for index in indices:
     dataset.load(index, train=True, seed=0, epoch=0, out=element)
-  return len(indices) / (time.perf_counter() - start)
+  return (len(indices) / (time.perf_counter() - wall),
+          len(indices) / (time.process_time() - cpu))
 
 
-def time_loader(config, dataset, loader, workers, batch_size, steps) -> float:
-  """Clips/s of a loader after its first batch (start-up excluded)."""
+def time_loader(config, dataset, loader, workers, batch_size, steps) -> tuple[float, float]:
+  """(clips per wall second, clips per CPU second of all its processes), start-up excluded."""
   with data_pipeline.make_loader(config, dataset, batch_size=batch_size, train=True, seed=0,
                                  loader=loader, num_workers=workers) as batches:
     next(batches)
-    start = time.perf_counter()
+    pids = tuple(w.pid for w in getattr(batches, 'workers', ()))
+    wall, cpu = time.perf_counter(), cpu_seconds(pids)
     for _ in range(steps):
       next(batches)
-    return steps * batch_size / (time.perf_counter() - start)
+    clips = steps * batch_size
+    return clips / (time.perf_counter() - wall), clips / (cpu_seconds(pids) - cpu)
 
 
 def main():
@@ -169,13 +183,14 @@ def main():
   total = sum(parts.values())
   print('per clip (ms): ' + ', '.join(f'{k} {v:.2f}' for k, v in parts.items())
         + f', sum {total:.2f}')
-  rate = time_load(dataset, indices)
-  print(f'ClipDataset.load, one core: {rate:.1f} clips/s')
+  wall, cpu = time_load(dataset, indices)
+  print(f'ClipDataset.load in-process: {wall:.1f} clips/s wall, {cpu:.1f} clips per CPU-second')
   for loader in args.loaders.split(','):
     for workers in (1, 2):
-      clips = time_loader(config, dataset, loader, workers, args.batch_size, args.steps)
-      print(f'loader={loader} workers={workers}: {clips:.1f} clips/s = '
-            f'{clips / workers:.1f} clips/s per core', flush=True)
+      wall, cpu = time_loader(config, dataset, loader, workers, args.batch_size, args.steps)
+      print(f'loader={loader} workers={workers}: {wall:.1f} clips/s wall '
+            f'({wall / workers:.1f} per worker), {cpu:.1f} clips per CPU-second '
+            f'(load average {os.getloadavg()[0]:.2f})', flush=True)
   if not args.root and not args.keep:
     shutil.rmtree(root)
 

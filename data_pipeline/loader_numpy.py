@@ -163,7 +163,7 @@ class NumpyLoader:
       self._workers.append(worker)
     self._free = list(range(num_slots))
     self._pending: list[int] = []        # submitted steps, in order
-    self._ready: dict[int, int] = {}     # step -> slot
+    self._ready: dict[int, tuple] = {}   # step -> (slot, error or None)
     self._fill()
 
   # --- iteration -----------------------------------------------------------------------------
@@ -214,14 +214,13 @@ class NumpyLoader:
           raise WorkerError(f'loader worker {dead[0].name} died (exit code {dead[0].exitcode}) '
                             f'while step {step} was pending') from None
         continue
-      if error is not None:
-        kind, message, trace = error
-        raise (SampleError if kind == 'SampleError' else WorkerError)(
-            f'loader worker failed on step {done_step}: {message}\n--- worker traceback ---\n'
-            f'{trace}')
-      self._ready[done_step] = slot
+      self._ready[done_step] = (slot, error)
     self._pending.pop(0)
-    slot = self._ready.pop(step)
+    slot, error = self._ready.pop(step)
+    if error is not None:    # raised in step order, so the same sample fails on every run
+      kind, message, trace = error
+      raise (SampleError if kind == 'SampleError' else WorkerError)(
+          f'loader worker failed on step {step}: {message}\n--- worker traceback ---\n{trace}')
     batch = {name: array.copy() for name, array in self._arrays[slot].items()}
     self._free.append(slot)
     self._fill()
