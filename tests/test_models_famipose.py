@@ -174,14 +174,14 @@ def test_bfloat16_computes_in_bfloat16_with_float32_params_and_outputs():
 
 
 def _all_eqns(jaxpr):
+  """Every equation of a jaxpr, including those of nested (jit, custom_jvp, ...) jaxprs."""
   for eqn in jaxpr.eqns:
     yield eqn
-    for sub in jax.core.subjaxprs(eqn) if hasattr(jax.core, 'subjaxprs') else ():
-      yield from _all_eqns(sub)
     for param in eqn.params.values():
-      inner = getattr(param, 'jaxpr', None)
-      if inner is not None:
-        yield from _all_eqns(getattr(inner, 'jaxpr', inner))
+      for inner in (param if isinstance(param, (tuple, list)) else (param,)):
+        inner = getattr(inner, 'jaxpr', inner)          # ClosedJaxpr -> Jaxpr
+        if hasattr(inner, 'eqns'):
+          yield from _all_eqns(inner)
 
 
 def test_bad_configs_and_inputs_are_refused():
