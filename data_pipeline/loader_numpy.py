@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
+import shutil
 import signal
 import traceback
 import weakref
@@ -63,6 +64,20 @@ def _batch_layout(dataset: ClipDataset, batch_size: int):
 def _slot_arrays(buffer, layout) -> dict[str, np.ndarray]:
   return {name: np.ndarray(shape, dtype, buffer=buffer, offset=offset)
           for name, shape, dtype, offset in layout}
+
+
+def _check_shared_memory(needed: int, num_workers: int, prefetch: int):
+  """Fails clearly where /dev/shm is too small (containers default to 64 MiB)."""
+  try:
+    free = shutil.disk_usage('/dev/shm').free
+  except OSError:
+    return     # no /dev/shm (not Linux): let SharedMemory decide
+  if needed > free:
+    raise MemoryError(
+        f'the numpy loader needs {needed / 2**20:.0f} MiB of shared memory for '
+        f'{num_workers} workers + {prefetch} prefetched batches, /dev/shm has '
+        f'{free / 2**20:.0f} MiB free: lower data.num_workers / data.prefetch_batches / the '
+        'batch size, or give the container more (docker run --shm-size=...)')
 
 
 def _worker_main(dataset, slot_names, layout, tasks, results):
@@ -151,6 +166,7 @@ class NumpyLoader:
     self._tasks = context.Queue()
     self._results = context.Queue()
     num_slots = num_workers + max(prefetch, 1)
+    _check_shared_memory(num_slots * slot_bytes, num_workers, prefetch)
     self._slots = [shared_memory.SharedMemory(create=True, size=slot_bytes)
                    for _ in range(num_slots)]
     self._arrays = [_slot_arrays(slot.buf, self._layout) for slot in self._slots]

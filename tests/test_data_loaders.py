@@ -136,3 +136,14 @@ def test_fork_is_refused(tiny_root):
   dataset = data_pipeline.build_dataset(config, 'train')
   with pytest.raises(ValueError, match='fork is unsafe'):
     data_pipeline.make_loader(config, dataset, batch_size=2, train=True, seed=0)
+
+
+def test_too_little_shared_memory_is_a_clear_error(tiny_root, monkeypatch):
+  import collections  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  usage = collections.namedtuple('usage', 'total used free')
+  monkeypatch.setattr(shutil, 'disk_usage', lambda path: usage(2**26, 2**26 - 2**20, 2**20))
+  config = tiny_config(tiny_root)
+  dataset = data_pipeline.build_dataset(config, 'train')
+  with pytest.raises(MemoryError, match=r'needs \d+ MiB of shared memory .* /dev/shm has 1 MiB'):
+    data_pipeline.make_loader(config, dataset, batch_size=8, train=True, seed=0, num_workers=2)
