@@ -119,6 +119,48 @@ def profile_parts(dataset, indices) -> dict[str, float]:
   return {k: 1000 * v / len(indices) for k, v in parts.items()}
 
 
+def published_style_clip(dataset, index):
+  """The clip as the published code builds it, for a before/after comparison.
+
+  Every clip frame decoded (boundary duplicates too), the whole frame converted to RGB,
+  warped, then ToTensor + Normalize arithmetic in float32; targets as ours.
+  """
+  s = dataset.samples[index]
+  settings = dataset.settings
+  aug = dataset.augmentation(index, train=True, seed=0, epoch=0)
+  matrix = clip_transform.crop_matrix(aug, s.image_size[0], settings.image_size,
+                                      settings.pixel_std, settings.crop_convention)
+  mean = np.asarray(settings.mean, np.float32)
+  std = np.asarray(settings.std, np.float32)
+  crops = []
+  for number in dataset.clip_frame_numbers(index):
+    frame = cv2.cvtColor(dataset.source.read(s.frame.path_of(number)), cv2.COLOR_BGR2RGB)
+    crop = clip_transform.warp_frame(frame, matrix, settings.image_size)
+    crops.append((crop.astype(np.float32) / 255.0 - mean) / std)
+  joints = clip_transform.crop_joints(s.joints, aug, s.image_size[0], settings.image_size,
+                                      settings.pixel_std, settings.crop_convention,
+                                      settings.flip_pairs)
+  targets.heatmap_targets(joints, settings.image_size, settings.heatmap_size, settings.sigma)
+  return crops
+
+
+def before_after(dataset, indices, rounds: int = 3) -> tuple[float, float]:
+  """CPU ms per clip of the published-style clip and of ClipDataset.load, interleaved so that
+  both see the same machine load; the best round of each."""
+  element = dataset.empty_element()
+  best_before, best_after = float('inf'), float('inf')
+  for _ in range(rounds):
+    start = time.process_time()
+    for index in indices:
+      published_style_clip(dataset, index)
+    best_before = min(best_before, (time.process_time() - start) / len(indices))
+    start = time.process_time()
+    for index in indices:
+      dataset.load(index, train=True, seed=0, epoch=0, out=element)
+    best_after = min(best_after, (time.process_time() - start) / len(indices))
+  return 1000 * best_before, 1000 * best_after
+
+
 def cpu_seconds(pids=()) -> float:
   """CPU time (user + system) of this process's threads and of the processes `pids`."""
   import psutil  # pylint: disable=g-import-not-at-top
@@ -183,6 +225,9 @@ def main():
   total = sum(parts.values())
   print('per clip (ms): ' + ', '.join(f'{k} {v:.2f}' for k, v in parts.items())
         + f', sum {total:.2f}')
+  before, after = before_after(dataset, indices[:50])
+  print(f'before/after (CPU ms per clip, best of 3): published-style {before:.1f}, '
+        f'ClipDataset.load {after:.1f} ({before / after:.2f}x)')
   wall, cpu = time_load(dataset, indices)
   print(f'ClipDataset.load in-process: {wall:.1f} clips/s wall, {cpu:.1f} clips per CPU-second')
   for loader in args.loaders.split(','):
