@@ -1,0 +1,88 @@
+"""The CPU demo: FAMI-Pose on the synthetic PoseTrack-like dataset, small enough for 2 cores.
+
+  python train.py --config=configs/synthetic.py --workdir=runs/demo
+
+Two stages, as FAMI-Pose is published on top of an HRNet already trained on the target data
+(there is no such HRNet for the synthetic data, so the demo trains one first):
+  1. the single-frame tiny HRNet (the baseline) in runs/demo/pretrain;
+  2. FAMI-Pose on top of it with the backbone frozen (the published recipe).
+The final table prints the frozen backbone alone ("backbone only" = the baseline) and FAMI-Pose.
+The dataset is generated at data.root on first use. Only sizes and the schedule differ from
+configs/posetrack17.py; the method, losses and decoding are the published ones.
+
+`--config=configs/synthetic.py:smoke` is the smallest config that runs every code path (the
+tests use it; it learns nothing useful).
+"""
+
+import ml_collections
+
+from configs import backbones
+from configs import posetrack17
+
+
+def get_config(variant: str = '') -> ml_collections.ConfigDict:
+  """The demo config; variant 'smoke' shrinks every size for tests."""
+  if variant not in ('', 'smoke'):
+    raise ValueError(f"configs/synthetic.py: unknown variant {variant!r} (use '' or 'smoke')")
+  config = posetrack17.get_config()
+  config.seed = 0
+  config.num_epochs = 3                  # stage 2 (FAMI-Pose)
+  config.batch_size = 16
+  config.eval_batch_size = 32
+
+  # Shared sizes (FieldReferences: model, data and decoding follow).
+  config.model.image_size = (64, 96)     # (W, H); HRNet needs multiples of 32
+  config.model.heatmap_size = (16, 24)
+
+  m = config.model
+  m.backbone = backbones.hrnet_tiny()
+  m.gtm_channels = 8
+  m.gtm_num_downsamples = 3              # 24x16 -> 3x2
+  m.gtm_hidden_features = (32, 32)
+  m.dcn_offset_groups = 2
+  m.support_blocks = 1
+  m.fusion_blocks = 1
+
+  d = config.data
+  d.dataset = 'synthetic'
+  d.root = 'data/synthetic'              # generated here if missing
+  d.train_json = 'json/posetrack_train.json'
+  d.val_json = 'json/posetrack_val.json'
+  d.val_boxes_json = 'json/val_boxes.json'
+  d.video_annotation_dir = 'annotations'
+  d.supporting_offsets = (-1, 1)
+  d.sigma = 1.0                          # 3 at 96x72 heatmaps; the demo's are 24x16
+  d.simcc_sigma = 2.0
+  d.num_workers = 1
+  d.prefetch_batches = 4
+
+  config.optim.lr_decay_epochs = (2,)
+  config.eval.prediction_layout = 'posetrack18'
+
+  t = config.train
+  t.pretrain_epochs = 6                  # stage 1 (single-frame HRNet baseline)
+  t.pretrain_lr_decay_epochs = (5,)
+  t.log_every_steps = 20
+  t.checkpoint_every_steps = 100
+  t.keep_checkpoints = 2
+  if variant == 'smoke':
+    _shrink_for_smoke_tests(config)
+  return config
+
+
+def _shrink_for_smoke_tests(config: ml_collections.ConfigDict):
+  config.num_epochs = 1
+  config.batch_size = 4
+  config.eval_batch_size = 8
+  config.model.image_size = (32, 32)
+  config.model.heatmap_size = (8, 8)
+  config.model.backbone = backbones.hrnet(width=4, blocks=1, modules=(1, 1, 1), stem_channels=8,
+                                          layer1_planes=4, layer1_blocks=1)
+  config.model.gtm_channels = 4
+  config.model.gtm_hidden_features = (8, 8)   # 8x8 maps, 3 stride-2 convs -> 1x1
+  config.data.num_workers = 0
+  config.train.pretrain_epochs = 0
+  config.train.log_every_steps = 2
+  config.train.checkpoint_every_steps = 4
+  config.train.num_vis_samples = 2
+  config.train.progress_bar = False

@@ -1,0 +1,108 @@
+"""One training step: task loss + MI objective, one gradient, one Adam update, jitted and sharded.
+
+The loss terms:
+  task  joint MSE on the final heatmaps ('heatmap' head) or SimCC KL ('simcc' head);
+  mi    config.loss.mi: 'published' (the six coded KL-style terms), 'critic' (a learned estimator
+        whose params sit in state.params['critic'] and train with the same gradient), 'none'.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax import linen as nn
+from jax.sharding import Mesh
+
+from famipose_jax import losses
+from famipose_jax import optim
+from famipose_jax import sharding
+from famipose_jax.train_state import TrainState
+
+# Batch entries the step reads on device; the rest of a batch is host-side metadata.
+TRAIN_KEYS = ('key_image', 'supporting_images', 'heatmap', 'target_weight', 'simcc_x', 'simcc_y')
+
+
+def device_keys(config: ml_collections.ConfigDict, keys=TRAIN_KEYS) -> tuple[str, ...]:
+  """The batch entries a config's step needs."""
+  wanted = []
+  for key in keys:
+    if key == 'supporting_images' and not config.model.temporal:
+      continue
+    if key in ('simcc_x', 'simcc_y') and config.model.head != 'simcc':
+      continue
+    wanted.append(key)
+  return tuple(wanted)
+
+
+def task_loss(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],
+              config: ml_collections.ConfigDict) -> jax.Array:
+  """The supervised loss on the final prediction (scalar)."""
+  l = config.loss
+  if config.model.head == 'simcc':
+    return losses.simcc_kl(outputs['simcc_x'], outputs['simcc_y'], batch['simcc_x'],
+                           batch['simcc_y'], batch['target_weight'], beta=l.simcc_beta,
+                           label_softmax=l.simcc_label_softmax,
+                           use_target_weight=l.use_target_weight,
+                           batch_reduction=l.simcc_batch_reduction)
+  return l.heatmap_weight * losses.joint_mse(outputs['heatmaps'], batch['heatmap'],
+                                             batch['target_weight'], l.use_target_weight)
+
+
+def mi_objective(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],
+                 critic: nn.Module | None, critic_params: Any, config: ml_collections.ConfigDict) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """(MI loss, its named terms) as config.loss.mi selects."""
+  l = config.loss
+  if l.mi == 'none':
+    return jnp.zeros((), jnp.float32), {}
+  if l.mi == 'published':
+    return losses.published_mi(outputs, temperature=l.mi_temperature, alpha=l.mi_alpha,
+                               beta=l.mi_beta, faithful=l.mi_faithful)
+  return critic.apply({'params': critic_params}, outputs, batch)
+
+
+def make_train_step(model: nn.Module, critic: nn.Module | None,
+                    tx: optax.GradientTransformation, schedule: Callable[[jax.Array], jax.Array],
+                    config: ml_collections.ConfigDict) -> Callable:
+  """The pure step (state, batch) -> (state, metrics); `jit_train_step` compiles it."""
+  freeze = bool(config.model.freeze_backbone)
+  temporal = bool(config.model.temporal)
+
+  def step_fn(state: TrainState, batch: dict[str, jax.Array]):
+    labels = optim.param_labels(state.params, freeze)
+
+    def loss_fn(params):
+      params = optim.stop_frozen_gradients(params, labels)
+      variables = {'params': params['model'], 'batch_stats': state.batch_stats}
+      supporting = batch['supporting_images'] if temporal else None
+      outputs, updated = model.apply(variables, batch['key_image'], supporting, train=True,
+                                     mutable=['batch_stats'])
+      task = task_loss(outputs, batch, config)
+      mi, terms = mi_objective(outputs, batch, critic, params['critic'], config)
+      aux = (updated['batch_stats'], task, mi, terms)
+      return task + mi, aux
+
+    (loss, (batch_stats, task, mi, terms)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {'loss': loss, 'task_loss': task, 'mi_loss': mi,
+               'grad_norm': optax.global_norm(grads),
+               'learning_rate': schedule(state.step)}
+    metrics.update({f'mi/{name}': value for name, value in terms.items()})
+    new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
+                              opt_state=opt_state)
+    return new_state, metrics
+
+  return step_fn
+
+
+def jit_train_step(step_fn: Callable, state: TrainState, mesh: Mesh) -> Callable:
+  """`step_fn` jitted: state replicated and donated, batch split over 'data', metrics replicated."""
+  replicated = sharding.replicated(mesh)
+  state_sharding = jax.tree_util.tree_map(lambda _: replicated, state)
+  return jax.jit(step_fn, in_shardings=(state_sharding, sharding.data_sharded(mesh)),
+                 out_shardings=(state_sharding, replicated), donate_argnums=(0,))

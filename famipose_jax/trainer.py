@@ -1,0 +1,390 @@
+"""The training loop: `train_and_evaluate(config, workdir)` and `evaluate(config, workdir)`.
+
+A run binds its workdir to its config (checkpointing.bind_workdir), resumes from the latest
+checkpoint there, feeds the jitted step in the data order the batch plan fixes (so a resumed
+run sees exactly the batches an uninterrupted one would), checks every step's loss one step
+late, saves on an interval, at every epoch end and on SIGTERM/SIGINT, and evaluates at the end.
+
+With `train.pretrain_epochs > 0` (the synthetic demo, where no PoseTrack-trained HRNet exists)
+the run has two stages, as FAMI-Pose is published on top of a trained HRNet:
+  stage 1  workdir/pretrain: the single-frame HRNet (model.temporal=False, backbone trained,
+           no MI), pretrain_epochs epochs, lr decayed at train.pretrain_lr_decay_epochs;
+  stage 2  workdir: FAMI-Pose initialised from stage 1 (init_from), as configured.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+import data_pipeline
+from famipose_jax import checkpointing
+from famipose_jax import config_validation
+from famipose_jax import eval_loop
+from famipose_jax import losses
+from famipose_jax import metrics as metrics_lib
+from famipose_jax import models
+from famipose_jax import optim
+from famipose_jax import progress
+from famipose_jax import sharding
+from famipose_jax import train_state as train_state_lib
+from famipose_jax import train_step as train_step_lib
+
+PRETRAIN_DIR = 'pretrain'
+RESULTS_FILE = 'eval_results.json'
+
+
+class NonFiniteLossError(FloatingPointError):
+  """The loss or gradient became NaN/inf; the message names the step and the last checkpoint."""
+
+
+@dataclasses.dataclass
+class RunSummary:
+  """What a finished (or stopped) run reports."""
+  workdir: str
+  step: int
+  total_steps: int
+  stopped_by: str | None = None        # 'SIGTERM' / 'SIGINT' when interrupted
+  checkpoint: str | None = None
+  evaluation: dict[str, Any] | None = None   # {'table', 'mAP': {row: mean}, ...}
+  train_seconds: float = 0.0
+  pretrain: 'RunSummary | None' = None       # stage 1 of a two-stage run
+
+
+def log(message: str):
+  """Progress lines for people: stdout of process 0 (absl logging carries the details)."""
+  if jax.process_index() == 0:
+    print(message, flush=True)
+
+
+def initialize_distributed(train_config: ml_collections.ConfigDict):
+  """jax.distributed.initialize() when configured (before any other JAX call)."""
+  if not train_config.distributed:
+    return
+  kwargs = {}
+  if train_config.coordinator_address:
+    kwargs['coordinator_address'] = train_config.coordinator_address
+  if train_config.num_processes:
+    kwargs['num_processes'] = train_config.num_processes
+  if train_config.process_id >= 0:
+    kwargs['process_id'] = train_config.process_id
+  if not jax.distributed.is_initialized():
+    jax.distributed.initialize(**kwargs)
+
+
+def pretrain_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Stage 1 of a two-stage run: the single-frame backbone, trained end to end, no MI."""
+  stage = ml_collections.ConfigDict(config.to_dict())
+  stage.model.temporal = False
+  stage.model.freeze_backbone = False
+  stage.model.head = 'heatmap'
+  stage.loss.mi = 'none'
+  stage.num_epochs = config.train.pretrain_epochs
+  stage.optim.lr_decay_epochs = tuple(config.train.pretrain_lr_decay_epochs)
+  stage.train.pretrain_epochs = 0
+  stage.init_from = ''
+  return stage
+
+
+def ensure_dataset(config: ml_collections.ConfigDict):
+  """Generates the synthetic dataset at data.root when it is the configured dataset and absent."""
+  if config.data.dataset != 'synthetic':
+    if not os.path.isdir(config.data.root):
+      raise FileNotFoundError(f'config.data.root={config.data.root!r} is not a folder (the '
+                              f'{config.data.dataset} dataset; see README "Data layout")')
+    return
+  from data_pipeline import synthetic  # pylint: disable=g-import-not-at-top
+  if synthetic.read_manifest(config.data.root) is not None:
+    return
+  if jax.process_count() > 1:
+    raise FileNotFoundError(f'synthetic dataset missing at {config.data.root}; generate it once '
+                            'with `python -m data_pipeline.synthetic --out DIR` before a '
+                            'multi-process run')
+  log(f'synthetic dataset not found at {config.data.root}: generating it')
+  synthetic.generate(config.data.root)
+
+
+def _host_scalars(metrics: dict[str, Any]) -> dict[str, float]:
+  return {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+def _finite(values: dict[str, float]) -> bool:
+  return math.isfinite(values['loss']) and math.isfinite(values['grad_norm'])
+
+
+class _Model:
+  """Everything built from a config that the loop and the evaluation share."""
+
+  def __init__(self, config: ml_collections.ConfigDict, mesh, steps_per_epoch: int):
+    self.model = models.build_model(config.model)
+    self.critic = losses.build_mi_critic(config.loss, config.model.num_joints)
+    self.tx = optim.make_optimizer(config, steps_per_epoch)
+    self.schedule = optim.learning_rate_schedule(config.optim, steps_per_epoch)
+    self.abstract_state = train_state_lib.abstract_train_state(
+        self.model, self.critic, self.tx, config, mesh)
+
+  def fresh_state(self, config, mesh):
+    state = train_state_lib.create_train_state(self.model, self.critic, self.tx, config, mesh)
+    if config.init_from:
+      loaded = checkpointing.load_variables(config.init_from)
+      target = {'params': state.params['model'], 'batch_stats': state.batch_stats}
+      merged, modules = checkpointing.merge_variables(jax.device_get(target), loaded,
+                                                      config.init_from)
+      log(f'initialised {", ".join(modules)} from {config.init_from}')
+      state = train_state_lib.with_model_variables(state, merged, self.tx, mesh)
+    return state
+
+
+def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[str, Any]:
+  summary = {
+      'step': step, 'table': evaluation['table'],
+      'prediction_dir': evaluation['prediction_dir'], 'image': evaluation['image'],
+      'mAP': {name: result.mean for name, result in evaluation['results'].items()},
+      'columns': {name: result.columns for name, result in evaluation['results'].items()},
+  }
+  if jax.process_index() == 0:
+    checkpointing.write_json_atomic(os.path.join(workdir, RESULTS_FILE), summary)
+  return summary
+
+
+def _load_results(workdir: str, step: int) -> dict[str, Any] | None:
+  import json  # pylint: disable=g-import-not-at-top
+  try:
+    with open(os.path.join(workdir, RESULTS_FILE), encoding='utf-8') as f:
+      summary = json.load(f)
+  except (OSError, ValueError):
+    return None
+  return summary if summary.get('step') == step else None
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
+  """Trains `config` in `workdir` (resuming if it holds checkpoints) and evaluates the result.
+
+  Returns:
+    The RunSummary of the (last) stage. Raises ConfigError, ConfigMismatchError,
+    CheckpointError or NonFiniteLossError with messages naming the field, folder or step.
+  """
+  config_validation.validate_config(config)
+  initialize_distributed(config.train)
+  workdir = os.path.abspath(workdir)
+  if config.train.pretrain_epochs:
+    stage1 = pretrain_config(config)
+    pre_dir = os.path.join(workdir, PRETRAIN_DIR)
+    # Both stages' configs are checked against their folders before either trains.
+    checkpointing.bind_workdir(pre_dir, stage1, write=False)
+    stage2 = ml_collections.ConfigDict(config.to_dict())
+    stage2.train.pretrain_epochs = 0
+    stage2.init_from = pre_dir
+    checkpointing.bind_workdir(workdir, stage2, write=False)
+    log(f'== stage 1/2: single-frame HRNet baseline ({stage1.num_epochs} epochs) in {pre_dir}')
+    first = _train(stage1, pre_dir, evaluate=True)
+    if first.stopped_by:
+      return first
+    log(f'== stage 2/2: FAMI-Pose on the stage-1 backbone ({config.num_epochs} epochs) '
+        f'in {workdir}')
+    second = _train(stage2, workdir, evaluate=True)
+    second.pretrain = first
+    return second
+  return _train(config, workdir, evaluate=True)
+
+
+def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
+  """Trains (or resumes) `config` in `workdir` without the final evaluation (one stage)."""
+  config_validation.validate_config(config)
+  if config.train.pretrain_epochs:
+    raise config_validation.ConfigError('train() runs one stage; use train_and_evaluate for '
+                                        f'train.pretrain_epochs={config.train.pretrain_epochs}')
+  initialize_distributed(config.train)
+  return _train(config, os.path.abspath(workdir), evaluate=False)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
+  fingerprint = checkpointing.bind_workdir(workdir, config)   # refuses another config's workdir
+  ensure_dataset(config)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(config.batch_size, mesh)
+  train_set = data_pipeline.build_dataset(config.data, 'train')
+  steps_per_epoch = len(train_set) // config.batch_size
+  if steps_per_epoch < 1:
+    raise ValueError(f'{len(train_set)} training samples cannot fill one batch of '
+                     f'config.batch_size={config.batch_size}')
+  total_steps = config.num_epochs * steps_per_epoch
+  built = _Model(config, mesh, steps_per_epoch)
+  ckpt = checkpointing.Checkpointer(
+      workdir, fingerprint, save_every_steps=config.train.checkpoint_every_steps,
+      keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
+  latest = ckpt.latest_step()
+  if latest is not None:
+    state, _ = ckpt.restore(latest, built.abstract_state)
+    log(f'resumed from {ckpt.step_dir(latest)}')
+  else:
+    state = built.fresh_state(config, mesh)
+  start_step = int(jax.device_get(state.step))
+
+  summary = RunSummary(workdir=workdir, step=start_step, total_steps=total_steps)
+  writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
+  try:
+    if start_step < total_steps:
+      state = _loop(config, state, built, mesh, train_set, ckpt, writer, summary,
+                    steps_per_epoch, total_steps)
+    if evaluate and summary.stopped_by is None:
+      cached = _load_results(workdir, summary.step)
+      if cached is not None:
+        summary.evaluation = cached
+      else:
+        variables = {'params': state.params['model'], 'batch_stats': state.batch_stats}
+        log(f'evaluating step {summary.step} on val')
+        evaluation = eval_loop.evaluate_model(
+            built.model, variables, config, mesh, workdir, summary.step, writer,
+            show_progress=config.train.progress_bar)
+        summary.evaluation = _save_results(workdir, summary.step, evaluation)
+        log(f'evaluation took {evaluation["seconds"]:.0f} s')
+      log(summary.evaluation['table'])
+  finally:
+    ckpt.close()
+    writer.close()
+  latest = ckpt.latest_step()
+  summary.checkpoint = ckpt.step_dir(latest) if latest is not None else None
+  return summary
+
+
+def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_per_epoch,
+          total_steps):
+  """Runs steps summary.step .. total_steps - 1; returns the final state."""
+  step_fn = train_step_lib.jit_train_step(
+      train_step_lib.make_train_step(built.model, built.critic, built.tx, built.schedule,
+                                     config), state, mesh)
+  keys = train_step_lib.device_keys(config)
+  start_step = summary.step
+  bar = progress.ProgressBar(total_steps, 'train', start=start_step,
+                             enabled=None if config.train.progress_bar else False)
+  sums: dict[str, float] = {}
+  count, interval_start = 0, time.time()
+  run_start = time.time()
+  pending = None   # (step, metrics) dispatched but not yet checked
+
+  def check(step, metrics):
+    nonlocal sums, count, interval_start
+    values = _host_scalars(metrics)
+    if not _finite(values):
+      ckpt.wait()
+      last = ckpt.latest_step()
+      where = ckpt.step_dir(last) if last is not None else 'none was saved yet'
+      raise NonFiniteLossError(
+          f'non-finite loss at step {step} (' + ', '.join(f'{k}={v:.4g}' for k, v in
+                                                         sorted(values.items()))
+          + f'). Stopped; the last good checkpoint is {where} (nothing later was saved).')
+    for k, v in values.items():
+      sums[k] = sums.get(k, 0.0) + v
+    count += 1
+    done = step + 1
+    bar.update(done, f"loss {values['loss']:.3g}")
+    if done % config.train.log_every_steps == 0 or done == total_steps:
+      elapsed = time.time() - interval_start
+      means = {k: v / count for k, v in sums.items()}
+      means['clips_per_second'] = count * config.batch_size / max(elapsed, 1e-9)
+      means['epoch'] = done / steps_per_epoch
+      writer.write(done, means)
+      logging.info('step %d: %s', done, means)
+      if not bar.enabled:
+        log(f'step {done}/{total_steps} loss {means["loss"]:.4g} (task {means["task_loss"]:.4g}, '
+            f'mi {means["mi_loss"]:.4g}) lr {means["learning_rate"]:.2g} '
+            f'{means["clips_per_second"]:.1f} clips/s')
+      sums, count, interval_start = {}, 0, time.time()
+
+  def save(state, step, force):
+    meta = {'epoch': step / steps_per_epoch}
+    return ckpt.save(step, state, meta, force=force)
+
+  with checkpointing.StopSignal() as stop, data_pipeline.make_loader(
+      config.data, train_set, batch_size=sharding.local_batch_size(config.batch_size),
+      train=True, seed=config.seed, start_step=start_step, process_index=jax.process_index(),
+      process_count=jax.process_count()) as batches:
+    for step in range(start_step, total_steps):
+      batch = sharding.put_batch(next(batches), mesh, keys)
+      state, metrics = step_fn(state, batch)
+      if pending is not None:
+        check(*pending)
+      pending = (step, metrics)
+      done = step + 1
+      epoch_end = done % steps_per_epoch == 0
+      if done % config.train.checkpoint_every_steps == 0 or epoch_end or stop.requested \
+          or done == total_steps:
+        check(*pending)   # never save a state that came from a non-finite step
+        pending = None
+        save(state, done, force=epoch_end or bool(stop.requested) or done == total_steps)
+      summary.step = done
+      if stop.requested:
+        ckpt.wait()
+        summary.stopped_by = stop.requested
+        bar.close()
+        log(f'{stop.requested}: saved {ckpt.step_dir(done)} and stopped at step {done}/'
+            f'{total_steps}; run the same command again to resume.')
+        return state
+      epoch = done // steps_per_epoch
+      if (epoch_end and config.train.eval_every_epochs and done < total_steps
+          and epoch % config.train.eval_every_epochs == 0):
+        variables = {'params': state.params['model'], 'batch_stats': state.batch_stats}
+        evaluation = eval_loop.evaluate_model(built.model, variables, config, mesh,
+                                              summary.workdir, done, writer,
+                                              show_progress=config.train.progress_bar)
+        log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
+    if pending is not None:
+      check(*pending)
+  bar.close()
+  ckpt.wait()
+  summary.train_seconds = time.time() - run_start
+  log(f'trained steps {start_step}..{total_steps} in {summary.train_seconds:.0f} s')
+  return state
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
+  """Evaluates the latest checkpoint of `workdir` (or, if it has none, config.init_from)."""
+  config_validation.validate_config(config)
+  initialize_distributed(config.train)
+  workdir = os.path.abspath(workdir)
+  ensure_dataset(config)
+  mesh = sharding.make_mesh()
+  ckpt_dir = os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
+  has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
+  model = models.build_model(config.model)
+  if has_checkpoints:
+    fingerprint = checkpointing.bind_workdir(workdir, config, write=False)
+    built = _Model(config, mesh, steps_per_epoch=1)   # the schedule does not shape the state
+    ckpt = checkpointing.Checkpointer(workdir, fingerprint, save_every_steps=1, keep=10**9,
+                                      use_async=False)
+    step = ckpt.latest_step()
+    state, _ = ckpt.restore(step, built.abstract_state)
+    ckpt.close()
+    variables = {'params': state.params['model'], 'batch_stats': state.batch_stats}
+    source = ckpt.step_dir(step)
+  elif config.init_from:
+    target = jax.device_get(train_state_lib.init_model_variables(model, config, mesh))
+    merged, _ = checkpointing.merge_variables(target, checkpointing.load_variables(
+        config.init_from), config.init_from)
+    variables = jax.device_put(merged, sharding.replicated(mesh))
+    step, source = 0, config.init_from
+  else:
+    raise FileNotFoundError(f'{workdir} holds no checkpoint and config.init_from is empty: '
+                            'nothing to evaluate')
+  log(f'evaluating {source}')
+  writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
+  try:
+    evaluation = eval_loop.evaluate_model(model, variables, config, mesh, workdir, step, writer,
+                                          show_progress=config.train.progress_bar)
+  finally:
+    writer.close()
+  log(evaluation['table'])
+  summary = RunSummary(workdir=workdir, step=step, total_steps=step, checkpoint=source)
+  summary.evaluation = _save_results(workdir, step, evaluation) if has_checkpoints else {
+      'table': evaluation['table'],
+      'mAP': {n: r.mean for n, r in evaluation['results'].items()}}
+  return summary
