@@ -31,6 +31,6 @@ def hrnet(width: int = 48, blocks: int = 4, modules=(1, 4, 3),
 
 
 def hrnet_tiny() -> ml_collections.ConfigDict:
-  """A few-thousand-parameter HRNet with every stage present, for tests and the CPU demo."""
+  """A width-8 HRNet (175,389 parameters) with every stage present, for tests and CPU runs."""
   return hrnet(width=8, blocks=1, modules=(1, 1, 1), stem_channels=16, layer1_planes=8,
                layer1_blocks=1)
