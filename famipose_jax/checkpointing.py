@@ -1,23 +1,24 @@
 """Checkpoints: Orbax CheckpointManager, the config a workdir belongs to, init_from, stop signals.
 
-A workdir is bound to one training config: `workdir/config.json` records it (with a fingerprint
-of the fields that shape the trained state) the first time, and every later run in that workdir
-must match it, so resuming never mixes two experiments. Runtime-only fields (paths, logging,
-evaluation, intervals) may change between runs.
+A workdir is bound to one training config: `workdir/config.json` records it the first time, and
+every later run in that workdir must match it (every checkpoint carries it too), so resuming
+never mixes two experiments. Runtime-only fields (paths, logging, evaluation, intervals) may
+change between runs.
 
 Layout: workdir/config.json, workdir/checkpoints/<step>/{state,meta}. `state` is the TrainState
-pytree, `meta` a small JSON record (step, epoch, fingerprint).
+pytree, `meta` a small JSON record (step, epoch, the flattened config).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
 import signal
+import sys
 import threading
+import time
 from typing import Any, Mapping
 
 import jax
@@ -34,6 +35,9 @@ VARIABLES_DIR = 'variables'     # the converter's output: OUT_DIR/variables = {'
 RUNTIME_FIELDS = (
     'init_from', 'num_epochs', 'eval_batch_size', 'eval',
     'data.root', 'data.num_workers', 'data.prefetch_batches', 'data.on_bad_input',
+    'data.loader', 'data.worker_start_method', 'data.frame_source', 'data.tfds_data_dir',
+    'data.val_json', 'data.val_boxes_json', 'data.eval_boxes', 'data.det_score_threshold',
+    'data.video_annotation_dir',
     'train.log_every_steps', 'train.checkpoint_every_steps', 'train.keep_checkpoints',
     'train.async_checkpointing', 'train.eval_every_epochs', 'train.num_vis_samples',
     'train.progress_bar', 'train.distributed', 'train.coordinator_address',
@@ -81,44 +85,40 @@ def _is_runtime(name: str) -> bool:
   return any(name == f or name.startswith(f + '.') for f in RUNTIME_FIELDS)
 
 
-def fingerprint(config: ml_collections.ConfigDict) -> tuple[str, dict[str, Any]]:
-  """(sha256 hex, the fingerprinted fields) of everything that shapes the trained state."""
-  fields = {k: v for k, v in flat_config(config).items() if not _is_runtime(k)}
-  digest = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
-  return digest, fields
+def config_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+  """'field: old in the workdir, new now' for every non-runtime field that differs."""
+  names = sorted(n for n in set(recorded) | set(current) if not _is_runtime(n))
+  return [f'  {n}: {recorded.get(n, "<absent>")!r} in the workdir, '
+          f'{current.get(n, "<absent>")!r} now'
+          for n in names if recorded.get(n, '<absent>') != current.get(n, '<absent>')]
 
 
-def bind_workdir(workdir: str, config: ml_collections.ConfigDict, write: bool = True) -> str:
+def _listing(diffs: list[str]) -> str:
+  return '\n'.join(diffs[:20]) + ('\n  ...' if len(diffs) > 20 else '')
+
+
+def bind_workdir(workdir: str, config: ml_collections.ConfigDict, write: bool = True):
   """Checks that `workdir` belongs to `config` (or is new) and records the config there.
-
-  Returns:
-    The fingerprint.
 
   Raises:
     ConfigMismatchError: naming the differing fields, before anything in the workdir is touched.
   """
-  digest, fields = fingerprint(config)
+  current = flat_config(config)
   path = os.path.join(workdir, CONFIG_FILE)
   if os.path.exists(path):
     try:
       with open(path, encoding='utf-8') as f:
-        recorded = json.load(f)
-      recorded_fields = {k: v for k, v in recorded['config'].items() if not _is_runtime(k)}
-    except (OSError, ValueError, KeyError, AttributeError) as e:
+        recorded = dict(json.load(f)['config'])
+    except (OSError, ValueError, KeyError, TypeError) as e:
       raise ConfigMismatchError(f'{path} is unreadable ({e}); it is not a workdir of this '
                                 'program. Choose another --workdir.') from e
-    if recorded_fields != fields:
-      names = sorted(set(recorded_fields) | set(fields))
-      diffs = [f'  {n}: {recorded_fields.get(n, "<absent>")!r} in the workdir, '
-               f'{fields.get(n, "<absent>")!r} now'
-               for n in names if recorded_fields.get(n, '<absent>') != fields.get(n, '<absent>')]
+    diffs = config_differences(recorded, current)
+    if diffs:
       raise ConfigMismatchError(
-          f'workdir {workdir} holds a run of a different config ({path}):\n' + '\n'.join(diffs[:20])
-          + ('\n  ...' if len(diffs) > 20 else '')
+          f'workdir {workdir} holds a run of a different config ({path}):\n' + _listing(diffs)
           + '\nUse a new --workdir (nothing was changed in this one).')
   elif write and jax.process_index() == 0:
-    write_json_atomic(path, {'fingerprint': digest, 'config': flat_config(config)})
-  return digest
+    write_json_atomic(path, {'config': current})
 
 
 class Checkpointer:
@@ -128,10 +128,10 @@ class Checkpointer:
   asynchronously when `use_async`; `wait()` blocks until pending writes are on disk.
   """
 
-  def __init__(self, workdir: str, fingerprint_hex: str, *, save_every_steps: int, keep: int,
-               use_async: bool = True):
+  def __init__(self, workdir: str, config: ml_collections.ConfigDict, *, save_every_steps: int,
+               keep: int, use_async: bool = True):
     self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
-    self.fingerprint = fingerprint_hex
+    self.config = flat_config(config)
     options = ocp.CheckpointManagerOptions(
         save_interval_steps=max(1, int(save_every_steps)), max_to_keep=max(1, int(keep)),
         enable_async_checkpointing=use_async, create=True)
@@ -149,7 +149,7 @@ class Checkpointer:
 
   def save(self, step: int, state: Any, meta: Mapping[str, Any], force: bool = False) -> bool:
     """Starts saving `state` at `step`; returns whether a save was started."""
-    meta = dict(meta, step=int(step), fingerprint=self.fingerprint)
+    meta = dict(meta, step=int(step), config=self.config)
     return self._manager.save(
         int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                            meta=ocp.args.JsonSave(meta)), force=force)
@@ -162,19 +162,21 @@ class Checkpointer:
     """
     where = self.step_dir(step)
     try:
-      restored = self._manager.restore(
-          int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                             meta=ocp.args.JsonRestore()))
-      state, meta = restored['state'], dict(restored['meta'])
-      jax.block_until_ready(state)
+      with _quiet_failed_reads():
+        restored = self._manager.restore(
+            int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                               meta=ocp.args.JsonRestore()))
+        state, meta = restored['state'], dict(restored['meta'])
+        jax.block_until_ready(state)
     except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
       raise CheckpointError(
           f'checkpoint {where} is corrupt or incomplete and cannot be restored '
           f'({type(e).__name__}: {str(e)[:500]}). Move that directory away to resume from an '
           f'earlier checkpoint, or start a new --workdir. Nothing was changed.') from e
-    if meta.get('fingerprint') != self.fingerprint:
-      raise CheckpointError(f'checkpoint {where} was written by a different config '
-                            f'(fingerprint {meta.get("fingerprint")} != {self.fingerprint}).')
+    diffs = config_differences(meta.get('config') or {}, self.config)
+    if diffs:
+      raise CheckpointError(f'checkpoint {where} was written by a different config:\n'
+                            + _listing(diffs))
     return state, meta
 
   def wait(self):
@@ -183,6 +185,39 @@ class Checkpointer:
   def close(self):
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+@contextlib.contextmanager
+def _quiet_failed_reads(quiet_seconds: float = 0.25, limit_seconds: float = 3.0):
+  """Keeps a failed Orbax read from printing hundreds of tracebacks after its real error.
+
+  When one array of a checkpoint cannot be read, Orbax's event loop closes while tensorstore
+  still completes the other reads; each completion then reports 'Event loop is closed' through
+  sys.unraisablehook (within ~0.1 s). While active, those reports are dropped (others pass to
+  the previous hook); after a failure it waits until they have stopped.
+  """
+  previous = sys.unraisablehook
+  last = [time.monotonic()]
+
+  def hook(unraisable):
+    if (isinstance(unraisable.exc_value, RuntimeError)
+        and 'Event loop is closed' in str(unraisable.exc_value)):
+      last[0] = time.monotonic()
+      return
+    previous(unraisable)
+
+  sys.unraisablehook = hook
+  try:
+    yield
+  except BaseException:
+    start = time.monotonic()
+    last[0] = start
+    while (time.monotonic() - last[0] < quiet_seconds
+           and time.monotonic() - start < limit_seconds):
+      time.sleep(0.05)
+    raise
+  finally:
+    sys.unraisablehook = previous
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,20 +241,27 @@ def load_variables(source: str) -> dict[str, Any]:
   """
   source = os.path.abspath(source)
   try:
-    if os.path.isdir(os.path.join(source, VARIABLES_DIR)):
-      tree = _restore_untyped(os.path.join(source, VARIABLES_DIR))
-      return {'params': tree['params'], 'batch_stats': tree.get('batch_stats', {})}
-    ckpt_dir = os.path.join(source, CHECKPOINT_DIR)
-    if os.path.isdir(ckpt_dir):
-      steps = sorted(int(s) for s in os.listdir(ckpt_dir) if s.isdigit())
-      if steps:
-        state = _restore_untyped(os.path.join(ckpt_dir, str(steps[-1]), 'state'))
-        return {'params': state['params']['model'], 'batch_stats': state['batch_stats']}
+    with _quiet_failed_reads():
+      return _load_variables(source)
+  except CheckpointError:
+    raise
   except (KeyError, TypeError) as e:
     raise CheckpointError(f'init_from={source}: unexpected checkpoint structure ({e}).') from e
   except Exception as e:
     raise CheckpointError(f'init_from={source}: cannot read it ({type(e).__name__}: '
                           f'{str(e)[:500]}).') from e
+
+
+def _load_variables(source: str) -> dict[str, Any]:
+  if os.path.isdir(os.path.join(source, VARIABLES_DIR)):
+    tree = _restore_untyped(os.path.join(source, VARIABLES_DIR))
+    return {'params': tree['params'], 'batch_stats': tree.get('batch_stats', {})}
+  ckpt_dir = os.path.join(source, CHECKPOINT_DIR)
+  steps = sorted(int(s) for s in os.listdir(ckpt_dir) if s.isdigit()) \
+      if os.path.isdir(ckpt_dir) else []
+  if steps:
+    state = _restore_untyped(os.path.join(ckpt_dir, str(steps[-1]), 'state'))
+    return {'params': state['params']['model'], 'batch_stats': state['batch_stats']}
   raise CheckpointError(
       f'init_from={source} is neither a converted checkpoint (no {VARIABLES_DIR}/ inside; make '
       f'one with `python -m famipose_jax.convert IN.pth {source}`) nor a training workdir with '

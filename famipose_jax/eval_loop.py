@@ -187,9 +187,10 @@ def evaluate_model(model, variables, config: ml_collections.ConfigDict, mesh: Me
     if writer is not None:
       writer.image_png(step, 'eval/predictions', png, grid.shape[0], grid.shape[1])
   if writer is not None:
+    values = {}
     for name, result in results.items():
-      values = {f'{name}/{col}': v for col, v in result.columns.items()}
+      values.update({f'{name}/{col}': v for col, v in result.columns.items()})
       values[f'{name}/mAP'] = result.mean
-      writer.write(step, values, kind='eval')
+    writer.write(step, values, kind='eval')
   return {'results': results, 'table': table, 'prediction_dir': out_dir, 'image': image_path,
           'seconds': time.time() - start}

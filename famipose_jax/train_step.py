@@ -90,7 +90,7 @@ def make_train_step(model: nn.Module, critic: nn.Module | None,
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {'loss': loss, 'task_loss': task, 'mi_loss': mi,
-               'grad_norm': optax.global_norm(grads),
+               'grad_norm': optax.tree.norm(grads),
                'learning_rate': schedule(state.step)}
     metrics.update({f'mi/{name}': value for name, value in terms.items()})
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,

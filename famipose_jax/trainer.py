@@ -207,7 +207,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
-  fingerprint = checkpointing.bind_workdir(workdir, config)   # refuses another config's workdir
+  checkpointing.bind_workdir(workdir, config)   # refuses another config's workdir
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -219,14 +219,18 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   total_steps = config.num_epochs * steps_per_epoch
   built = _Model(config, mesh, steps_per_epoch)
   ckpt = checkpointing.Checkpointer(
-      workdir, fingerprint, save_every_steps=config.train.checkpoint_every_steps,
+      workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
   latest = ckpt.latest_step()
-  if latest is not None:
-    state, _ = ckpt.restore(latest, built.abstract_state)
-    log(f'resumed from {ckpt.step_dir(latest)}')
-  else:
-    state = built.fresh_state(config, mesh)
+  try:
+    if latest is not None:
+      state, _ = ckpt.restore(latest, built.abstract_state)
+      log(f'resumed from {ckpt.step_dir(latest)}')
+    else:
+      state = built.fresh_state(config, mesh)
+  except BaseException:
+    ckpt.close()
+    raise
   start_step = int(jax.device_get(state.step))
 
   summary = RunSummary(workdir=workdir, step=start_step, total_steps=total_steps)
@@ -279,7 +283,7 @@ def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_pe
       last = ckpt.latest_step()
       where = ckpt.step_dir(last) if last is not None else 'none was saved yet'
       raise NonFiniteLossError(
-          f'non-finite loss at step {step} (' + ', '.join(f'{k}={v:.4g}' for k, v in
+          f'non-finite loss at step {step + 1} (' + ', '.join(f'{k}={v:.4g}' for k, v in
                                                          sorted(values.items()))
           + f'). Stopped; the last good checkpoint is {where} (nothing later was saved).')
     for k, v in values.items():
@@ -357,9 +361,9 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
   model = models.build_model(config.model)
   if has_checkpoints:
-    fingerprint = checkpointing.bind_workdir(workdir, config, write=False)
+    checkpointing.bind_workdir(workdir, config, write=False)
     built = _Model(config, mesh, steps_per_epoch=1)   # the schedule does not shape the state
-    ckpt = checkpointing.Checkpointer(workdir, fingerprint, save_every_steps=1, keep=10**9,
+    ckpt = checkpointing.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
                                       use_async=False)
     step = ckpt.latest_step()
     state, _ = ckpt.restore(step, built.abstract_state)

@@ -1,0 +1,64 @@
+"""train.py as users run it: bad flags fail clearly, SIGTERM saves and exits cleanly."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from test_train_support import compile_cache, subprocess_env, tiny_dataset  # noqa: F401
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(args, env, timeout=120):
+  return subprocess.run([sys.executable, 'train.py'] + args, cwd=REPO, env=env,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize('override, message', [
+    ('--config.train.bogus=1', "unknown config field 'train.bogus'"),
+    ('--config.model.head=simc', "config.model.head='simc' is not one of ('heatmap', 'simcc')"),
+])
+def test_bad_override_is_named_and_workdir_untouched(tmp_path, compile_cache, override, message):
+  workdir = tmp_path / 'run'
+  result = _run(['--config=configs/synthetic.py:smoke', override, f'--workdir={workdir}'],
+                subprocess_env(compile_cache))
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert message in result.stderr
+  assert 'Traceback' not in result.stderr
+  assert not workdir.exists()
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, compile_cache, tiny_dataset):
+  workdir = tmp_path / 'run'
+  process = subprocess.Popen(
+      [sys.executable, 'train.py', '--config=configs/synthetic.py:smoke',
+       f'--config.data.root={tiny_dataset}', '--config.num_epochs=500', f'--workdir={workdir}'],
+      cwd=REPO, env=subprocess_env(compile_cache), stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True)
+  lines = []
+  deadline = time.time() + 240
+  try:
+    for line in process.stdout:           # wait until training runs
+      lines.append(line)
+      if line.startswith('step 4/') or time.time() > deadline:
+        break
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=120)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  output = ''.join(lines) + rest
+  assert process.returncode == 0, output[-3000:]
+  match = re.search(r'SIGTERM: saved (\S+) and stopped at step (\d+)/', output)
+  assert match, output[-3000:]
+  step = int(match.group(2))
+  assert step >= 4
+  assert match.group(1) == str(workdir / 'checkpoints' / str(step))
+  assert os.path.isdir(match.group(1))
+  assert f'Stopped by SIGTERM at step {step}' in output
+  assert 'evaluating' not in output              # stopped runs do not evaluate

@@ -1,0 +1,203 @@
+"""The training loop on a tiny synthetic dataset: outputs, bitwise resume, NaN stop, bad input."""
+
+import glob
+import json
+import os
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+import data_pipeline
+from data_pipeline import posetrack_video as ptv
+from famipose_jax import checkpointing
+from famipose_jax import config_validation
+from famipose_jax import metrics
+from famipose_jax import trainer
+from test_train_support import compile_cache, smoke_config, tiny_dataset  # noqa: F401
+
+
+def _steps_per_epoch(config):
+  return len(data_pipeline.build_dataset(config.data, 'train')) // config.batch_size
+
+
+def _latest_state(workdir):
+  """The latest checkpoint's TrainState as a pytree of numpy arrays."""
+  ckpt_dir = os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
+  step = max(int(s) for s in os.listdir(ckpt_dir) if s.isdigit())
+  return step, checkpointing._restore_untyped(os.path.join(ckpt_dir, str(step), 'state'))
+
+
+def _snapshot(folder):
+  out = {}
+  for root, _, files in os.walk(folder):
+    for name in files:
+      path = os.path.join(root, name)
+      with open(path, 'rb') as f:
+        out[os.path.relpath(path, folder)] = f.read()
+  return out
+
+
+@pytest.fixture(scope='module')
+def trained_workdir(tmp_path_factory, compile_cache, tiny_dataset):
+  """A workdir after one epoch of the smoke config (no evaluation)."""
+  workdir = str(tmp_path_factory.mktemp('trained') / 'run')
+  trainer.train(smoke_config(tiny_dataset), workdir)
+  return workdir
+
+
+def test_train_and_evaluate_writes_everything(tmp_path, compile_cache, tiny_dataset):
+  config = smoke_config(tiny_dataset)
+  workdir = str(tmp_path / 'run')
+  summary = trainer.train_and_evaluate(config, workdir)
+  steps = _steps_per_epoch(config)
+  assert steps >= 8 and summary.step == summary.total_steps == steps
+  assert summary.checkpoint == os.path.join(workdir, 'checkpoints', str(steps))
+
+  with open(os.path.join(workdir, trainer.RESULTS_FILE)) as f:
+    results = json.load(f)
+  assert results['step'] == steps and sorted(results['mAP']) == ['backbone', 'final']
+  assert all(0.0 <= v <= 100.0 for v in results['mAP'].values())
+  assert '| backbone only |' in results['table'] and '| FAMI-Pose     |' in results['table']
+
+  # One prediction file per ground-truth video, every frame present, in both rows.
+  gt_files = sorted(glob.glob(os.path.join(tiny_dataset, 'annotations', 'val', '*.json')))
+  assert len(gt_files) == 1
+  for row in ('backbone', 'final'):
+    predicted = sorted(glob.glob(os.path.join(results['prediction_dir'], row, '*.json')))
+    assert [os.path.basename(p) for p in predicted] == [os.path.basename(p) for p in gt_files]
+    gt, pred = ptv.read_video(gt_files[0]), ptv.read_video(predicted[0], ptv.PREDICTIONS)
+    assert [f.file_name for f in pred.frames] == [f.file_name for f in gt.frames]
+  assert os.path.getsize(results['image']) > 1000
+
+  with open(os.path.join(workdir, metrics.METRICS_FILE)) as f:
+    records = [json.loads(line) for line in f]
+  train_records = [r for r in records if r['kind'] == 'train']
+  assert [r['step'] for r in train_records] == list(range(2, steps, 2)) + [steps]
+  for key in ('loss', 'task_loss', 'mi_loss', 'mi/mi_1', 'mi/mi_6', 'grad_norm', 'learning_rate',
+              'clips_per_second', 'epoch'):
+    assert key in train_records[-1], key
+  assert train_records[-1]['epoch'] == 1.0
+  evals = [r for r in records if r['kind'] == 'eval']
+  assert len(evals) == 1 and evals[0]['final/mAP'] == pytest.approx(results['mAP']['final'])
+  events = glob.glob(os.path.join(workdir, metrics.TENSORBOARD_DIR, 'events.out.tfevents.*'))
+  scalars = metrics.read_event_scalars(events[0])
+  assert [s for s, _ in scalars['train/loss']] == [r['step'] for r in train_records]
+  assert scalars['eval/final/mAP'][0][0] == steps
+
+  # Running again finds the finished run and its results: nothing is retrained or rewritten.
+  before = _snapshot(os.path.join(workdir, 'checkpoints'))
+  again = trainer.train_and_evaluate(config, workdir)
+  assert again.evaluation['mAP'] == results['mAP']
+  assert _snapshot(os.path.join(workdir, 'checkpoints')) == before
+
+
+def test_resume_is_bitwise_identical(tmp_path, compile_cache, tiny_dataset, trained_workdir):
+  """k steps, stop, resume for k more == 2k uninterrupted (params, Adam moments, BN, data order)."""
+  config = smoke_config(tiny_dataset, num_epochs=2)
+  full = str(tmp_path / 'full')
+  trainer.train(config, full)
+  resumed = str(tmp_path / 'resumed')
+  shutil.copytree(trained_workdir, resumed)          # stopped after epoch 1
+  summary = trainer.train(config, resumed)
+  steps = 2 * _steps_per_epoch(config)
+  assert summary.step == steps
+  step_a, state_a = _latest_state(full)
+  step_b, state_b = _latest_state(resumed)
+  assert step_a == step_b == steps
+  leaves_a = jax.tree_util.tree_leaves_with_path(state_a)
+  leaves_b = jax.tree_util.tree_leaves(state_b)
+  assert len(leaves_a) == len(leaves_b) > 100
+  for (path, a), b in zip(leaves_a, leaves_b):
+    np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
+  # The logged losses agree exactly too, once the logging intervals realign (a log line
+  # averages the steps since the previous one, and the first run logged its last step).
+  def losses(workdir):
+    with open(os.path.join(workdir, metrics.METRICS_FILE)) as f:
+      return {r['step']: r['loss'] for r in map(json.loads, f) if r['kind'] == 'train'}
+  late = {s: v for s, v in losses(full).items() if s > steps // 2 + 2}
+  assert len(late) >= 3 and late == {s: v for s, v in losses(resumed).items()
+                                     if s > steps // 2 + 2}
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch,
+                                                                  compile_cache, tiny_dataset):
+  real_make_loader = data_pipeline.make_loader
+
+  class Poisoned:
+    """Training batches whose images turn NaN from the 7th step on."""
+
+    def __init__(self, loader, start_step):
+      self.loader, self.step = loader, start_step
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *exc):
+      self.loader.close()
+
+    def __next__(self):
+      batch = next(self.loader)
+      if self.step >= 6:
+        batch['key_image'][...] = np.nan
+      self.step += 1
+      return batch
+
+  def make_loader(data_config, dataset, **kwargs):
+    loader = real_make_loader(data_config, dataset, **kwargs)
+    return Poisoned(loader, kwargs['start_step']) if kwargs['train'] else loader
+
+  monkeypatch.setattr(data_pipeline, 'make_loader', make_loader)
+  workdir = str(tmp_path / 'run')
+  with pytest.raises(trainer.NonFiniteLossError) as error:
+    trainer.train(smoke_config(tiny_dataset), workdir)
+  last_good = os.path.join(workdir, 'checkpoints', '4')
+  assert 'non-finite loss at step 7 ' in str(error.value)
+  assert f'the last good checkpoint is {last_good}' in str(error.value)
+  assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['4']
+  step, state = _latest_state(workdir)
+  assert step == 4 and int(state['step']) == 4
+  assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state['params']))
+
+
+def test_programmatic_config_errors_touch_nothing(tmp_path, tiny_dataset):
+  workdir = str(tmp_path / 'run')
+  config = smoke_config(tiny_dataset)
+  config.train.log_every_step = 5                  # misspelt
+  with pytest.raises(config_validation.ConfigError,
+                     match=r"train.log_every_step \(did you mean 'train.log_every_steps'\?\)"):
+    trainer.train_and_evaluate(config, workdir)
+  config = smoke_config(tiny_dataset, **{'model.head': 'simc'})
+  with pytest.raises(config_validation.ConfigError,
+                     match=r"config.model.head='simc' is not one of \('heatmap', 'simcc'\)"):
+    trainer.train_and_evaluate(config, workdir)
+  assert not os.path.exists(workdir)
+
+
+def test_workdir_of_another_config_is_refused(tmp_path, tiny_dataset):
+  workdir = str(tmp_path / 'run')
+  checkpointing.bind_workdir(workdir, smoke_config(tiny_dataset))
+  os.makedirs(os.path.join(workdir, 'checkpoints', '3'))
+  before = _snapshot(workdir)
+  other = smoke_config(tiny_dataset, **{'model.temporal': False, 'model.freeze_backbone': False,
+                                        'loss.mi': 'none'})
+  with pytest.raises(checkpointing.ConfigMismatchError,
+                     match=f'workdir {workdir} holds a run of a different config'):
+    trainer.train_and_evaluate(other, workdir)
+  assert _snapshot(workdir) == before
+
+
+def test_corrupt_checkpoint_is_named_and_left_alone(tmp_path, tiny_dataset, trained_workdir):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)
+  step, _ = _latest_state(workdir)
+  step_dir = os.path.join(workdir, 'checkpoints', str(step))
+  for path in glob.glob(os.path.join(step_dir, 'state', '**', 'd', '*'), recursive=True):
+    with open(path, 'r+b') as f:
+      f.truncate(5)
+  before = _snapshot(workdir)
+  with pytest.raises(checkpointing.CheckpointError,
+                     match=f'checkpoint {step_dir} is corrupt or incomplete'):
+    trainer.train(smoke_config(tiny_dataset, num_epochs=2), workdir)
+  assert _snapshot(workdir) == before
