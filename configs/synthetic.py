@@ -51,6 +51,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   d.val_boxes_json = 'json/val_boxes.json'
   d.video_annotation_dir = 'annotations'
   d.supporting_offsets = (-1, 1)
+  d.flip_prob = 0.0                      # synthetic limbs are colour-coded left/right; a mirror lies
   d.sigma = 1.0                          # 3 at 96x72 heatmaps; the demo's are 24x16
   d.simcc_sigma = 2.0
   d.num_workers = 1
