@@ -119,6 +119,10 @@ def main(argv):
   except USER_ERRORS as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+  except KeyboardInterrupt:   # a second Ctrl-C, or one outside the training loop
+    print(f'interrupted; checkpoints in {_WORKDIR.value} are kept, rerun to resume.',
+          file=sys.stderr)
+    sys.exit(130)
   print(_closing_note(summary), flush=True)
 
 

@@ -4,19 +4,19 @@ The device runs the model (optionally twice for the flip test) and decodes to cr
 coordinates; only [B, K, 2] coordinates and [B, K] maxima come back, gathered on every process
 (so multi-host runs write the files once, from process 0). The host maps them into the image,
 groups them by video (every frame present) and runs the built-in PoseTrack evaluator on the
-written files, for the backbone's own heatmaps and for the final (FAMI-Pose) heatmaps.
+written files, for the backbone's own heatmaps and for the final (FAMI-Pose) heatmaps, and
+draws a few val frames with the predicted and true skeletons.
 """
 
 from __future__ import annotations
 
 import glob
-import logging
 import os
 import time
 from typing import Any, Mapping
 
+import cv2
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from jax.sharding import Mesh
@@ -81,18 +81,11 @@ def _device_batch(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def predict(model, variables, config: ml_collections.ConfigDict, dataset, mesh: Mesh,
-            *, show_progress: bool = True) -> tuple[dict[str, list], dict[str, np.ndarray]]:
-  """Predicted persons for every valid val box, and one batch of crops to draw.
-
-  Returns:
-    ({'final': [PosePrediction], 'backbone': [...]}, {'images', 'coords', 'scores', 'joints'}
-    of the first batch, this process's rows).
-  """
+            *, show_progress: bool = True) -> dict[str, list]:
+  """Predicted persons for every valid val box: {'final': [PosePrediction], 'backbone': [...]}."""
   sharding.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
   step_fn = make_eval_step(model, config, mesh)
-  labels = row_labels(config)
-  predictions = {name: [] for name in labels}
-  sample = None
+  predictions = {name: [] for name in row_labels(config)}
   keys = eval_device_keys(config)
   with data_pipeline.make_loader(
       config.data, dataset, batch_size=sharding.local_batch_size(config.eval_batch_size),
@@ -103,10 +96,9 @@ def predict(model, variables, config: ml_collections.ConfigDict, dataset, mesh: 
     for i, batch in enumerate(batches):
       out = jax.device_get(step_fn(variables, sharding.put_batch(_device_batch(batch), mesh,
                                                                   keys)))
-      meta = out['meta']
-      valid = np.asarray(meta['valid'], bool)
-      rows = {k: np.asarray(v)[valid] for k, v in meta.items()}
-      for name in labels:
+      valid = np.asarray(out['meta']['valid'], bool)
+      rows = {k: np.asarray(v)[valid] for k, v in out['meta'].items()}
+      for name in predictions:
         keypoints = decoding.image_keypoints(out[name]['coords'][valid],
                                              out[name]['maxvals'][valid], rows, config)
         for index, kp in zip(rows['sample_index'], keypoints):
@@ -114,17 +106,9 @@ def predict(model, variables, config: ml_collections.ConfigDict, dataset, mesh: 
           predictions[name].append(evaluation.PosePrediction(
               file_name=info['file_name'], keypoints=kp, box_score=float(info['box_score']),
               bbox=np.asarray(info['box'], np.float64)))
-      if sample is None:
-        local = slice(0, min(len(batch['valid']), config.train.num_vis_samples))
-        start = jax.process_index() * len(batch['valid'])
-        rows_here = slice(start + local.start, start + local.stop)
-        sample = {'images': batch['key_image'][local],
-                  'coords': out['final']['coords'][rows_here],
-                  'scores': out['final']['maxvals'][rows_here],
-                  'valid': batch['valid'][local]}
       bar.update(i + 1)
     bar.close()
-  return predictions, sample
+  return predictions
 
 
 def ground_truth_dir(config: ml_collections.ConfigDict) -> str:
@@ -135,11 +119,11 @@ def ground_truth_dir(config: ml_collections.ConfigDict) -> str:
 
 
 def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[str, list],
-                      out_dir: str) -> dict[str, Any]:
+                      out_dir: str):
   """Writes `out_dir/<name>/<video>.json` for each prediction set and evaluates each folder.
 
   Returns:
-    {name: PoseTrackResult}.
+    ({name: PoseTrackResult}, the ground-truth videos, {name: the prediction videos}).
   """
   gt_dir = ground_truth_dir(config)
   gt_paths = sorted(glob.glob(os.path.join(gt_dir, '*.json')))
@@ -147,7 +131,7 @@ def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[st
     raise FileNotFoundError(f'no per-video ground-truth files (*.json) in {gt_dir} '
                             '(config.data.root / data.video_annotation_dir / val)')
   gt_videos = [ptv.read_video(p, ptv.GROUND_TRUTH) for p in gt_paths]
-  results = {}
+  results, written = {}, {}
   for name, persons in predictions.items():
     videos = evaluation.assemble_predictions(
         gt_videos, persons, missing_frame_score=config.eval.missing_frame_score)
@@ -156,36 +140,62 @@ def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[st
     results[name] = evaluation.evaluate_folders(
         gt_dir, folder, pckh_threshold=config.eval.pckh_threshold,
         head_size_factor=config.eval.head_size_factor)
-  return results
+    written[name] = videos
+  return results, gt_videos, written
+
+
+def draw_frames(config: ml_collections.ConfigDict, gt_videos, pred_videos,
+                count: int) -> np.ndarray | None:
+  """Up to `count` annotated val frames, spread over the videos, with both skeletons drawn."""
+  labelled = [(v, f) for v, video in enumerate(gt_videos)
+              for f, frame in enumerate(video.frames) if frame.persons]
+  if not labelled or count < 1:
+    return None
+  picks = [labelled[i] for i in np.linspace(0, len(labelled) - 1, min(count, len(labelled)),
+                                            dtype=int)]
+  frames, predicted, truth = [], [], []
+  for v, f in picks:
+    gt_frame = gt_videos[v].frames[f]
+    image = cv2.imread(os.path.join(config.data.root, gt_frame.file_name))
+    if image is None or (frames and image.shape != frames[0].shape):
+      continue
+    frames.append(image)
+    predicted.append([p.keypoints for p in pred_videos[v].frames[f].persons
+                      if p.present.sum() > 1])                 # not the dummy point
+    truth.append([np.where(p.present[:, None], p.keypoints, 0) for p in gt_frame.persons])
+  if not frames:
+    return None
+  return visualize.frame_panel(frames, predicted, truth)
 
 
 def evaluate_model(model, variables, config: ml_collections.ConfigDict, mesh: Mesh,
                    workdir: str, step: int, writer=None, *, dataset=None,
                    show_progress: bool = True) -> dict[str, Any]:
-  """Predict, write, score and draw; returns {'results': {name: PoseTrackResult}, 'table',
-  'prediction_dir', 'image', 'seconds'}. Logs mAP columns to `writer` (a MetricsWriter)."""
+  """Predict, write, score and draw.
+
+  Returns:
+    {'results': {name: PoseTrackResult}, 'table', 'prediction_dir', 'image', 'seconds'};
+    process 0 scores, other processes return empty results. Logs the table columns to
+    `writer` (a MetricsWriter), with the image.
+  """
   start = time.time()
   if dataset is None:
     dataset = data_pipeline.build_dataset(config.data, 'val')
-  predictions, sample = predict(model, variables, config, dataset, mesh,
-                                show_progress=show_progress)
+  predictions = predict(model, variables, config, dataset, mesh, show_progress=show_progress)
   out_dir = os.path.join(workdir, PREDICTIONS_DIR, f'step_{step}')
   if jax.process_index() != 0:   # process 0 writes and scores the files
     return {'results': {}, 'table': '', 'prediction_dir': out_dir, 'image': None,
             'seconds': time.time() - start}
-  results = score_predictions(config, predictions, out_dir)
+  results, gt_videos, pred_videos = score_predictions(config, predictions, out_dir)
   labels = row_labels(config)
   table = evaluation.format_table({labels[name]: results[name] for name in labels})
   image_path = None
-  keep = np.asarray(sample['valid'], bool) if sample is not None else np.zeros(0, bool)
-  if keep.any():
-    grid = visualize.prediction_grid(
-        sample['images'][keep], sample['coords'][keep], sample['scores'][keep], None,
-        mean=config.data.mean, std=config.data.std)
+  panel = draw_frames(config, gt_videos, pred_videos['final'], config.train.num_vis_samples)
+  if panel is not None:
     image_path = os.path.join(workdir, PREDICTIONS_DIR, f'step_{step}.png')
-    png = visualize.write_png(image_path, grid)
+    png = visualize.write_png(image_path, panel)
     if writer is not None:
-      writer.image_png(step, 'eval/predictions', png, grid.shape[0], grid.shape[1])
+      writer.image_png(step, 'eval/predictions', png, panel.shape[0], panel.shape[1])
   if writer is not None:
     values = {}
     for name, result in results.items():

@@ -314,7 +314,8 @@ def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_pe
       process_count=jax.process_count()) as batches:
     for step in range(start_step, total_steps):
       batch = sharding.put_batch(next(batches), mesh, keys)
-      state, metrics = step_fn(state, batch)
+      with jax.transfer_guard('disallow'):   # the step itself never copies host <-> device
+        state, metrics = step_fn(state, batch)
       if pending is not None:
         check(*pending)
       pending = (step, metrics)

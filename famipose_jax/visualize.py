@@ -1,4 +1,4 @@
-"""A PNG grid of model inputs with the predicted (and ground-truth) skeletons drawn on them."""
+"""PNGs of predictions: skeletons drawn on video frames (predicted yellow, ground truth green)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,6 @@ from data_pipeline import joints as joint_layout
 
 PREDICTION_COLOUR = (0, 255, 255)    # BGR yellow
 TRUTH_COLOUR = (0, 200, 0)           # BGR green
-
-
-def unnormalise(image: np.ndarray, mean, std) -> np.ndarray:
-  """[H, W, 3] normalised RGB float -> [H, W, 3] uint8 BGR for OpenCV."""
-  rgb = image * np.asarray(std, np.float32) + np.asarray(mean, np.float32)
-  return np.ascontiguousarray(np.clip(rgb * 255.0, 0, 255).astype(np.uint8)[..., ::-1])
 
 
 def draw_skeleton(canvas: np.ndarray, points: np.ndarray, visible: np.ndarray, colour,
@@ -38,34 +32,38 @@ def draw_skeleton(canvas: np.ndarray, points: np.ndarray, visible: np.ndarray, c
   return canvas
 
 
-def prediction_grid(images: np.ndarray, predictions: np.ndarray, scores: np.ndarray,
-                    truth: np.ndarray | None, *, mean, std, score_threshold: float = 0.2,
-                    columns: int = 4, upscale: int = 2) -> np.ndarray:
-  """A grid of crops with predictions (yellow) and visible ground truth (green).
+def frame_panel(frames: list[np.ndarray], predictions: list[list], truth: list[list], *,
+                score_threshold: float = 0.2, columns: int = 2,
+                max_width: int = 640) -> np.ndarray:
+  """Video frames with the predicted (yellow) and ground-truth (green) skeletons.
 
   Args:
-    images: [S, H, W, 3] normalised RGB crops (model inputs).
-    predictions: [S, K, 2] predicted joints in crop pixels.
-    scores: [S, K] joint confidences; joints below `score_threshold` are not drawn.
-    truth: [S, K, 3] ground-truth (x, y, visible) in crop pixels, or None.
-    upscale: integer zoom so that tiny CPU-demo crops stay legible.
+    frames: [H, W, 3] uint8 BGR images (one size).
+    predictions: per frame, [17, 3] arrays of image x, y and joint score; joints scoring below
+      `score_threshold` are not drawn.
+    truth: per frame, [17, 3] arrays of x, y, visibility (drawn where > 0).
+    max_width: each frame is scaled to at most this width.
 
   Returns:
-    [rows * H * upscale, columns * W * upscale, 3] uint8 BGR image.
+    [rows * h, columns * w, 3] uint8 BGR image.
   """
-  count = images.shape[0]
-  columns = max(1, min(columns, count))
-  rows = -(-count // columns)
-  height, width = images.shape[1] * upscale, images.shape[2] * upscale
-  grid = np.zeros((rows * height, columns * width, 3), np.uint8)
-  for i in range(count):
-    tile = unnormalise(images[i], mean, std)
-    tile = cv2.resize(tile, (width, height), interpolation=cv2.INTER_NEAREST)
-    if truth is not None:
-      draw_skeleton(tile, truth[i, :, :2] * upscale, truth[i, :, 2] > 0, TRUTH_COLOUR)
-    draw_skeleton(tile, predictions[i] * upscale, scores[i] >= score_threshold, PREDICTION_COLOUR)
+  height, width = frames[0].shape[:2]
+  zoom = min(1.0, max_width / width)
+  tile_h, tile_w = int(round(height * zoom)), int(round(width * zoom))
+  columns = max(1, min(columns, len(frames)))
+  rows = -(-len(frames) // columns)
+  grid = np.zeros((rows * tile_h, columns * tile_w, 3), np.uint8)
+  thickness = max(1, int(round(2 * zoom * height / 540)))
+  for i, (frame, preds, gts) in enumerate(zip(frames, predictions, truth)):
+    tile = cv2.resize(frame, (tile_w, tile_h), interpolation=cv2.INTER_AREA)
+    for keypoints in gts:
+      draw_skeleton(tile, keypoints[:, :2] * zoom, keypoints[:, 2] > 0, TRUTH_COLOUR,
+                    radius=thickness + 1, thickness=thickness)
+    for keypoints in preds:
+      draw_skeleton(tile, keypoints[:, :2] * zoom, keypoints[:, 2] >= score_threshold,
+                    PREDICTION_COLOUR, radius=thickness + 1, thickness=thickness)
     r, c = divmod(i, columns)
-    grid[r * height:(r + 1) * height, c * width:(c + 1) * width] = tile
+    grid[r * tile_h:(r + 1) * tile_h, c * tile_w:(c + 1) * tile_w] = tile
   return grid
 
 

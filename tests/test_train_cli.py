@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,3 +63,20 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, compile_cache, t
   assert os.path.isdir(match.group(1))
   assert f'Stopped by SIGTERM at step {step}' in output
   assert 'evaluating' not in output              # stopped runs do not evaluate
+
+
+def test_prediction_folder_missing_a_video_is_named(tmp_path, tiny_dataset):
+  gt_dir, pred_dir = tmp_path / 'gt', tmp_path / 'pred'
+  gt_dir.mkdir()
+  pred_dir.mkdir()
+  source = os.path.join(tiny_dataset, 'annotations', 'val', '100001_synthetic_val.json')
+  for name in ('100001_synthetic_val.json', '100002_synthetic_val.json'):
+    shutil.copy(source, gt_dir / name)
+  shutil.copy(source, pred_dir / '100001_synthetic_val.json')
+  result = subprocess.run([sys.executable, '-m', 'famipose_jax.evaluation', str(gt_dir),
+                           str(pred_dir)], cwd=REPO, env=subprocess_env(''), capture_output=True,
+                          text=True, timeout=120)
+  assert result.returncode == 2
+  assert "has no file for 1 of the 2 videos" in result.stderr
+  assert "'100002_synthetic_val.json'" in result.stderr
+  assert sorted(os.listdir(pred_dir)) == ['100001_synthetic_val.json']

@@ -75,17 +75,22 @@ def test_progress_bar_line_and_tty_detection():
   assert progress.format_duration(3725) == '1:02:05'
 
 
-def test_prediction_grid_draws_skeletons(tmp_path):
-  mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-  images = ((np.zeros((3, 32, 24, 3)) - np.array(mean)) / np.array(std)).astype(np.float32)
-  points = np.tile(np.linspace(4, 20, 17)[None, :, None], (3, 1, 2))
-  scores = np.ones((3, 17))
-  scores[1] = 0.0                  # nothing drawn on the second tile
-  grid = visualize.prediction_grid(images, points, scores, None, mean=mean, std=std, columns=2)
-  assert grid.shape == (2 * 64, 2 * 48, 3)
-  yellow = np.all(grid == visualize.PREDICTION_COLOUR, axis=-1)
-  assert yellow[:64, :48].sum() > 20 and yellow[:64, 48:].sum() == 0
-  path = str(tmp_path / 'grid.png')
-  visualize.write_png(path, grid)
-  np.testing.assert_array_equal(cv2.imread(path), grid)
-  assert os.listdir(tmp_path) == ['grid.png']   # no temporary file left behind
+def test_frame_panel_draws_both_skeletons(tmp_path):
+  frames = [np.zeros((100, 160, 3), np.uint8) for _ in range(3)]
+  person = np.zeros((17, 3))
+  person[:, 0] = np.linspace(20, 140, 17)
+  person[:, 1] = 50
+  person[:, 2] = 0.9
+  hidden = person.copy()
+  hidden[:, 2] = 0.1                 # below the score threshold: not drawn
+  panel = visualize.frame_panel(frames, [[person], [hidden], []], [[], [], [person]],
+                                columns=2)
+  assert panel.shape == (200, 320, 3)
+  yellow = np.all(panel == visualize.PREDICTION_COLOUR, axis=-1)
+  green = np.all(panel == visualize.TRUTH_COLOUR, axis=-1)
+  assert yellow[:100, :160].sum() > 100 and yellow[:100, 160:].sum() == 0
+  assert green[100:, :160].sum() > 100 and green[:100].sum() == 0
+  path = str(tmp_path / 'panel.png')
+  visualize.write_png(path, panel)
+  np.testing.assert_array_equal(cv2.imread(path), panel)
+  assert os.listdir(tmp_path) == ['panel.png']   # no temporary file left behind
