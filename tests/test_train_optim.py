@@ -10,7 +10,8 @@ from famipose_jax import optim
 from famipose_jax import sharding
 from famipose_jax import train_state as train_state_lib
 from famipose_jax import train_step as train_step_lib
-from test_train_support import compile_cache, smoke_config  # noqa: F401 (fixtures)
+import data_pipeline
+from test_train_support import compile_cache, smoke_config, tiny_dataset  # noqa: F401 (fixtures)
 
 
 def test_schedule_values_at_milestones():
@@ -43,8 +44,10 @@ def _one_step(config):
   """(state before, state after one jitted step) of the smoke model on a fixed random batch."""
   mesh = sharding.make_mesh(jax.devices()[:1])
   model = models.build_model(config.model)
-  tx = optim.make_optimizer(config, steps_per_epoch=10)
-  schedule = optim.learning_rate_schedule(config.optim, 10)
+  # The trainer's steps per epoch, so that the compiled step is shared with the loop tests.
+  steps = len(data_pipeline.build_dataset(config.data, 'train')) // config.batch_size
+  tx = optim.make_optimizer(config, steps_per_epoch=steps)
+  schedule = optim.learning_rate_schedule(config.optim, steps)
   state = train_state_lib.create_train_state(model, None, tx, config, mesh)
   before = jax.device_get(state)
   rng = np.random.default_rng(0)
@@ -66,8 +69,8 @@ def _changed(a, b):
 
 
 @pytest.mark.parametrize('bn_batch_stats', [True, False])
-def test_frozen_backbone_and_bn_quirk(compile_cache, bn_batch_stats):
-  config = smoke_config('unused', **{'model.backbone_bn_batch_stats': bn_batch_stats})
+def test_frozen_backbone_and_bn_quirk(compile_cache, tiny_dataset, bn_batch_stats):
+  config = smoke_config(tiny_dataset, **{'model.backbone_bn_batch_stats': bn_batch_stats})
   before, after, metrics = _one_step(config)
   # The frozen backbone's parameters are bitwise unchanged; the additions train. (Deep in the
   # additions, gradients through the N(0, 0.001) convolutions are below Adam's eps at the first

@@ -15,20 +15,32 @@ from test_train_support import compile_cache, subprocess_env  # noqa: F401
 
 NUM_STEPS = 3
 RTOL, ATOL = 1e-4, 1e-6
+# Adam's moments hold raw gradients, which are sensitive to summation order in a few layers:
+# merely permuting the batch on one device moves the first step's gradient of the
+# init_feature_agg_block by 1e-5 of the leaf's scale (4 devices: 3e-5), and by the third step
+# such differences reach ~1e-2 of scale in the alignment blocks' moments, while parameters and
+# losses stay within RTOL.
+RTOL_MOMENTS = 3e-2
 
 
-def _run_on(devices, config, batches):
-  import jax  # pylint: disable=g-import-not-at-top
-  from famipose_jax import losses, models, optim, sharding  # pylint: disable=g-import-not-at-top
-  from famipose_jax import train_state as tsl  # pylint: disable=g-import-not-at-top
-  from famipose_jax import train_step as tsp  # pylint: disable=g-import-not-at-top
-  mesh = sharding.make_mesh(devices)
+def _build(config):
+  from famipose_jax import losses, models, optim  # pylint: disable=g-import-not-at-top
   model = models.build_model(config.model)
   critic = losses.build_mi_critic(config.loss, config.model.num_joints)
   tx = optim.make_optimizer(config, steps_per_epoch=2)
   schedule = optim.learning_rate_schedule(config.optim, 2)
-  state = tsl.create_train_state(model, critic, tx, config, mesh)
-  assert all(leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == len(devices)
+  return model, critic, tx, schedule
+
+
+def _run_on(devices, config, initial_state, batches):
+  """Trains from the host copy `initial_state` on a mesh over `devices`."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
+  from famipose_jax import train_step as tsp  # pylint: disable=g-import-not-at-top
+  mesh = sharding.make_mesh(devices)
+  model, critic, tx, schedule = _build(config)
+  state = jax.device_put(initial_state, sharding.replicated(mesh))
+  assert all(len(leaf.sharding.device_set) == len(devices)
              for leaf in jax.tree_util.tree_leaves(state))
   step = tsp.jit_train_step(tsp.make_train_step(model, critic, tx, schedule, config), state, mesh)
   losses_seen = []
@@ -42,7 +54,8 @@ def _run_on(devices, config, batches):
 
 def _child():
   import jax  # pylint: disable=g-import-not-at-top
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
+  from famipose_jax import train_state as tsl  # pylint: disable=g-import-not-at-top
   from test_train_support import smoke_config  # pylint: disable=g-import-not-at-top
   assert jax.device_count() == 4, jax.devices()
   # The learned MI critic covers the most code: model and critic trained by one gradient.
@@ -60,18 +73,34 @@ def _child():
         'key_image': rng.normal(size=(b, height, width, 3)).astype(np.float32),
         'supporting_images': rng.normal(size=(b, n, height, width, 3)).astype(np.float32),
         'heatmap': heatmap, 'target_weight': (rng.random((b, 17)) > 0.2).astype(np.float32)})
-  one, losses_one = _run_on(jax.devices()[:1], config, batches)
-  four, losses_four = _run_on(jax.devices(), config, batches)
-  # assert_allclose's criterion |a - c| <= atol + rtol |c|, as a ratio (<= 1 passes).
-  diffs = [float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(c, np.float64))
-                        / (ATOL + RTOL * np.abs(np.asarray(c, np.float64)))))
-           for a, c in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(four))]
-  moved = [float(np.max(np.abs(np.asarray(a, np.float64))))
-           for a in jax.tree_util.tree_leaves(one)]
+  model, critic, tx, _ = _build(config)
+  # Created sharded over all 4 devices, as training does; each run starts from a host copy.
+  initial = tsl.create_train_state(model, critic, tx, config, sharding.make_mesh())
+  assert len(jax.tree_util.tree_leaves(initial)[0].sharding.device_set) == 4
+  initial = jax.device_get(initial)
+  one, losses_one = _run_on(jax.devices()[:1], config, initial, batches)
+  four, losses_four = _run_on(jax.devices(), config, initial, batches)
+  critic_moved = any(not np.array_equal(a, c) for a, c in zip(
+      jax.tree_util.tree_leaves(initial.params['critic']),
+      jax.tree_util.tree_leaves(one.params['critic'])))
+  # |a - c| <= atol + rtol * max|c| over the leaf, as a ratio (<= 1 passes). Relative to the leaf's
+  # scale, not elementwise: a cross-device all-reduce sums gradients in another order, and that
+  # float32 noise is relative to the summed terms, so entries near zero (an Adam moment of a
+  # critic weight with a tiny gradient) carry errors far above their own size.
+  diffs, worst = [], ('', 0.0)
+  for (path, a), c in zip(jax.tree_util.tree_leaves_with_path(one),
+                          jax.tree_util.tree_leaves(four)):
+    a, c = np.asarray(a, np.float64), np.asarray(c, np.float64)
+    rtol = RTOL_MOMENTS if jax.tree_util.keystr(path).startswith('.opt_state') else RTOL
+    ratio = float(np.max(np.abs(a - c)) / (ATOL + rtol * np.max(np.abs(c), initial=0.0)))
+    diffs.append(ratio)
+    if ratio > worst[1]:
+      worst = (jax.tree_util.keystr(path), ratio, float(np.max(np.abs(a - c))))
   print(json.dumps({'losses_one': losses_one, 'losses_four': losses_four,
                     'max_tolerance_ratio': max(diffs), 'num_leaves': len(diffs),
                     'critic_leaves': len(jax.tree_util.tree_leaves(one.params['critic'])),
-                    'step': int(one.step), 'max_abs': max(moved)}))
+                    'critic_moved': critic_moved,
+                    'worst_leaf': worst, 'step': int(one.step)}))
 
 
 def test_one_device_equals_four_simulated_devices(compile_cache):
@@ -81,7 +110,7 @@ def test_one_device_equals_four_simulated_devices(compile_cache):
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(result.stdout.strip().splitlines()[-1])
-  assert report['step'] == NUM_STEPS and report['critic_leaves'] > 0
+  assert report['step'] == NUM_STEPS and report['critic_leaves'] > 0 and report['critic_moved']
   np.testing.assert_allclose(report['losses_four'], report['losses_one'], rtol=1e-5, atol=1e-6)
   assert report['max_tolerance_ratio'] <= 1.0, report
 
