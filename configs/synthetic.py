@@ -26,16 +26,16 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
     raise ValueError(f"configs/synthetic.py: unknown variant {variant!r} (use '' or 'smoke')")
   config = posetrack17.get_config()
   config.seed = 0
-  config.num_epochs = 3                  # stage 2 (FAMI-Pose)
+  config.num_epochs = 6                  # stage 2 (FAMI-Pose)
   config.batch_size = 16
   config.eval_batch_size = 32
 
   # Shared sizes (FieldReferences: model, data and decoding follow).
-  config.model.image_size = (64, 96)     # (W, H); HRNet needs multiples of 32
-  config.model.heatmap_size = (16, 24)
+  config.model.image_size = (96, 128)    # (W, H); HRNet needs multiples of 32
+  config.model.heatmap_size = (24, 32)
 
   m = config.model
-  m.backbone = backbones.hrnet_tiny()
+  m.backbone = backbones.hrnet_small()
   m.gtm_channels = 8
   m.gtm_num_downsamples = 3              # 24x16 -> 3x2
   m.gtm_hidden_features = (32, 32)
@@ -52,17 +52,21 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   d.video_annotation_dir = 'annotations'
   d.supporting_offsets = (-1, 1)
   d.flip_prob = 0.0                      # synthetic limbs are colour-coded left/right; a mirror lies
-  d.sigma = 1.0                          # 3 at 96x72 heatmaps; the demo's are 24x16
+  d.sigma = 2.0                          # 3 at 96x72 heatmaps; the demo's are 32x24
   d.simcc_sigma = 2.0
   d.num_workers = 1
   d.prefetch_batches = 4
 
-  config.optim.lr_decay_epochs = (2,)
+  config.optim.lr_decay_epochs = (5,)
   config.eval.prediction_layout = 'posetrack18'
+  config.eval.dark = True                # sub-pixel decoding, both rows alike (+1.4 AP here)
+  # The published MI objective lowered FAMI-Pose below its frozen backbone on this data, the
+  # critic estimator helped less than no MI term: measured in BENCHMARKS.md ("Demo").
+  config.loss.mi = 'none'
 
   t = config.train
-  t.pretrain_epochs = 6                  # stage 1 (single-frame HRNet baseline)
-  t.pretrain_lr_decay_epochs = (5,)
+  t.pretrain_epochs = 8                  # stage 1 (single-frame HRNet baseline)
+  t.pretrain_lr_decay_epochs = (6,)
   t.log_every_steps = 20
   t.checkpoint_every_steps = 100
   t.keep_checkpoints = 2
@@ -81,6 +85,9 @@ def _shrink_for_smoke_tests(config: ml_collections.ConfigDict):
                                           layer1_planes=4, layer1_blocks=1)
   config.model.gtm_channels = 4
   config.model.gtm_hidden_features = (8, 8)   # 8x8 maps, 3 stride-2 convs -> 1x1
+  config.data.sigma = 1.0
+  config.loss.mi = 'published'           # every code path, the published objective included
+  config.eval.dark = False
   config.data.num_workers = 0
   config.train.pretrain_epochs = 0
   config.train.log_every_steps = 2

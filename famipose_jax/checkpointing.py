@@ -224,8 +224,29 @@ def _quiet_failed_reads(quiet_seconds: float = 0.25, limit_seconds: float = 3.0)
 # Initialisation from another run or a converted PyTorch checkpoint.
 
 
+class _DropMissingItemMetadata(logging.Filter):
+  """Drops Orbax's warning that an item folder has no _CHECKPOINT_METADATA.
+
+  A training checkpoint keeps that file one level up (the step folder, written by the
+  CheckpointManager), so reading its `state` item alone always warns, about nothing.
+  """
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return 'Metadata file does not exist' not in record.getMessage()
+
+
 def _restore_untyped(path: str) -> Any:
   """A pytree of numpy arrays from an Orbax PyTree checkpoint directory."""
+  quiet = _DropMissingItemMetadata()
+  absl_logger = logging.getLogger('absl')
+  absl_logger.addFilter(quiet)
+  try:
+    return _restore_item(path)
+  finally:
+    absl_logger.removeFilter(quiet)
+
+
+def _restore_item(path: str) -> Any:
   with ocp.PyTreeCheckpointer() as ckptr:
     metadata = ckptr.metadata(path)
     tree = metadata.item_metadata.tree if hasattr(metadata, 'item_metadata') else metadata.tree
