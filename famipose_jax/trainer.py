@@ -87,6 +87,7 @@ def pretrain_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
   stage.model.freeze_backbone = False
   stage.model.head = 'heatmap'
   stage.loss.mi = 'none'
+  stage.data.supporting_offsets = ()     # one frame per clip: no supporting frames to decode
   stage.num_epochs = config.train.pretrain_epochs
   stage.optim.lr_decay_epochs = tuple(config.train.pretrain_lr_decay_epochs)
   stage.train.pretrain_epochs = 0
