@@ -85,8 +85,8 @@ def test_pretrain_stage_is_the_single_frame_baseline():
   config_validation.validate_config(stage)
   assert (stage.model.temporal, stage.model.freeze_backbone, stage.loss.mi) == (False, False, 'none')
   assert tuple(stage.data.supporting_offsets) == ()
-  assert stage.num_epochs == config.train.pretrain_epochs == 8
-  assert tuple(stage.optim.lr_decay_epochs) == (6,)
+  assert stage.num_epochs == config.train.pretrain_epochs == 10
+  assert tuple(stage.optim.lr_decay_epochs) == (8,)
   assert (stage.train.pretrain_epochs, stage.init_from) == (0, '')
   # The stage-2 config is untouched.
   assert tuple(config.data.supporting_offsets) == (-1, 1) and config.model.temporal
