@@ -4,11 +4,12 @@
 
 Two stages, as FAMI-Pose is published on top of an HRNet already trained on the target data
 (there is no such HRNet for the synthetic data, so the demo trains one first):
-  1. the single-frame tiny HRNet (the baseline) in runs/demo/pretrain;
+  1. the single-frame small HRNet (the baseline) in runs/demo/pretrain;
   2. FAMI-Pose on top of it with the backbone frozen (the published recipe).
-The final table prints the frozen backbone alone ("backbone only" = the baseline) and FAMI-Pose.
-The dataset is generated at data.root on first use. Only sizes and the schedule differ from
-configs/posetrack17.py; the method, losses and decoding are the published ones.
+The final table prints the frozen backbone alone and FAMI-Pose. The dataset is generated at
+data.root on first use. Besides sizes and the schedule, three choices differ from
+configs/posetrack17.py, each measured on this data (BENCHMARKS.md, "Demo"): no MI term
+(loss.mi='none'), no flip, rotation or half-body augmentation.
 
 `--config=configs/synthetic.py:smoke` is the smallest config that runs every code path (the
 tests use it; it learns nothing useful).
@@ -53,7 +54,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   d.supporting_offsets = (-1, 1)
   d.flip_prob = 0.0                      # synthetic limbs are colour-coded left/right; a mirror lies
   # The synthetic camera is upright and people are seen whole; with this short schedule the
-  # published rotation and half-body augmentation cost ~3 AP (measured, BENCHMARKS.md "Demo").
+  # published rotation and half-body augmentation cost ~4 AP (measured, BENCHMARKS.md "Demo").
   d.rotation_prob = 0.0
   d.half_body_prob = 0.0
   d.sigma = 2.0                          # 3 at 96x72 heatmaps; the demo's are 32x24
