@@ -39,6 +39,32 @@ def _snapshot(folder):
   return out
 
 
+
+def test_two_stage_run_trains_fami_pose_on_the_stage_one_backbone(tmp_path, compile_cache,
+                                                                   tiny_dataset):
+  config = smoke_config(tiny_dataset, **{'train.pretrain_epochs': 1,
+                                         'train.pretrain_lr_decay_epochs': (1,)})
+  workdir = str(tmp_path / 'run')
+  summary = trainer.train_and_evaluate(config, workdir)
+  pre_dir = os.path.join(workdir, trainer.PRETRAIN_DIR)
+  assert summary.pretrain is not None and summary.pretrain.workdir == pre_dir
+  assert sorted(summary.pretrain.evaluation['mAP']) == ['final']
+  assert sorted(summary.evaluation['mAP']) == ['backbone', 'final']
+  with open(os.path.join(pre_dir, checkpointing.CONFIG_FILE)) as f:
+    stage1 = json.load(f)['config']
+  assert (stage1['model.temporal'], stage1['data.supporting_offsets']) == (False, [])
+  # Stage 2 starts from stage 1's backbone and leaves its weights alone (frozen); only the
+  # BatchNorm statistics move (the published frozen backbone stays in training mode).
+  _, first = _latest_state(pre_dir)
+  _, second = _latest_state(workdir)
+  first_leaves = jax.tree_util.tree_leaves_with_path(first['params']['model']['backbone'])
+  second_backbone = second['params']['model']['backbone']
+  assert len(first_leaves) == len(jax.tree_util.tree_leaves(second_backbone)) > 0
+  for (path, a), b in zip(first_leaves, jax.tree_util.tree_leaves(second_backbone)):
+    np.testing.assert_array_equal(a, b, err_msg=jax.tree_util.keystr(path))
+  assert set(second['params']['model']) > {'backbone'}
+
+
 @pytest.fixture(scope='module')
 def trained_workdir(tmp_path_factory, compile_cache, tiny_dataset):
   """A workdir after one epoch of the smoke config (no evaluation)."""
