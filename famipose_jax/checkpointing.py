@@ -26,6 +26,8 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from famipose_jax import config_validation
+
 CHECKPOINT_DIR = 'checkpoints'
 CONFIG_FILE = 'config.json'
 VARIABLES_DIR = 'variables'     # the converter's output: OUT_DIR/variables = {'params', 'batch_stats'}
@@ -65,20 +67,9 @@ def write_json_atomic(path: str, obj: Any):
   os.replace(tmp, path)
 
 
-def _flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
-  flat = {}
-  for key, value in tree.items():
-    name = f'{prefix}{key}'
-    if isinstance(value, Mapping):
-      flat.update(_flatten(value, name + '.'))
-    else:
-      flat[name] = value
-  return flat
-
-
 def flat_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """{'model.head': 'heatmap', ...} with JSON-normal values (tuples become lists)."""
-  return json.loads(json.dumps(_flatten(config.to_dict()), default=str))
+  return json.loads(json.dumps(config_validation.flatten(config.to_dict()), default=str))
 
 
 def _is_runtime(name: str) -> bool:

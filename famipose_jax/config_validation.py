@@ -40,12 +40,13 @@ class ConfigError(ValueError):
   """A config field that does not exist, is missing, or holds an invalid value."""
 
 
-def _flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+def flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+  """{'a.b.c': leaf} of a nested mapping."""
   flat = {}
   for key, value in tree.items():
     name = f'{prefix}{key}'
     if isinstance(value, Mapping):
-      flat.update(_flatten(value, name + '.'))
+      flat.update(flatten(value, name + '.'))
     else:
       flat[name] = value
   return flat
@@ -74,8 +75,8 @@ def validate_config(config: ml_collections.ConfigDict,
     schema: the reference layout (default: configs/posetrack17.get_config()).
   """
   schema = posetrack17.get_config() if schema is None else schema
-  flat = _flatten(config.to_dict())
-  reference = _flatten(schema.to_dict())
+  flat = flatten(config.to_dict())
+  reference = flatten(schema.to_dict())
 
   unknown = sorted(set(flat) - set(reference))
   if unknown:

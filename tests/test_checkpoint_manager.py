@@ -13,6 +13,7 @@ import pytest
 from configs import posetrack17
 from famipose_jax import checkpointing
 from famipose_jax import sharding
+from test_train_support import snapshot_files
 
 
 def _state(value: float):
@@ -24,17 +25,6 @@ def _abstract(state):
   replicated = sharding.replicated(sharding.make_mesh(jax.devices()[:1]))
   return jax.tree_util.tree_map(
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), state)
-
-
-def _snapshot(folder):
-  """{relative path: bytes} of every file under `folder`."""
-  out = {}
-  for root, _, files in os.walk(folder):
-    for name in files:
-      path = os.path.join(root, name)
-      with open(path, 'rb') as f:
-        out[os.path.relpath(path, folder)] = f.read()
-  return out
 
 
 def _config(**changes):
@@ -74,10 +64,10 @@ def test_corrupt_checkpoint_names_the_step_dir(tmp_path):
         f.truncate(3)
       damaged += 1
   assert damaged >= 3
-  before = _snapshot(str(tmp_path))
+  before = snapshot_files(str(tmp_path))
   with pytest.raises(checkpointing.CheckpointError, match=f'checkpoint {step_dir} is corrupt'):
     ckpt.restore(5, _abstract(_state(0.0)))
-  assert _snapshot(str(tmp_path)) == before
+  assert snapshot_files(str(tmp_path)) == before
   ckpt.close()
 
 
@@ -111,7 +101,7 @@ def test_bind_workdir_records_and_refuses_other_configs(tmp_path):
   config.train.log_every_steps = 7
   config.eval.flip_test = True
   checkpointing.bind_workdir(str(tmp_path), config)
-  before = _snapshot(str(tmp_path))
+  before = snapshot_files(str(tmp_path))
   config.model.gtm_channels = 8
   config.optim.learning_rate = 2e-3
   with pytest.raises(checkpointing.ConfigMismatchError) as error:
@@ -120,7 +110,7 @@ def test_bind_workdir_records_and_refuses_other_configs(tmp_path):
   assert 'model.gtm_channels: 16 in the workdir, 8 now' in message
   assert 'optim.learning_rate: 0.001 in the workdir, 0.002 now' in message
   assert 'data.root' not in message
-  assert _snapshot(str(tmp_path)) == before
+  assert snapshot_files(str(tmp_path)) == before
 
 
 def test_merge_variables_places_a_bare_backbone():

@@ -15,7 +15,8 @@ from famipose_jax import checkpointing
 from famipose_jax import config_validation
 from famipose_jax import metrics
 from famipose_jax import trainer
-from test_train_support import compile_cache, smoke_config, tiny_dataset  # noqa: F401
+from test_train_support import (  # noqa: F401 (fixtures)
+    compile_cache, smoke_config, snapshot_files, tiny_dataset)
 
 
 def _steps_per_epoch(config):
@@ -27,16 +28,6 @@ def _latest_state(workdir):
   ckpt_dir = os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
   step = max(int(s) for s in os.listdir(ckpt_dir) if s.isdigit())
   return step, checkpointing._restore_untyped(os.path.join(ckpt_dir, str(step), 'state'))
-
-
-def _snapshot(folder):
-  out = {}
-  for root, _, files in os.walk(folder):
-    for name in files:
-      path = os.path.join(root, name)
-      with open(path, 'rb') as f:
-        out[os.path.relpath(path, folder)] = f.read()
-  return out
 
 
 
@@ -113,10 +104,10 @@ def test_train_and_evaluate_writes_everything(tmp_path, compile_cache, tiny_data
   assert scalars['eval/final/mAP'][0][0] == steps
 
   # Running again finds the finished run and its results: nothing is retrained or rewritten.
-  before = _snapshot(os.path.join(workdir, 'checkpoints'))
+  before = snapshot_files(os.path.join(workdir, 'checkpoints'))
   again = trainer.train_and_evaluate(config, workdir)
   assert again.evaluation['mAP'] == results['mAP']
-  assert _snapshot(os.path.join(workdir, 'checkpoints')) == before
+  assert snapshot_files(os.path.join(workdir, 'checkpoints')) == before
 
 
 def test_resume_is_bitwise_identical(tmp_path, compile_cache, tiny_dataset, trained_workdir):
@@ -205,13 +196,13 @@ def test_workdir_of_another_config_is_refused(tmp_path, tiny_dataset):
   workdir = str(tmp_path / 'run')
   checkpointing.bind_workdir(workdir, smoke_config(tiny_dataset))
   os.makedirs(os.path.join(workdir, 'checkpoints', '3'))
-  before = _snapshot(workdir)
+  before = snapshot_files(workdir)
   other = smoke_config(tiny_dataset, **{'model.temporal': False, 'model.freeze_backbone': False,
                                         'loss.mi': 'none'})
   with pytest.raises(checkpointing.ConfigMismatchError,
                      match=f'workdir {workdir} holds a run of a different config'):
     trainer.train_and_evaluate(other, workdir)
-  assert _snapshot(workdir) == before
+  assert snapshot_files(workdir) == before
 
 
 def test_corrupt_checkpoint_is_named_and_left_alone(tmp_path, tiny_dataset, trained_workdir):
@@ -222,8 +213,8 @@ def test_corrupt_checkpoint_is_named_and_left_alone(tmp_path, tiny_dataset, trai
   for path in glob.glob(os.path.join(step_dir, 'state', '**', 'd', '*'), recursive=True):
     with open(path, 'r+b') as f:
       f.truncate(5)
-  before = _snapshot(workdir)
+  before = snapshot_files(workdir)
   with pytest.raises(checkpointing.CheckpointError,
                      match=f'checkpoint {step_dir} is corrupt or incomplete'):
     trainer.train(smoke_config(tiny_dataset, num_epochs=2), workdir)
-  assert _snapshot(workdir) == before
+  assert snapshot_files(workdir) == before

@@ -59,6 +59,17 @@ def smoke_config(root: str, **overrides):
   return config
 
 
+def snapshot_files(folder: str) -> dict:
+  """{relative path: bytes} of every file under `folder` (to show that nothing changed)."""
+  out = {}
+  for root, _, files in os.walk(folder):
+    for name in files:
+      path = os.path.join(root, name)
+      with open(path, 'rb') as f:
+        out[os.path.relpath(path, folder)] = f.read()
+  return out
+
+
 def subprocess_env(cache_dir: str) -> dict:
   """Environment for a child `python train.py`: repo on the path, the shared compile cache."""
   env = dict(os.environ)
