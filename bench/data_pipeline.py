@@ -89,8 +89,7 @@ def write_frames(root: str, videos: int, frames: int, persons: int, seed: int = 
 def profile_parts(dataset, indices) -> dict[str, float]:
   """Milliseconds per clip of each stage, timed separately on one core."""
   settings = dataset.settings
-  table = clip_transform.normalization_table(settings.mean, settings.std)
-  parts = {'read+decode': 0.0, 'warp': 0.0, 'normalise': 0.0, 'targets': 0.0}
+  parts = {'read+decode': 0.0, 'warp': 0.0, 'colour swap': 0.0, 'targets': 0.0}
   for index in indices:
     s = dataset.samples[index]
     aug = dataset.augmentation(index, train=True, seed=0, epoch=0)
@@ -105,7 +104,7 @@ def profile_parts(dataset, indices) -> dict[str, float]:
     crops = [clip_transform.warp_frame(f, matrix, settings.image_size) for f in frames]
     t2 = time.perf_counter()
     for crop in crops:
-      clip_transform.normalize_bgr(crop, table)
+      clip_transform.bgr_to_rgb(crop)
     t3 = time.perf_counter()
     joints = clip_transform.crop_joints(s.joints, aug, s.image_size[0], settings.image_size,
                                         settings.pixel_std, settings.crop_convention,

@@ -2,8 +2,9 @@
 
 The published code flips the whole frame, mirrors the crop centre (x -> W - 1 - x) and then
 crops. Here the mirror is folded into the crop affine (crop(c') o mirror), which reads the
-same pixels without copying the frame. Frames are warped as uint8 (bilinear, zero border) and
-normalised afterwards; the colour swap BGR -> RGB happens on the small crop.
+same pixels without copying the frame. Frames are warped as uint8 (bilinear, zero border) and the
+colour swap BGR -> RGB happens on the small crop; crops stay uint8 (the published ToTensor +
+Normalize runs on the device, `famipose_jax.pixels`).
 
 Crop conventions (`data.crop_convention`):
   'size_minus_one': FAMI-Pose's clip crop (`dark_get_affine_transform`): the crop centre maps
@@ -82,23 +83,11 @@ def warp_frame(frame: np.ndarray, matrix: np.ndarray, output_size) -> np.ndarray
                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def normalization_table(mean, std) -> np.ndarray:
-  """[1, 256, 3] float32: entry (0, v, c) = (v / 255 - mean[c]) / std[c], RGB channel c.
-
-  The layout cv2.LUT wants for a 3-channel lookup: normalising a crop is then one table
-  lookup per value (exact, and ~20x faster than float arithmetic on the crop).
-  """
-  values = np.arange(256, dtype=np.float32)[:, None] / np.float32(255.0)
-  table = (values - np.asarray(mean, np.float32)[None, :]) / np.asarray(std, np.float32)[None, :]
-  return np.ascontiguousarray(table[None].astype(np.float32))
-
-
-def normalize_bgr(crop: np.ndarray, table: np.ndarray, out: np.ndarray | None = None):
-  """uint8 BGR crop [H, W, 3] -> float32 normalised RGB [H, W, 3] (written into `out`)."""
-  rgb = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+def bgr_to_rgb(crop: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+  """uint8 BGR crop [H, W, 3] -> uint8 RGB (written into `out` if given)."""
   if out is None:
-    return cv2.LUT(rgb, table)
-  result = cv2.LUT(rgb, table, dst=out)
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+  result = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB, dst=out)
   if result.ctypes.data != out.ctypes.data:   # OpenCV allocated instead (non-contiguous out)
     out[...] = result
   return out

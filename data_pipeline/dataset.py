@@ -50,7 +50,6 @@ class ClipDataset:
     self.source = source
     self.split = split
     self.num_skipped = 0      # bad records dropped while building (data.on_bad_input='skip')
-    self._table = clip_transform.normalization_table(settings.mean, settings.std)
 
   def __len__(self) -> int:
     return len(self.samples)
@@ -68,9 +67,10 @@ class ClipDataset:
     bins_x, bins_y = s.simcc_bins
     k = s.num_joints
     f32 = np.dtype(np.float32)
+    u8 = np.dtype(np.uint8)   # RGB pixels; famipose_jax.pixels normalises them on the device
     return {
-        'key_image': ((height, width, 3), f32),
-        'supporting_images': ((s.num_supporting, height, width, 3), f32),
+        'key_image': ((height, width, 3), u8),
+        'supporting_images': ((s.num_supporting, height, width, 3), u8),
         'heatmap': ((hm_h, hm_w, k), f32),
         'target_weight': ((k,), f32),
         'simcc_x': ((k, bins_x), f32),
@@ -173,7 +173,7 @@ class ClipDataset:
         raise BadInputError(f'{name}: frame is {frame.shape[1]}x{frame.shape[0]} pixels, the '
                             f'annotations say {width}x{height}')
       crop = clip_transform.warp_frame(frame, frame_matrix, settings.image_size)
-      clip_transform.normalize_bgr(crop, self._table, out=slot)
+      clip_transform.bgr_to_rgb(crop, out=slot)
       done[number] = slot
 
     if s.joints is not None:

@@ -25,6 +25,7 @@ import data_pipeline
 from data_pipeline import posetrack_video as ptv
 from famipose_jax import decoding
 from famipose_jax import evaluation
+from famipose_jax import pixels
 from famipose_jax import progress
 from famipose_jax import sharding
 from famipose_jax import visualize
@@ -56,8 +57,7 @@ def make_eval_step(model, config: ml_collections.ConfigDict, mesh: Mesh):
   flip_pairs = tuple(tuple(p) for p in config.data.flip_pairs)
 
   def eval_fn(variables, batch):
-    key_image = batch['key_image']
-    supporting = batch['supporting_images'] if temporal else None
+    key_image, supporting = pixels.network_inputs(batch, config)
     outputs = model.apply(variables, key_image, supporting, train=False)
     if config.eval.flip_test:
       flipped = model.apply(variables, decoding.flip_images(key_image),

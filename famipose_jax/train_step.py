@@ -19,6 +19,7 @@ from jax.sharding import Mesh
 
 from famipose_jax import losses
 from famipose_jax import optim
+from famipose_jax import pixels
 from famipose_jax import sharding
 from famipose_jax.train_state import TrainState
 
@@ -69,7 +70,6 @@ def make_train_step(model: nn.Module, critic: nn.Module | None,
                     config: ml_collections.ConfigDict) -> Callable:
   """The pure step (state, batch) -> (state, metrics); `jit_train_step` compiles it."""
   freeze = bool(config.model.freeze_backbone)
-  temporal = bool(config.model.temporal)
 
   def step_fn(state: TrainState, batch: dict[str, jax.Array]):
     labels = optim.param_labels(state.params, freeze)
@@ -77,8 +77,8 @@ def make_train_step(model: nn.Module, critic: nn.Module | None,
     def loss_fn(params):
       params = optim.stop_frozen_gradients(params, labels)
       variables = {'params': params['model'], 'batch_stats': state.batch_stats}
-      supporting = batch['supporting_images'] if temporal else None
-      outputs, updated = model.apply(variables, batch['key_image'], supporting, train=True,
+      key_image, supporting = pixels.network_inputs(batch, config)
+      outputs, updated = model.apply(variables, key_image, supporting, train=True,
                                      mutable=['batch_stats'])
       task = task_loss(outputs, batch, config)
       mi, terms = mi_objective(outputs, batch, critic, params['critic'], config)

@@ -24,7 +24,7 @@ def _expected_frame(dataset, index, number, aug):
   matrix = ct.crop_matrix(aug, s.image_size[0], settings.image_size, settings.pixel_std,
                           settings.crop_convention)
   crop = ct.warp_frame(frame, matrix, settings.image_size)
-  return ct.normalize_bgr(crop, ct.normalization_table(settings.mean, settings.std))
+  return crop[..., ::-1]   # RGB
 
 
 def test_one_augmentation_crops_every_frame_of_the_clip(tiny_root):
@@ -116,6 +116,6 @@ def test_reduced_decode_stays_close_to_the_full_decode(tiny_root):
                                                  heatmap_size=(2, 3)), 'val')
   aug = reduced.augmentation(0, train=False, seed=0, epoch=0)
   assert reduced.decode_reduction(aug) == 2 and full.decode_reduction(aug) == 1
-  a = reduced.load(0, train=False)['key_image']
-  b = full.load(0, train=False)['key_image']
-  assert np.abs(a - b).mean() < 0.15 and not np.array_equal(a, b)
+  a = reduced.load(0, train=False)['key_image'].astype(np.float32)
+  b = full.load(0, train=False)['key_image'].astype(np.float32)
+  assert np.abs(a - b).mean() < 3 and not np.array_equal(a, b)   # in pixel levels (measured 1.36)

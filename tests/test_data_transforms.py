@@ -1,4 +1,4 @@
-"""Crop affines, flips, normalisation and reduced decoding, pinned to exact values."""
+"""Crop affines, flips, the colour swap and reduced decoding, pinned to exact values."""
 
 import cv2
 import numpy as np
@@ -95,16 +95,14 @@ def test_crop_joints_flip_swaps_slots_and_hides_outside():
   assert out[:, 2].sum() == 2
 
 
-def test_normalisation_is_rgb_imagenet():
+def test_colour_swap_writes_rgb_into_the_batch_slot():
   rng = np.random.default_rng(3)
   crop = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
-  mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-  out = ct.normalize_bgr(crop, ct.normalization_table(mean, std))
-  expected = (crop[..., ::-1].astype(np.float32) / 255 - np.float32(mean)) / np.float32(std)
-  assert out.dtype == np.float32
-  np.testing.assert_allclose(out, expected, rtol=1e-6, atol=1e-6)
-  assert out[0, 0, 0] == np.float32((np.float32(crop[0, 0, 2]) / np.float32(255) -
-                                     np.float32(0.485)) / np.float32(0.229))
+  slot = np.zeros((5, 7, 3), np.uint8)
+  out = ct.bgr_to_rgb(crop, out=slot)
+  assert out is slot and slot.dtype == np.uint8
+  np.testing.assert_array_equal(slot, crop[..., ::-1])
+  np.testing.assert_array_equal(ct.bgr_to_rgb(crop), crop[..., ::-1])
 
 
 def test_reduced_decode_matrix():

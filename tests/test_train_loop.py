@@ -143,7 +143,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
   real_make_loader = data_pipeline.make_loader
 
   class Poisoned:
-    """Training batches whose images turn NaN from the 7th step on."""
+    """Training batches whose heatmap targets turn NaN from the 7th step on."""
 
     def __init__(self, loader, start_step):
       self.loader, self.step = loader, start_step
@@ -157,7 +157,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     def __next__(self):
       batch = next(self.loader)
       if self.step >= 6:
-        batch['key_image'][...] = np.nan
+        batch['heatmap'][...] = np.nan
       self.step += 1
       return batch
 

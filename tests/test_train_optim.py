@@ -53,8 +53,8 @@ def _one_step(config):
   rng = np.random.default_rng(0)
   width, height = config.model.image_size
   b, n = config.batch_size, len(config.data.supporting_offsets)
-  batch = {'key_image': rng.normal(size=(b, height, width, 3)).astype(np.float32),
-           'supporting_images': rng.normal(size=(b, n, height, width, 3)).astype(np.float32),
+  batch = {'key_image': rng.integers(0, 256, (b, height, width, 3), np.uint8),
+           'supporting_images': rng.integers(0, 256, (b, n, height, width, 3), np.uint8),
            'heatmap': rng.random((b, height // 4, width // 4, 17)).astype(np.float32),
            'target_weight': np.ones((b, 17), np.float32)}
   step = train_step_lib.jit_train_step(
