@@ -6,7 +6,7 @@
 Frames are real photographs (scikit-image's sample images, tiled into a panorama the
 "camera" pans over, JPEG quality 90), so decoding costs what it costs on real footage. Every
 person box is PoseTrack-sized (150-500 px tall). Reported: the per-sample cost split
-(decode, warp, normalise, targets) and clips/s of `ClipDataset.load` on one core, then both
+(decode, warp, colour swap, targets) and clips/s of `ClipDataset.load` on one core, then both
 loaders (numpy workers and tf.data) with 1 and 2 workers. Wall-clock rates depend on what else
 runs (`uptime`); clips per CPU-second (CPU time of every process and thread of the loader,
 parent included) is the per-core figure that survives a shared machine.
@@ -15,6 +15,7 @@ parent included) is the per-core figure that survives a shared machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -30,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from configs import posetrack17  # pylint: disable=g-import-not-at-top,wrong-import-position
 import data_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-position
 from data_pipeline import clip_transform  # pylint: disable=wrong-import-position
+from data_pipeline import frame_source  # pylint: disable=wrong-import-position
 from data_pipeline import joints as joint_layout  # pylint: disable=wrong-import-position
 from data_pipeline import targets  # pylint: disable=wrong-import-position
 
@@ -96,10 +98,18 @@ def profile_parts(dataset, indices) -> dict[str, float]:
     matrix = clip_transform.crop_matrix(aug, s.image_size[0], settings.image_size,
                                         settings.pixel_std, settings.crop_convention)
     reduction = dataset.decode_reduction(aug)
+    box = (clip_transform.source_region(matrix, settings.image_size, s.image_size)
+           if reduction == 1 and settings.region_decode else None)
     matrix = clip_transform.reduced_frame_matrix(matrix, reduction)
     numbers = sorted(set(dataset.clip_frame_numbers(index)))
     t0 = time.perf_counter()
-    frames = [dataset.source.read(s.frame.path_of(n), reduction) for n in numbers]
+    if box is None:
+      frames = [dataset.source.read(s.frame.path_of(n), reduction) for n in numbers]
+    else:
+      frames = []
+      for n in numbers:
+        region, origin, size = dataset.source.read_region(s.frame.path_of(n), box)
+        frames.append(clip_transform.place_region(region, origin, size).copy())
     t1 = time.perf_counter()
     crops = [clip_transform.warp_frame(f, matrix, settings.image_size) for f in frames]
     t2 = time.perf_counter()
@@ -143,21 +153,22 @@ def published_style_clip(dataset, index):
   return crops
 
 
-def before_after(dataset, indices, rounds: int = 3) -> tuple[float, float]:
-  """CPU ms per clip of the published-style clip and of ClipDataset.load, interleaved so that
-  both see the same machine load; the best round of each."""
-  element = dataset.empty_element()
-  best_before, best_after = float('inf'), float('inf')
+def interleaved(clip_fns, indices, rounds: int = 3) -> list[float]:
+  """CPU ms per clip of each `clip_fn(index)`, interleaved round by round so that all see the
+  same machine load; the best round of each."""
+  best = [float('inf')] * len(clip_fns)
   for _ in range(rounds):
-    start = time.process_time()
-    for index in indices:
-      published_style_clip(dataset, index)
-    best_before = min(best_before, (time.process_time() - start) / len(indices))
-    start = time.process_time()
-    for index in indices:
-      dataset.load(index, train=True, seed=0, epoch=0, out=element)
-    best_after = min(best_after, (time.process_time() - start) / len(indices))
-  return 1000 * best_before, 1000 * best_after
+    for i, clip_fn in enumerate(clip_fns):
+      start = time.process_time()
+      for index in indices:
+        clip_fn(index)
+      best[i] = min(best[i], (time.process_time() - start) / len(indices))
+  return [1000 * b for b in best]
+
+
+def loading(dataset):
+  element = dataset.empty_element()
+  return lambda index: dataset.load(index, train=True, seed=0, epoch=0, out=element)
 
 
 def cpu_seconds(pids=()) -> float:
@@ -201,6 +212,7 @@ def main():
   parser.add_argument('--steps', type=int, default=12, help='batches per loader timing')
   parser.add_argument('--batch-size', type=int, default=16)
   parser.add_argument('--decode-reduction', default='off', choices=('off', 'auto'))
+  parser.add_argument('--region-decode', default='on', choices=('on', 'off'))
   parser.add_argument('--loaders', default='numpy,tfdata')
   args = parser.parse_args()
   cv2.setNumThreads(1)
@@ -212,21 +224,29 @@ def main():
   config = posetrack17.get_config().data
   config.root = root
   config.decode_reduction = args.decode_reduction
+  config.region_decode = args.region_decode == 'on'
   dataset = data_pipeline.build_dataset(config, 'train')
   indices = np.random.default_rng(0).permutation(len(dataset))[:args.clips].tolist()
   jpeg_kb = np.mean([os.path.getsize(dataset.source.path(dataset.samples[i].file_name))
                      for i in indices[:20]]) / 1024
   print(f'{len(dataset)} samples, 1280x720 JPEG ~{jpeg_kb:.0f} KiB, 5-frame clips '
         f'{tuple(config.image_size)} (W, H), decode_reduction={args.decode_reduction}, '
-        f'cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.2f}')
+        f'region_decode={args.region_decode} (decoder built: '
+        f'{frame_source.region_decoding_available()}), cpus={os.cpu_count()}, load average {os.getloadavg()[0]:.2f}')
   time_load(dataset, indices[:10])     # warm the page cache
   parts = profile_parts(dataset, indices)
   total = sum(parts.values())
   print('per clip (ms): ' + ', '.join(f'{k} {v:.2f}' for k, v in parts.items())
         + f', sum {total:.2f}')
-  before, after = before_after(dataset, indices[:50])
+  published = lambda index: published_style_clip(dataset, index)
+  whole = data_pipeline.ClipDataset(dataset.samples, dataclasses.replace(
+      dataset.settings, region_decode=False), dataset.source, 'train')
+  before, after_whole, after = interleaved([published, loading(whole), loading(dataset)],
+                                           indices[:50])
   print(f'before/after (CPU ms per clip, best of 3): published-style {before:.1f}, '
-        f'ClipDataset.load {after:.1f} ({before / after:.2f}x)')
+        f'ClipDataset.load whole-frame decode {after_whole:.1f} ({before / after_whole:.2f}x), '
+        f'with region_decode={dataset.settings.region_decode} {after:.1f} '
+        f'({before / after:.2f}x)')
   wall, cpu = time_load(dataset, indices)
   print(f'ClipDataset.load in-process: {wall:.1f} clips/s wall, {cpu:.1f} clips per CPU-second')
   for loader in args.loaders.split(','):

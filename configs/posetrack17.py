@@ -97,6 +97,7 @@ def get_config() -> ml_collections.ConfigDict:
   d.crop_convention = 'size_minus_one'   # clip crop as coded (dark_get_affine_transform) | 'size'
   d.frame_numbering = 'auto'             # 6 digits: from 0 (PT18), else from 1 | 'from0' | 'from1'
   d.decode_reduction = 'off'             # 'auto': reduced JPEG decode where the crop shrinks >= 2x
+  d.region_decode = True                 # decode only the crop's part of each JPEG (same pixels)
   d.frame_source = 'folder'              # 'folder' (root/images) | 'tfds' (posetrack_frames)
   d.tfds_data_dir = ''                   # data_dir of the prepared TFDS dataset (default root/tfds)
   d.worker_start_method = 'spawn'        # numpy loader workers: 'spawn' | 'forkserver' (never fork)

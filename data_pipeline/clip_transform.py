@@ -16,6 +16,8 @@ Both are `crop_affine.crop_affine`, the first with the sizes shrunk by one pixel
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -75,6 +77,42 @@ def reduced_frame_matrix(matrix: np.ndarray, reduction: int) -> np.ndarray:
   expand = np.array([[reduction, 0.0, (reduction - 1) / 2.0],
                      [0.0, reduction, (reduction - 1) / 2.0], [0.0, 0.0, 1.0]])
   return (_homogeneous(matrix) @ expand)[:2]
+
+
+def source_region(matrix: np.ndarray, output_size, frame_size) -> tuple[int, int, int, int] | None:
+  """The frame pixels (x0, y0, x1, y1), ends exclusive, that warping with `matrix` can read.
+
+  The bounding box of the crop's corners mapped back into the frame, plus the bilinear
+  neighbour and one pixel for OpenCV's 1/32-pixel fixed-point coordinates, clipped to the
+  frame; None when the crop misses the frame.
+  """
+  out_w, out_h = output_size
+  corners = np.array([[0, 0], [out_w - 1, 0], [0, out_h - 1], [out_w - 1, out_h - 1]],
+                     np.float64)
+  source = crop_affine.apply_affine(corners, cv2.invertAffineTransform(matrix))
+  (x0, y0), (x1, y1) = np.floor(source.min(0)) - 2, np.ceil(source.max(0)) + 3
+  x0, y0 = max(int(x0), 0), max(int(y0), 0)
+  x1, y1 = min(int(x1), int(frame_size[0])), min(int(y1), int(frame_size[1]))
+  return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
+
+
+def place_region(region: np.ndarray, origin, frame_size) -> np.ndarray:
+  """A frame-sized uint8 [H, W, 3] array holding `region` at `origin`, for `warp_frame`.
+
+  Warping it with the full frame's matrix gives bit-identical crops (a shifted matrix would not:
+  OpenCV rounds coordinates to 1/32 pixel, and the shift changes that rounding). Pixels outside
+  the region are never read (`source_region`), so the array is reused per thread, unzeroed.
+  """
+  width, height = int(frame_size[0]), int(frame_size[1])
+  canvas = getattr(_CANVASES, 'frame', None)
+  if canvas is None or canvas.shape[:2] != (height, width):
+    canvas = _CANVASES.frame = np.empty((height, width, 3), np.uint8)
+  x, y = origin
+  canvas[y:y + region.shape[0], x:x + region.shape[1]] = region
+  return canvas
+
+
+_CANVASES = threading.local()   # tf.data fills batches from several threads
 
 
 def warp_frame(frame: np.ndarray, matrix: np.ndarray, output_size) -> np.ndarray:

@@ -133,6 +133,27 @@ class ClipDataset:
     zoom = float(aug.scale[0]) * self.settings.pixel_std / self.settings.image_size[0]
     return max(r for r in REDUCTIONS if r <= zoom) if zoom >= 1 else 1
 
+  def _warped_frame(self, name: str, matrix: np.ndarray, reduction: int, size) -> np.ndarray:
+    """Frame `name` cropped with `matrix` (uint8 BGR), decoding only what the crop reads."""
+    output_size = self.settings.image_size
+    box = (clip_transform.source_region(matrix, output_size, size)
+           if reduction == 1 and self.settings.region_decode else None)
+    if box is not None:
+      region, origin, frame_size = self.source.read_region(name, box)
+      if tuple(frame_size) == tuple(size):
+        region = clip_transform.place_region(region, origin, frame_size)
+      pixels, frame_matrix = region, matrix
+    else:
+      pixels = self.source.read(name, reduction)
+      frame_size = (pixels.shape[1] * reduction, pixels.shape[0] * reduction)
+      frame_matrix = clip_transform.reduced_frame_matrix(matrix, reduction)
+      if reduction > 1:   # a reduced decode rounds the size up: compare rounded sizes
+        size = tuple(-(-v // reduction) * reduction for v in size)
+    if tuple(frame_size) != tuple(size):
+      raise BadInputError(f'{name}: frame is {frame_size[0]}x{frame_size[1]} pixels, the '
+                          f'annotations say {size[0]}x{size[1]}')
+    return clip_transform.warp_frame(pixels, frame_matrix, output_size)
+
   def load(self, index: int, *, train: bool, seed: int = 0, epoch: int = 0,
            out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Batch element for sample `index` (written into `out` if given).
@@ -157,8 +178,6 @@ class ClipDataset:
     matrix = clip_transform.crop_matrix(aug, width, settings.image_size, settings.pixel_std,
                                         settings.crop_convention)
     reduction = self.decode_reduction(aug)
-    frame_matrix = clip_transform.reduced_frame_matrix(matrix, reduction)
-    expected_shape = (-(-height // reduction), -(-width // reduction))
 
     numbers = self.clip_frame_numbers(index)
     slots = [out['key_image']] + list(out['supporting_images'])
@@ -167,12 +186,7 @@ class ClipDataset:
       if number in done:   # Boundary duplicates: decode and warp each distinct frame once.
         slot[...] = done[number]
         continue
-      name = s.frame.path_of(number)
-      frame = self.source.read(name, reduction)
-      if frame.shape[:2] != expected_shape:
-        raise BadInputError(f'{name}: frame is {frame.shape[1]}x{frame.shape[0]} pixels, the '
-                            f'annotations say {width}x{height}')
-      crop = clip_transform.warp_frame(frame, frame_matrix, settings.image_size)
+      crop = self._warped_frame(s.frame.path_of(number), matrix, reduction, (width, height))
       clip_transform.bgr_to_rgb(crop, out=slot)
       done[number] = slot
 

@@ -1,7 +1,9 @@
 """Where encoded frames come from: the raw PoseTrack folders or a prepared TFDS dataset.
 
-Both sources hand out the original JPEG bytes, decoded by the same OpenCV call, so a clip is
-bit-identical whichever source it was read from. Frames are addressed by their file name
+Both sources hand out the original JPEG bytes, decoded by the same code, so a clip is
+bit-identical whichever source it was read from. Where the optional libjpeg-turbo extension
+was built (setup.py), `read_region` decodes only the rows and columns a crop needs; its pixels
+are the full decode's (tests/test_data_region_decode.py), so only the speed depends on it. Frames are addressed by their file name
 relative to the dataset root (`images/val/<video>/<frame>.jpg`), as the annotation files
 name them.
 """
@@ -17,26 +19,78 @@ import numpy as np
 
 from data_pipeline.bad_input import BadInputError
 
+try:
+  from data_pipeline import _jpeg_region
+except ImportError:   # built only where libjpeg-turbo's headers were found
+  _jpeg_region = None
+
 # cv2.IMREAD_REDUCED_COLOR_{2,4,8}: the JPEG decoder scales by 1/2, 1/4, 1/8 in the DCT.
 _REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2,
                   4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 REDUCTIONS = tuple(_REDUCED_FLAGS)
 
 
-def decode_frame(data: bytes, name: str, reduction: int = 1) -> np.ndarray:
-  """Decodes an encoded frame to uint8 BGR [H, W, 3] (or [H/r, W/r, 3] for reduction r).
+def region_decoding_available() -> bool:
+  """Whether the libjpeg-turbo region decoder was built."""
+  return _jpeg_region is not None
+
+
+def _is_jpeg(data: bytes, name: str) -> bool:
+  """Whether `data` is a JPEG; refuses empty and truncated files.
 
   A truncated JPEG would otherwise decode "successfully" with a grey bottom, so JPEG data must
   end with the end-of-image marker.
   """
   if not data:
     raise BadInputError(f'{name}: frame file is empty')
-  if data[:2] == b'\xff\xd8' and not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
+  is_jpeg = data[:2] == b'\xff\xd8'
+  if is_jpeg and not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
     raise BadInputError(f'{name}: truncated JPEG (no end-of-image marker)')
+  return is_jpeg
+
+
+def decode_frame(data: bytes, name: str, reduction: int = 1) -> np.ndarray:
+  """Decodes an encoded frame to uint8 BGR [H, W, 3] (or [H/r, W/r, 3] for reduction r)."""
+  _is_jpeg(data, name)
   image = cv2.imdecode(np.frombuffer(data, np.uint8), _REDUCED_FLAGS[reduction])
   if image is None:
     raise BadInputError(f'{name}: not a decodable image ({len(data)} bytes)')
   return image
+
+
+def decode_region(data: bytes, name: str, box) -> tuple[np.ndarray, tuple[int, int],
+                                                      tuple[int, int]]:
+  """The pixels of `box` = (x0, y0, x1, y1) (exclusive ends, inside the image) of a frame.
+
+  Returns:
+    uint8 BGR [h, w, 3] covering at least the box, its top-left (x, y) in the frame, and the
+    frame's (width, height). With the region decoder, only that part of a JPEG is decoded
+    (whole rows above it are entropy-decoded and skipped, nothing below it is read); otherwise,
+    or for what the decoder does not handle (CMYK, not a JPEG), the whole frame is decoded and
+    sliced.
+  """
+  x0, y0, x1, y1 = (int(v) for v in box)
+  if _is_jpeg(data, name) and _jpeg_region is not None:
+    # One extra pixel each side: the decoder's chroma upsampling differs from a full decode
+    # at a cropped column edge, so edges inside the frame are decoded and dropped.
+    try:
+      pixels, x, y, w, h, width, height = _jpeg_region.decode_region(
+          data, max(x0 - 1, 0), max(y0 - 1, 0), x1 + 1, y1 + 1)
+    except _jpeg_region.error:
+      pass   # a region outside the frame, or an unusual JPEG: OpenCV decides below
+    else:
+      region = np.frombuffer(pixels, np.uint8).reshape(h, w, 3)
+      left = int(x > 0)
+      right = w - int(x + w < width)
+      top = int(y > 0)
+      bottom = h - int(y + h < height)
+      return region[top:bottom, left:right], (x + left, y + top), (width, height)
+  frame = decode_frame(data, name)
+  height, width = frame.shape[:2]
+  if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+    raise BadInputError(f'{name}: region {(x0, y0, x1, y1)} is not inside the '
+                        f'{width}x{height} frame')
+  return frame[y0:y1, x0:x1], (x0, y0), (width, height)
 
 
 def _header_size(data: bytes, name: str) -> tuple[int, int]:
@@ -78,6 +132,9 @@ class FolderFrameSource:
 
   def read(self, name: str, reduction: int = 1) -> np.ndarray:
     return decode_frame(self.read_bytes(name), self.path(name), reduction)
+
+  def read_region(self, name: str, box):
+    return decode_region(self.read_bytes(name), self.path(name), box)
 
   def folder_listing(self, folder: str) -> frozenset:
     if folder not in self._listings:
@@ -174,6 +231,9 @@ class TfdsFrameSource:
 
   def read(self, name: str, reduction: int = 1) -> np.ndarray:
     return decode_frame(self.read_bytes(name), f'{self.name}:{name}', reduction)
+
+  def read_region(self, name: str, box):
+    return decode_region(self.read_bytes(name), f'{self.name}:{name}', box)
 
   def count_frames(self, folder: str) -> int:
     self._open()

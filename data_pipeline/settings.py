@@ -42,6 +42,7 @@ class DataSettings:
   simcc_split_ratio: float
   crop_convention: str
   decode_reduction: str
+  region_decode: bool
   frame_numbering: str
   on_bad_input: str
 
