@@ -3,8 +3,8 @@
 Both sources hand out the original JPEG bytes, decoded by the same code, so a clip is
 bit-identical whichever source it was read from. Where the optional libjpeg-turbo extension
 was built (setup.py), `read_region` decodes only the rows and columns a crop needs; its pixels
-are the full decode's (tests/test_data_region_decode.py), so only the speed depends on it. Frames are addressed by their file name
-relative to the dataset root (`images/val/<video>/<frame>.jpg`), as the annotation files
+are the whole decode's (tests/test_data_region_decode.py), so only the speed depends on it.
+Frames are addressed by their file name relative to the dataset root (`images/val/<video>/<frame>.jpg`), as the annotation files
 name them.
 """
 
@@ -60,11 +60,12 @@ def decode_frame(data: bytes, name: str, reduction: int = 1) -> np.ndarray:
 
 def decode_region(data: bytes, name: str, box) -> tuple[np.ndarray, tuple[int, int],
                                                       tuple[int, int]]:
-  """The pixels of `box` = (x0, y0, x1, y1) (exclusive ends, inside the image) of a frame.
+  """The pixels of `box` = (x0, y0, x1, y1) (exclusive ends) of a frame, clipped to the frame.
 
   Returns:
-    uint8 BGR [h, w, 3] covering at least the box, its top-left (x, y) in the frame, and the
-    frame's (width, height). With the region decoder, only that part of a JPEG is decoded
+    uint8 BGR [h, w, 3] covering at least the clipped box (empty if nothing is left: the
+    caller compares the returned frame size with what it expected), its top-left (x, y) in
+    the frame, and the frame's (width, height). With the region decoder, only that part of a JPEG is decoded
     (whole rows above it are entropy-decoded and skipped, nothing below it is read); otherwise,
     or for what the decoder does not handle (CMYK, not a JPEG), the whole frame is decoded and
     sliced.
@@ -77,7 +78,7 @@ def decode_region(data: bytes, name: str, box) -> tuple[np.ndarray, tuple[int, i
       pixels, x, y, w, h, width, height = _jpeg_region.decode_region(
           data, max(x0 - 1, 0), max(y0 - 1, 0), x1 + 1, y1 + 1)
     except _jpeg_region.error:
-      pass   # a region outside the frame, or an unusual JPEG: OpenCV decides below
+      pass   # a box that misses the frame, or an unusual JPEG: OpenCV decides below
     else:
       region = np.frombuffer(pixels, np.uint8).reshape(h, w, 3)
       left = int(x > 0)
@@ -87,10 +88,8 @@ def decode_region(data: bytes, name: str, box) -> tuple[np.ndarray, tuple[int, i
       return region[top:bottom, left:right], (x + left, y + top), (width, height)
   frame = decode_frame(data, name)
   height, width = frame.shape[:2]
-  if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
-    raise BadInputError(f'{name}: region {(x0, y0, x1, y1)} is not inside the '
-                        f'{width}x{height} frame')
-  return frame[y0:y1, x0:x1], (x0, y0), (width, height)
+  x0, y0 = min(max(x0, 0), width), min(max(y0, 0), height)
+  return frame[y0:max(y1, y0), x0:max(x1, x0)], (x0, y0), (width, height)
 
 
 def _header_size(data: bytes, name: str) -> tuple[int, int]:

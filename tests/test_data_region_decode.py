@@ -66,8 +66,11 @@ def test_other_formats_fall_back_to_a_whole_decode():
   region, origin, size = frame_source.decode_region(png.tobytes(), 'frame.png', (5, 6, 20, 30))
   assert origin == (5, 6) and size == (60, 40)
   np.testing.assert_array_equal(region, image[6:30, 5:20])
-  with pytest.raises(BadInputError, match=r'frame.png: region \(50, 6, 70, 30\) is not inside'):
-    frame_source.decode_region(png.tobytes(), 'frame.png', (50, 6, 70, 30))
+  region, origin, size = frame_source.decode_region(png.tobytes(), 'frame.png', (50, 6, 70, 30))
+  assert origin == (50, 6) and size == (60, 40)   # clipped to the frame
+  np.testing.assert_array_equal(region, image[6:30, 50:60])
+  region, origin, _ = frame_source.decode_region(png.tobytes(), 'frame.png', (80, 6, 90, 30))
+  assert region.shape == (24, 0, 3) and origin == (60, 6)
 
 
 def test_truncated_jpeg_is_refused_by_the_region_path():
@@ -125,3 +128,20 @@ def test_without_the_decoder_jpegs_are_decoded_whole_and_sliced(monkeypatch):
   region, origin, size = frame_source.decode_region(data, 'frame.jpg', (100, 50, 300, 200))
   assert origin == (100, 50) and size == (640, 360)
   np.testing.assert_array_equal(region, full[50:200, 100:300])
+
+
+@pytest.mark.parametrize('region_decode', [True, False])
+def test_a_frame_of_another_size_than_annotated_is_named(photo_root, tmp_path, region_decode):
+  dataset = data_pipeline.build_dataset(
+      tiny_config(photo_root, image_size=(24, 32), heatmap_size=(6, 8),
+                  region_decode=region_decode), 'val')
+  name = dataset.samples[0].file_name
+  small = tmp_path / 'small'
+  small.mkdir()
+  cv2.imwrite(str(small / 'frame.jpg'), _photo(60, 80))
+  real_read_bytes = dataset.source.read_bytes
+  smaller = (small / 'frame.jpg').read_bytes()
+  dataset.source.read_bytes = lambda n: smaller if n == name else real_read_bytes(n)
+  with pytest.raises(data_pipeline.dataset.SampleError,
+                     match=f'{name}: frame is 80x60 pixels, the annotations say 160x120'):
+    dataset.load(0, train=False)
