@@ -98,20 +98,15 @@ def profile_parts(dataset, indices) -> dict[str, float]:
     matrix = clip_transform.crop_matrix(aug, s.image_size[0], settings.image_size,
                                         settings.pixel_std, settings.crop_convention)
     reduction = dataset.decode_reduction(aug)
-    box = (clip_transform.source_region(matrix, settings.image_size, s.image_size)
-           if reduction == 1 and settings.region_decode else None)
-    matrix = clip_transform.reduced_frame_matrix(matrix, reduction)
     numbers = sorted(set(dataset.clip_frame_numbers(index)))
     t0 = time.perf_counter()
-    if box is None:
-      frames = [dataset.source.read(s.frame.path_of(n), reduction) for n in numbers]
-    else:
-      frames = []
-      for n in numbers:
-        region, origin, size = dataset.source.read_region(s.frame.path_of(n), box)
-        frames.append(clip_transform.place_region(region, origin, size).copy())
+    decoded = []
+    for n in numbers:   # copied: region decoding reuses one frame-sized buffer
+      pixels, frame_matrix = dataset.decoded_frame(s.frame.path_of(n), matrix, reduction,
+                                                   s.image_size)
+      decoded.append((pixels.copy(), frame_matrix))
     t1 = time.perf_counter()
-    crops = [clip_transform.warp_frame(f, matrix, settings.image_size) for f in frames]
+    crops = [clip_transform.warp_frame(f, m, settings.image_size) for f, m in decoded]
     t2 = time.perf_counter()
     for crop in crops:
       clip_transform.bgr_to_rgb(crop)

@@ -133,26 +133,26 @@ class ClipDataset:
     zoom = float(aug.scale[0]) * self.settings.pixel_std / self.settings.image_size[0]
     return max(r for r in REDUCTIONS if r <= zoom) if zoom >= 1 else 1
 
-  def _warped_frame(self, name: str, matrix: np.ndarray, reduction: int, size) -> np.ndarray:
-    """Frame `name` cropped with `matrix` (uint8 BGR), decoding only what the crop reads."""
-    output_size = self.settings.image_size
-    box = (clip_transform.source_region(matrix, output_size, size)
+  def decoded_frame(self, name: str, matrix: np.ndarray, reduction: int,
+                    size) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 BGR pixels, the crop matrix for them) of frame `name`, decoding only what the
+    crop `matrix` reads. The pixels may be a per-thread buffer: warp before the next decode."""
+    box = (clip_transform.source_region(matrix, self.settings.image_size, size)
            if reduction == 1 and self.settings.region_decode else None)
     if box is not None:
-      region, origin, frame_size = self.source.read_region(name, box)
+      pixels, origin, frame_size = self.source.read_region(name, box)
       if tuple(frame_size) == tuple(size):
-        region = clip_transform.place_region(region, origin, frame_size)
-      pixels, frame_matrix = region, matrix
+        pixels = clip_transform.place_region(pixels, origin, frame_size)
     else:
       pixels = self.source.read(name, reduction)
       frame_size = (pixels.shape[1] * reduction, pixels.shape[0] * reduction)
-      frame_matrix = clip_transform.reduced_frame_matrix(matrix, reduction)
+      matrix = clip_transform.reduced_frame_matrix(matrix, reduction)
       if reduction > 1:   # a reduced decode rounds the size up: compare rounded sizes
         size = tuple(-(-v // reduction) * reduction for v in size)
     if tuple(frame_size) != tuple(size):
       raise BadInputError(f'{name}: frame is {frame_size[0]}x{frame_size[1]} pixels, the '
                           f'annotations say {size[0]}x{size[1]}')
-    return clip_transform.warp_frame(pixels, frame_matrix, output_size)
+    return pixels, matrix
 
   def load(self, index: int, *, train: bool, seed: int = 0, epoch: int = 0,
            out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
@@ -186,7 +186,9 @@ class ClipDataset:
       if number in done:   # Boundary duplicates: decode and warp each distinct frame once.
         slot[...] = done[number]
         continue
-      crop = self._warped_frame(s.frame.path_of(number), matrix, reduction, (width, height))
+      pixels, frame_matrix = self.decoded_frame(s.frame.path_of(number), matrix, reduction,
+                                                (width, height))
+      crop = clip_transform.warp_frame(pixels, frame_matrix, settings.image_size)
       clip_transform.bgr_to_rgb(crop, out=slot)
       done[number] = slot
 
