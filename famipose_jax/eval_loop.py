@@ -23,6 +23,7 @@ from jax.sharding import Mesh
 
 import data_pipeline
 from data_pipeline import posetrack_video as ptv
+from famipose_jax import compiler_options
 from famipose_jax import decoding
 from famipose_jax import evaluation
 from famipose_jax import pixels
@@ -70,8 +71,8 @@ def make_eval_step(model, config: ml_collections.ConfigDict, mesh: Mesh):
     return result
 
   replicated = sharding.replicated(mesh)
-  return jax.jit(eval_fn, in_shardings=(replicated, sharding.data_sharded(mesh)),
-                 out_shardings=replicated)
+  return compiler_options.jit(eval_fn, in_shardings=(replicated, sharding.data_sharded(mesh)),
+                              out_shardings=replicated)
 
 
 def _device_batch(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

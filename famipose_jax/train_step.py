@@ -17,6 +17,7 @@ import optax
 from flax import linen as nn
 from jax.sharding import Mesh
 
+from famipose_jax import compiler_options
 from famipose_jax import losses
 from famipose_jax import optim
 from famipose_jax import pixels
@@ -104,5 +105,5 @@ def jit_train_step(step_fn: Callable, state: TrainState, mesh: Mesh) -> Callable
   """`step_fn` jitted: state replicated and donated, batch split over 'data', metrics replicated."""
   replicated = sharding.replicated(mesh)
   state_sharding = jax.tree_util.tree_map(lambda _: replicated, state)
-  return jax.jit(step_fn, in_shardings=(state_sharding, sharding.data_sharded(mesh)),
-                 out_shardings=(state_sharding, replicated), donate_argnums=(0,))
+  return compiler_options.jit(step_fn, in_shardings=(state_sharding, sharding.data_sharded(mesh)),
+                              out_shardings=(state_sharding, replicated), donate_argnums=(0,))

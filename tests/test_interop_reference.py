@@ -204,6 +204,22 @@ def test_published_divergence_gradient_is_nan_once_the_softmax_underflows():
   assert bool(torch.isnan(moving.grad).all())
 
 
+def test_finite_gradient_divergence_has_the_published_value_and_a_finite_gradient():
+  g = torch.Generator().manual_seed(3)
+  fixed = torch.randn(2, 3, 4, 5, generator=g)
+  moving = torch.tensor([[[0.0, 100.0, 3.0]]])
+  for source in (torch.randn(2, 3, 4, 5, generator=g), moving):
+    target = fixed if source.shape == fixed.shape else torch.zeros(1, 1, 3)
+    published = tr._published_divergence(target, source, 0.05)  # pylint: disable=protected-access
+    leaf = source.clone().requires_grad_()
+    finite = tr._published_divergence(target, leaf, 0.05, finite_gradient=True)  # pylint: disable=protected-access
+    assert abs(float(finite) - float(published)) <= 1e-6 * max(1.0, abs(float(published)))
+    finite.backward()
+    assert bool(torch.isfinite(leaf.grad).all())
+  # Where q underflows (the second source), the published gradient is NaN, this one is 0 there.
+  assert float(leaf.grad[0, 0, 0]) == 0.0 and float(leaf.grad[0, 0, 2]) == 0.0
+
+
 @pytest.fixture(scope='module')
 def tiny():
   config = testing.tiny_config()

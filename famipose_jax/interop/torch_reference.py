@@ -1,16 +1,18 @@
 """A PyTorch reference of the published FAMI-Pose network (Alignment_V15 on HRNetPlus).
 
-Written from the facts in shared/docs/famipose_reference.md so that the JAX model can be checked
-against an independent implementation with the published state_dict key names. Everything is
-plain PyTorch (no torchvision, no kornia): the modulated deformable convolution and kornia's
-`warp_affine` are reimplemented here with the semantics the published code relied on.
+Written from the published code (github.com/Pose-Group/FAMI-Pose, Alignment_V15) so that the JAX
+model can be checked against an independent implementation with the published state_dict key
+names. By default everything is plain PyTorch (no torchvision, no kornia): the modulated
+deformable convolution and kornia's `warp_affine` are reimplemented here with the semantics the
+published code relied on. `dcn='torchvision'` runs torchvision's `deform_conv2d` kernels
+instead, as the published model does (the benchmarks time that one).
 
 Layout is PyTorch's (NCHW, OIHW). Widths, depths and the switches come from the same model
 ConfigDict as the JAX model (configs/posetrack17.py `config.model`), so tests can build tiny
 networks and the full HRNet-W48 network from one code path.
 
 `FamiPoseReference.forward` returns every intermediate in a dict with the names of the JAX
-model's outputs (contracts.md); `outputs_to_nhwc` converts them to the JAX layouts.
+model's outputs (models/famipose.py); `outputs_to_nhwc` converts them to the JAX layouts.
 """
 
 from __future__ import annotations
@@ -336,11 +338,26 @@ def modulated_deform_conv2d(x: torch.Tensor, offset: torch.Tensor, mask: torch.T
   return out
 
 
-class ModulatedDeformConv2d(nn.Module):
-  """Parameters named like torchvision's DeformConv2d (weight, bias), forward(x, offset, mask)."""
+DCN_IMPLEMENTATIONS = ('reference', 'torchvision')
 
-  def __init__(self, cin: int, cout: int, kernel: int, padding: int, dilation: int):
+
+class ModulatedDeformConv2d(nn.Module):
+  """Parameters named like torchvision's DeformConv2d (weight, bias), forward(x, offset, mask).
+
+  `dcn` picks the kernel: 'reference' (modulated_deform_conv2d above) or 'torchvision'
+  (torchvision.ops.deform_conv2d, the published model's; same semantics).
+  """
+
+  def __init__(self, cin: int, cout: int, kernel: int, padding: int, dilation: int,
+               dcn: str = 'reference'):
     super().__init__()
+    if dcn not in DCN_IMPLEMENTATIONS:
+      raise ValueError(f'dcn={dcn!r}: expected one of {DCN_IMPLEMENTATIONS}')
+    if dcn == 'torchvision':
+      import torchvision  # pylint: disable=g-import-not-at-top
+      self._deform_conv2d = torchvision.ops.deform_conv2d
+    else:
+      self._deform_conv2d = None
     self.padding = padding
     self.dilation = dilation
     self.weight = nn.Parameter(torch.empty(cout, cin, kernel, kernel))
@@ -351,6 +368,9 @@ class ModulatedDeformConv2d(nn.Module):
     nn.init.uniform_(self.bias, -bound, bound)
 
   def forward(self, x, offset, mask):
+    if self._deform_conv2d is not None:
+      return self._deform_conv2d(x, offset, self.weight, self.bias, padding=self.padding,
+                                 dilation=self.dilation, mask=mask)
     return modulated_deform_conv2d(x, offset, mask, self.weight, self.bias,
                                    padding=self.padding, dilation=self.dilation)
 
@@ -407,10 +427,11 @@ class FamiPoseReference(nn.Module):
   """Alignment_V15: HRNet features, global transformation, local calibration, fusion, head.
 
   Built from the JAX model's ConfigDict (`config.model`). `num_supporting` is N, the number of
-  supporting frames (the published sup_agg_block takes N*C channels).
+  supporting frames (the published sup_agg_block takes N*C channels); `dcn` the deformable
+  convolution kernel (see ModulatedDeformConv2d).
   """
 
-  def __init__(self, model_config, num_supporting: int = 4):
+  def __init__(self, model_config, num_supporting: int = 4, dcn: str = 'reference'):
     super().__init__()
     cfg = model_config
     self.config = cfg
@@ -455,7 +476,8 @@ class FamiPoseReference(nn.Module):
                 ConvBnRelu(width, 2 * k * k * groups, k, 1, padding, dilation, None, False))
         setattr(self, f'dcn_mask_{i}',
                 ConvBnRelu(width, k * k * groups, k, 1, padding, dilation, None, False))
-        setattr(self, f'dcn_{i}', ModulatedDeformConv2d(width, width, k, padding, dilation))
+        setattr(self, f'dcn_{i}', ModulatedDeformConv2d(width, width, k, padding, dilation,
+                                                             dcn))
     self.init_feature_agg_block = ChainOfBasicBlocks(2 * width, width, cfg.fusion_blocks, norm)
     head_k = cfg.head_kernel_size
     self.agg_final_layer = _conv(width, cfg.num_joints, head_k, padding=head_k // 2, bias=True)
@@ -564,10 +586,19 @@ class FamiPoseReference(nn.Module):
 # ----------------------------------------------------------------------------------------------
 
 
-def _published_divergence(fixed: torch.Tensor, moving: torch.Tensor,
-                          temperature: float) -> torch.Tensor:
-  """F.kl_div(softmax(fixed/T), softmax(moving/T), 'mean') over each map's H*W positions."""
+def _published_divergence(fixed: torch.Tensor, moving: torch.Tensor, temperature: float,
+                          finite_gradient: bool = False) -> torch.Tensor:
+  """F.kl_div(softmax(fixed/T), softmax(moving/T), 'mean') over each map's H*W positions.
+
+  finite_gradient: the same value, mean(q * (log q - p)) with 0 where q is 0, computed from
+  log_softmax, whose gradient is 0 where q underflows to 0 (the published call's is NaN
+  there, from log 0). The benchmarks use it: a NaN gradient would reach torchvision's DCN
+  offsets after one optimiser step.
+  """
   p = torch.softmax(fixed.detach().flatten(2) / temperature, dim=-1)
+  if finite_gradient:
+    log_q = torch.log_softmax(moving.flatten(2) / temperature, dim=-1)
+    return torch.mean(torch.exp(log_q) * (log_q - p))
   q = torch.softmax(moving.flatten(2) / temperature, dim=-1)
   with warnings.catch_warnings():  # torch warns that 'mean' is not 'batchmean': intended here
     warnings.simplefilter('ignore', UserWarning)
@@ -575,17 +606,22 @@ def _published_divergence(fixed: torch.Tensor, moving: torch.Tensor,
 
 
 def published_mi_terms(outputs: dict[str, torch.Tensor], temperature: float,
-                       alpha: float, beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-  """The six published terms and L_MI = alpha(-beta L1 + beta L2 + L3 - L4 + L5 - L6)."""
+                       alpha: float, beta: float, finite_gradient: bool = False
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+  """The six published terms and L_MI = alpha(-beta L1 + beta L2 + L3 - L4 + L5 - L6).
+
+  finite_gradient: see _published_divergence.
+  """
   hm = outputs['heatmaps']
   key, fused = outputs['key_features'], outputs['fused_features']
+  kl = lambda fixed, moving: _published_divergence(fixed, moving, temperature, finite_gradient)
   terms = {
-      'mi_1': _published_divergence(outputs['decoded_fused'], hm, temperature),
-      'mi_2': _published_divergence(key, fused, temperature),
-      'mi_3': _published_divergence(outputs['decoded_support'], hm, temperature),
-      'mi_4': _published_divergence(outputs['aggregated_support'], fused, temperature),
-      'mi_5': _published_divergence(outputs['decoded_key'], hm, temperature),
-      'mi_6': _published_divergence(key, fused, temperature),
+      'mi_1': kl(outputs['decoded_fused'], hm),
+      'mi_2': kl(key, fused),
+      'mi_3': kl(outputs['decoded_support'], hm),
+      'mi_4': kl(outputs['aggregated_support'], fused),
+      'mi_5': kl(outputs['decoded_key'], hm),
+      'mi_6': kl(key, fused),
   }
   t = terms
   loss = alpha * (-beta * t['mi_1'] + beta * t['mi_2'] + t['mi_3'] - t['mi_4'] + t['mi_5']

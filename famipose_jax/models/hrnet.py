@@ -72,7 +72,7 @@ class HighResolutionModule(nn.Module):
           raise ValueError(f'HighResolutionModule {self.name!r}: branch {j} resampled to '
                            f'{term.shape} cannot be added to branch {i} of shape {ys[i].shape}')
         total = term if total is None else total + term
-      outputs.append(nn.relu(total))
+      outputs.append(blocks.materialize(nn.relu(total)))
     return outputs
 
 
@@ -145,8 +145,8 @@ class HRNet(nn.Module):
         y = xs[i]
         if y.shape[-1] != features:
           y = opts.conv(features, 3, padding=1, name=f'transition{index}_{i}_0')(y)
-          y = nn.relu(opts.batch_norm(name=f'transition{index}_{i}_1')(
-              y, use_running_average=not train))
+          y = blocks.materialize(nn.relu(opts.batch_norm(name=f'transition{index}_{i}_1')(
+              y, use_running_average=not train)))
       else:
         y = xs[-1]   # new branches grow from the previous stage's lowest resolution
         steps = i + 1 - len(xs)
@@ -155,5 +155,6 @@ class HRNet(nn.Module):
           y = opts.conv(width, 3, stride=2, padding=1, name=f'transition{index}_{i}_{j}_0')(y)
           y = nn.relu(opts.batch_norm(name=f'transition{index}_{i}_{j}_1')(
               y, use_running_average=not train))
+        y = blocks.materialize(y)
       out.append(y)
     return out

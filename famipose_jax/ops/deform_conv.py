@@ -12,7 +12,7 @@ x <= -1 or x >= W and otherwise lets out-of-image corners contribute 0; that is 
 sampling with zero padding (outside those bounds all four corners are outside the image), which
 is what `bilinear.corner_indices_and_weights` implements.
 
-The computation is one im2col and one matrix product: one packed gather of the four corners of
+The computation is one im2col and one matrix product: four row gathers (one per corner) of
 every (pixel, tap, group) sample, a weighted sum that folds the mask into the corner weights,
 giving the columns [B, Ho, Wo, kh*kw*Cin], then columns @ kernel[kh*kw*Cin, Cout].
 """
@@ -63,7 +63,7 @@ def modulated_deform_conv(x: jax.Array, offset: jax.Array, mask: jax.Array | Non
     [B, Ho, Wo, Cout] in the promoted dtype of x and kernel.
 
   Memory (elements, with K = kh * kw, S = B * Ho * Wo): the columns buffer is S * K * Cin;
-  the packed four-corner gather is 4 * S * K * Cin (XLA usually fuses it into the weighted
+  the four corner gathers are 4 * S * K * Cin together (XLA usually fuses them into the weighted
   sum in the forward pass, but reverse mode keeps the gathered values, since they are the
   derivative of the output w.r.t. the sampling positions); corner indices and weights are
   4 * S * K * G each (int32 and float32). The backward pass scatter-adds into a buffer the
@@ -125,9 +125,8 @@ def modulated_deform_conv(x: jax.Array, offset: jax.Array, mask: jax.Array | Non
   # Each (pixel, group) is one row of the table, so a gather row is that group's channels.
   table = x.reshape(b, h * w * groups, cin // groups)
   index = index * groups + jnp.arange(groups, dtype=index.dtype)[:, None]
-  values = bilinear.gather_rows(table, index)                                 # [...,4,Cin/G]
   compute = jnp.result_type(x.dtype, kernel.dtype)
-  columns = bilinear.weighted_corner_sum(values, weight, compute)             # [...,Cin/G]
+  columns = bilinear.blend_corners(table, index, weight, compute)             # [...,Cin/G]
   columns = columns.reshape(b, ho, wo, taps * cin)
   out = jnp.dot(columns, kernel.reshape(taps * cin, cout).astype(compute))
   if bias is not None:

@@ -1,0 +1,32 @@
+"""XLA options for the jitted train, eval and predict steps: the one place they are chosen.
+
+On XLA:CPU (jax 0.10) convolutions and matrix products run in YNNPACK fusions by default. For
+HRNet's layers XLA's own convolution runtime is faster on the CPUs we measured, by up to 4x on
+its 1x1 convolutions (`docs/performance.md` has the per-layer table and the whole-step figures),
+so `xla_cpu_experimental_ynn_fusion_type` is cleared for our steps. Other backends take
+XLA's defaults. `FAMIPOSE_XLA_CPU_DEFAULTS=1` in the environment restores XLA:CPU's defaults,
+e.g. to compare on another CPU (bench/train_step.py and bench/forward.py report both).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+
+CPU_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type': ''}
+DEFAULTS_ENV = 'FAMIPOSE_XLA_CPU_DEFAULTS'
+
+
+def for_backend(backend: str | None = None) -> dict[str, Any]:
+  """compiler_options for `jax.jit` on `backend` (default: JAX's default backend)."""
+  backend = backend or jax.default_backend()
+  if backend != 'cpu' or os.environ.get(DEFAULTS_ENV, '') not in ('', '0'):
+    return {}
+  return dict(CPU_OPTIONS)
+
+
+def jit(fn, **kwargs):
+  """`jax.jit(fn, **kwargs)` with this module's compiler options."""
+  return jax.jit(fn, compiler_options=for_backend(), **kwargs)
