@@ -1,0 +1,131 @@
+"""Inference forward pass: ours against the published architecture in PyTorch, same process.
+
+  python bench/forward.py                          # FAMI-Pose W48 384x288, B=1, key + 4 frames
+  python bench/forward.py --part hrnet --batch 5   # the HRNet-W48 backbone alone, eval BatchNorm
+  python bench/forward.py --small --json /tmp/forward_small.json
+
+Ours is the jitted `model.apply(..., train=False)`; PyTorch's is `model.eval()` under
+`torch.inference_mode()`. Both return the final heatmaps. Calls alternate between the two;
+`ratio` is PyTorch's seconds per forward over ours (above 1: ours is faster). Also reported:
+trace, lower and compile time, XLA's memory analysis of the compiled forward, the process's
+peak resident memory (ours alone with --no-torch), and the deformable convolutions' sampling
+buffer sizes (B * Ho * Wo * k^2 * C elements each).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import harness  # pylint: disable=g-bad-import-order
+
+# pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
+import jax
+import jax.numpy as jnp
+
+from famipose_jax import compiler_options
+from famipose_jax import models
+# pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
+
+PARTS = ('famipose', 'hrnet')
+
+
+def dcn_buffer_mb(model_config, batch: int, dtype_bytes: int = 4) -> dict[str, float]:
+  """Sizes of one deformable conv's sampling buffers (see ops/deform_conv.py), in MB."""
+  width, height = model_config.heatmap_size
+  samples = batch * height * width * model_config.dcn_kernel_size ** 2     # B * Ho * Wo * k^2
+  columns = samples * model_config.backbone.stage4.num_channels[0]          # ... * C
+  return {'elements_B_Ho_Wo_k2_C': columns,
+          'columns_mb': columns * dtype_bytes / 1e6,
+          'four_corner_gather_mb': 4 * columns * dtype_bytes / 1e6,
+          'corner_index_and_weight_mb': 2 * 4 * samples * model_config.dcn_offset_groups * 4 / 1e6}
+
+
+def random_frames(config, batch: int, num_supporting: int):
+  """Normalised-looking float32 key [B, H, W, 3] and supporting [B, N, H, W, 3] (or None)."""
+  rng = np.random.default_rng(1)
+  width, height = config.image_size
+  key = rng.normal(size=(batch, height, width, 3)).astype(np.float32)
+  if not num_supporting:
+    return key, None
+  return key, rng.normal(size=(batch, num_supporting, height, width, 3)).astype(np.float32)
+
+
+def jax_side(config, key: np.ndarray, support: np.ndarray | None):
+  """(a call that runs one jitted forward, its compile timing and XLA memory); call.compiled."""
+  model = models.build_model(config)
+  inputs = (jnp.asarray(key), None if support is None else jnp.asarray(support))
+  shapes = jax.eval_shape(model.init, jax.random.key(0), *inputs)
+  variables = jax.device_put(harness.random_variables(shapes, 'he'))
+  forward = compiler_options.jit(lambda v, k, s: model.apply(v, k, s, train=False)['heatmaps'])
+  compiled, info = harness.compile_with_timing(forward, variables, *inputs)
+  info.update(harness.xla_memory_mb(compiled))
+
+  def call():
+    compiled(variables, *inputs).block_until_ready()
+
+  call.compiled = compiled   # for bench/profile_step.py
+  return call, info
+
+
+def main(argv=None) -> dict:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--batch', type=int, default=1,
+                      help='clips per forward (--part hrnet: frames per forward)')
+  parser.add_argument('--part', default='famipose', choices=PARTS,
+                      help='the whole network, or its HRNet backbone on single frames')
+  parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'),
+                      help='our compute dtype (PyTorch stays float32)')
+  harness.add_common_flags(parser)
+  args = parser.parse_args(argv)
+
+  config = harness.experiment_config(args.small).model
+  config.dtype = args.dtype
+  if args.part == 'hrnet':
+    config.temporal = False
+  num_supporting = 4 if config.temporal else 0
+  key, support = random_frames(config, args.batch, num_supporting)
+
+  torch = torchvision = None
+  if args.torch:
+    torch, torchvision = harness.import_torch(args.threads)
+    device = harness.torch_device(torch, args.torch_device)
+  result = {'benchmark': 'forward', 'part': args.part, 'batch': args.batch,
+            'threads': args.threads, 'small': args.small, 'dtype': args.dtype,
+            'num_supporting': num_supporting, 'image_size_wh': list(config.image_size),
+            'backbone_width': config.backbone.stage4.num_channels[0],
+            'machine': harness.machine(torch, torchvision)}
+
+  jax_call, result['jax_compile'] = jax_side(config, key, support)
+  calls = {'jax': jax_call}
+  if args.torch:
+    reference, result['torch_dcn'] = harness.torch_model(config, max(num_supporting, 1),
+                                                         torchvision, 'he')
+    reference.eval().to(device)
+    result['torch_device'] = str(device)
+    torch_key = torch.from_numpy(key).permute(0, 3, 1, 2).contiguous().to(device)
+    torch_support = (None if support is None
+                     else torch.from_numpy(support).permute(0, 1, 4, 2, 3).contiguous().to(device))
+
+    def torch_call():
+      with torch.inference_mode():
+        reference(torch_key, torch_support)
+
+    calls['torch'] = harness.synchronized(torch, device, torch_call)
+  times = harness.interleaved(calls, args.rounds)
+  for name, values in times.items():
+    result[name] = harness.seconds(values)
+    result[f'{name}_s_per_forward'] = result[name]['median_s']
+  if args.torch:
+    result['ratio'] = result['torch_s_per_forward'] / result['jax_s_per_forward']
+  result['peak_rss_mb'] = harness.peak_rss_mb()
+  if config.temporal and config.local_calibration:
+    result['dcn_buffers_per_layer'] = {f'B={b}': dcn_buffer_mb(config, b)
+                                       for b in sorted({args.batch, 48})}
+  harness.report(result, args.json)
+  return result
+
+
+if __name__ == '__main__':
+  main()
