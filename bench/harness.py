@@ -67,8 +67,14 @@ def experiment_config(small: bool) -> ml_collections.ConfigDict:
 WEIGHT_SCALES = ('published', 'he')
 
 
+def _check_scale(scale: str):
+  if scale not in WEIGHT_SCALES:
+    raise ValueError(f'weight scale {scale!r}: expected one of {WEIGHT_SCALES}')
+
+
 def random_variables(shapes: Any, scale: str, seed: int = 0) -> Any:
   """Host arrays for a tree of ShapeDtypeStructs: random kernels (`scale`), unit BatchNorm."""
+  _check_scale(scale)
   rng = np.random.default_rng(seed)
 
   def fill(path, x):
@@ -114,6 +120,7 @@ def torch_model(model_config: ml_collections.ConfigDict, num_supporting: int, to
   """(the published architecture in PyTorch, weights at `scale`, the DCN kernel's name)."""
   import torch  # pylint: disable=g-import-not-at-top
   from famipose_jax.interop import torch_reference  # pylint: disable=g-import-not-at-top
+  _check_scale(scale)
   dcn = 'torchvision' if torchvision is not None else 'reference'
   model = torch_reference.FamiPoseReference(model_config, num_supporting=num_supporting, dcn=dcn)
   torch_reference.published_init_(model)

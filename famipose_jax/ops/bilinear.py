@@ -29,9 +29,11 @@ def corner_indices_and_weights(y: jax.Array, x: jax.Array, height: int, width: i
     height, width: the image size.
 
   Returns:
-    index [..., 4] int32 into the image flattened as row * width + column (corners that fall
-    outside the image are clamped to a valid index and get weight 0), and weight [..., 4] in
-    `coordinate_dtype(y, x)`; corner order (top-left, top-right, bottom-left, bottom-right).
+    (indices, weights), each a list of four [...] arrays in corner order (top-left, top-right,
+    bottom-left, bottom-right): int32 indices into the image flattened as row * width + column
+    (corners that fall outside the image are clamped to a valid index and get weight 0), and
+    weights in `coordinate_dtype(y, x)`. Separate arrays rather than a stacked [..., 4] one:
+    XLA:CPU computes a minor axis of 4 several times slower.
   """
   dtype = coordinate_dtype(y.dtype, x.dtype)
   # Far-away samples are 0 anyway; clamping keeps the int32 cast safe and the gradient 0.
@@ -43,38 +45,39 @@ def corner_indices_and_weights(y: jax.Array, x: jax.Array, height: int, width: i
   lx = x - x0
   y0 = y0.astype(jnp.int32)
   x0 = x0.astype(jnp.int32)
-  rows = jnp.stack([y0, y0, y0 + 1, y0 + 1], axis=-1)
-  cols = jnp.stack([x0, x0 + 1, x0, x0 + 1], axis=-1)
-  weight = jnp.stack([(1 - ly) * (1 - lx), (1 - ly) * lx, ly * (1 - lx), ly * lx], axis=-1)
-  inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
-  weight = jnp.where(inside, weight, jnp.zeros_like(weight))
-  index = jnp.clip(rows, 0, height - 1) * width + jnp.clip(cols, 0, width - 1)
-  return index, weight
+  indices, weights = [], []
+  for row, col, weight in ((y0, x0, (1 - ly) * (1 - lx)), (y0, x0 + 1, (1 - ly) * lx),
+                           (y0 + 1, x0, ly * (1 - lx)), (y0 + 1, x0 + 1, ly * lx)):
+    inside = (row >= 0) & (row < height) & (col >= 0) & (col < width)
+    weights.append(jnp.where(inside, weight, jnp.zeros_like(weight)))
+    indices.append(jnp.clip(row, 0, height - 1) * width + jnp.clip(col, 0, width - 1))
+  return indices, weights
 
 
-def blend_corners(table: jax.Array, index: jax.Array, weight: jax.Array, dtype) -> jax.Array:
+def blend_corners(table: jax.Array, indices, weights, dtype) -> jax.Array:
   """Bilinear blend of gathered rows: sum over the 4 corners of weight * table row.
 
   Args:
     table: [B, N, C] rows (per example).
-    index: [B, ..., 4] int row indices into each example's table (in range).
-    weight: [B, ..., 4] corner weights.
+    indices: four [B, ...] int row indices into each example's table (in range).
+    weights: four [B, ...] corner weights.
     dtype: the result dtype.
 
   Returns:
-    [B, ..., C]: sum_i weight[..., i] * table[b, index[..., i]], accumulated in the promoted
-    dtype of table and weight, corners added in order 0..3.
+    [B, ..., C]: sum_i weights[i] * table[b, indices[i]], accumulated in the promoted dtype of
+    table and weights, corners added in order 0..3.
   """
   batch = table.shape[0]
-  acc = jnp.result_type(table.dtype, weight.dtype)
+  acc = jnp.result_type(table.dtype, weights[0].dtype)
   out = None
   # One gather per corner: XLA:CPU gathers [B, ..., C] rows 4x faster than one packed
   # [B, ..., 4, C] gather (jax 0.10; same values). Explicit terms rather than a sum over a
   # corner axis, also because XLA:CPU segfaulted on a gather fused into that reduce at C == 1.
-  for i in range(4):
-    flat = index[..., i].reshape(batch, -1)
-    rows = jax.vmap(lambda t, j: jnp.take(t, j, axis=0, mode='clip'))(table, flat)
-    term = rows.reshape(index.shape[:-1] + table.shape[-1:]).astype(acc) * weight[..., i, None].astype(acc)
+  for index, weight in zip(indices, weights):
+    rows = jax.vmap(lambda t, j: jnp.take(t, j, axis=0, mode='clip'))(
+        table, index.reshape(batch, -1))
+    term = (rows.reshape(index.shape + table.shape[-1:]).astype(acc)
+            * weight[..., None].astype(acc))
     out = term if out is None else out + term
   return out.astype(dtype)
 
@@ -96,8 +99,8 @@ def bilinear_sample(image: jax.Array, y: jax.Array, x: jax.Array) -> jax.Array:
     raise ValueError('bilinear_sample: y and x must both be [B, ...] with the image batch; got '
                      f'image {image.shape}, y {y.shape}, x {x.shape}')
   b, h, w, c = image.shape
-  index, weight = corner_indices_and_weights(y, x, h, w)
-  return blend_corners(image.reshape(b, h * w, c), index, weight, image.dtype)
+  indices, weights = corner_indices_and_weights(y, x, h, w)
+  return blend_corners(image.reshape(b, h * w, c), indices, weights, image.dtype)
 
 
 def unnormalize(coord: jax.Array, size: int, align_corners: bool) -> jax.Array:

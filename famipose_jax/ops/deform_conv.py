@@ -13,8 +13,9 @@ sampling with zero padding (outside those bounds all four corners are outside th
 is what `bilinear.corner_indices_and_weights` implements.
 
 The computation is one im2col and one matrix product: four row gathers (one per corner) of
-every (pixel, tap, group) sample, a weighted sum that folds the mask into the corner weights,
-giving the columns [B, Ho, Wo, kh*kw*Cin], then columns @ kernel[kh*kw*Cin, Cout].
+every (pixel, group, tap) sample, a weighted sum that folds the mask into the corner weights,
+giving the columns [B, Ho, Wo, G*kh*kw*Cin/G] in the order of torchvision's offset channels
+(so offsets and mask are never transposed), then columns @ the kernel reordered to match.
 """
 
 from __future__ import annotations
@@ -63,15 +64,14 @@ def modulated_deform_conv(x: jax.Array, offset: jax.Array, mask: jax.Array | Non
     [B, Ho, Wo, Cout] in the promoted dtype of x and kernel.
 
   Memory (elements, with K = kh * kw, S = B * Ho * Wo): the columns buffer is S * K * Cin;
-  the four corner gathers are 4 * S * K * Cin together (XLA usually fuses them into the weighted
-  sum in the forward pass, but reverse mode keeps the gathered values, since they are the
+  the four corner gathers are 4 * S * K * Cin together (XLA fuses them into the weighted sum
+  in the forward pass, but reverse mode keeps the gathered values, since they are the
   derivative of the output w.r.t. the sampling positions); corner indices and weights are
   4 * S * K * G each (int32 and float32). The backward pass scatter-adds into a buffer the
   size of x. Wrap the caller in `jax.checkpoint` to trade these residuals for recomputation.
-  Measured (XLA:CPU `memory_analysis`, float32, FAMI-Pose's DCN: one 96x72x48 example, 3x3,
-  dilation 3, G = 12): columns 11.4 MiB; forward temporaries 68 MiB (the four-corner gather is
-  materialised there); forward + backward temporaries 154 MiB, i.e. about 6x and 13.5x the
-  columns buffer, per example.
+  Measured (XLA:CPU `memory_analysis`, float32, jax 0.10.2, FAMI-Pose's DCN: one 96x72x48
+  example, 3x3, dilation 3, G = 12): columns 11.4 MiB; forward temporaries 11.5 MiB (the
+  columns only); forward + backward temporaries 105 MiB, about 9x the columns buffer.
   """
   if x.ndim != 4:
     raise ValueError(f'modulated_deform_conv: x must be [B, H, W, Cin], got shape {x.shape}')
@@ -109,25 +109,27 @@ def modulated_deform_conv(x: jax.Array, offset: jax.Array, mask: jax.Array | Non
     raise ValueError(f'modulated_deform_conv: bias shape {bias.shape} != ({cout},)')
 
   dtype = bilinear.coordinate_dtype(offset.dtype)
-  # Sampling positions ordered [B, Ho, Wo, K, G] so the columns come out tap-major, channel-minor,
-  # matching kernel.reshape(K * Cin, Cout) without a transpose of the big buffer.
-  offset = offset.astype(dtype).reshape(b, ho, wo, groups, taps, 2).transpose(0, 1, 2, 4, 3, 5)
+  # Sampling positions [B, Ho, Wo, G, K] in torchvision's channel order (no transpose of the
+  # offsets or the mask); the kernel is reordered to match the columns instead (it is small).
+  offset = offset.astype(dtype).reshape(b, ho, wo, groups, taps, 2)
   tap_i, tap_j = jnp.divmod(jnp.arange(taps), kw)
   base_y = (jnp.arange(ho) * sh - ph)[:, None] + (tap_i * dh)[None, :]        # [Ho, K]
   base_x = (jnp.arange(wo) * sw - pw)[:, None] + (tap_j * dw)[None, :]        # [Wo, K]
-  y = base_y[None, :, None, :, None].astype(dtype) + offset[..., 0]           # [B,Ho,Wo,K,G]
-  xs = base_x[None, None, :, :, None].astype(dtype) + offset[..., 1]
+  y = base_y[None, :, None, None, :].astype(dtype) + offset[..., 0]           # [B,Ho,Wo,G,K]
+  xs = base_x[None, None, :, None, :].astype(dtype) + offset[..., 1]
 
-  index, weight = bilinear.corner_indices_and_weights(y, xs, h, w)            # [B,Ho,Wo,K,G,4]
+  indices, weights = bilinear.corner_indices_and_weights(y, xs, h, w)        # 4 x [B,Ho,Wo,G,K]
   if mask is not None:
-    mask = mask.astype(dtype).reshape(b, ho, wo, groups, taps).transpose(0, 1, 2, 4, 3)
-    weight = weight * mask[..., None]
+    mask = mask.astype(dtype).reshape(b, ho, wo, groups, taps)
+    weights = [weight * mask for weight in weights]
   # Each (pixel, group) is one row of the table, so a gather row is that group's channels.
   table = x.reshape(b, h * w * groups, cin // groups)
-  index = index * groups + jnp.arange(groups, dtype=index.dtype)[:, None]
+  group = jnp.arange(groups, dtype=jnp.int32)[:, None]
+  indices = [index * groups + group for index in indices]
   compute = jnp.result_type(x.dtype, kernel.dtype)
-  columns = bilinear.blend_corners(table, index, weight, compute)             # [...,Cin/G]
-  columns = columns.reshape(b, ho, wo, taps * cin)
+  columns = bilinear.blend_corners(table, indices, weights, compute)          # [...,Cin/G]
+  columns = columns.reshape(b, ho, wo, taps * cin)                           # (g, k, c) order
+  kernel = kernel.reshape(taps, groups, cin // groups, cout).transpose(1, 0, 2, 3)
   out = jnp.dot(columns, kernel.reshape(taps * cin, cout).astype(compute))
   if bias is not None:
     out = out + bias.astype(compute)
