@@ -63,7 +63,7 @@ def main(argv=None) -> list:
   for height, width, cin, cout, k, stride, dilation in LAYERS:
     pad = dilation * (k // 2)
     x = rng.normal(size=(args.batch, height, width, cin)).astype(np.float32)
-    w = rng.normal(size=(k, k, cin, cout)).astype(np.float32) / np.sqrt(k * k * cin)
+    w = (rng.normal(size=(k, k, cin, cout)) / np.sqrt(k * k * cin)).astype(np.float32)
 
     def conv(x, w):
       return jax.lax.conv_general_dilated(x, w, (stride, stride), ((pad, pad), (pad, pad)),

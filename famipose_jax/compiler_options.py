@@ -1,11 +1,11 @@
 """XLA options for the jitted train, eval and predict steps: the one place they are chosen.
 
 On XLA:CPU (jax 0.10) convolutions and matrix products run in YNNPACK fusions by default. For
-HRNet's layers XLA's own convolution runtime is faster on the CPUs we measured, by up to 4x on
-its 1x1 convolutions (`docs/performance.md` has the per-layer table and the whole-step figures),
+HRNet's layers XLA's own convolution runtime was faster on the CPU we measured, up to 4.3x on
+its 1x1 convolutions (BENCHMARKS.md has the per-layer figures, docs/performance.md the reasons),
 so `xla_cpu_experimental_ynn_fusion_type` is cleared for our steps. Other backends take
 XLA's defaults. `FAMIPOSE_XLA_CPU_DEFAULTS=1` in the environment restores XLA:CPU's defaults,
-e.g. to compare on another CPU (bench/train_step.py and bench/forward.py report both).
+e.g. to compare on another CPU (bench/conv_layers.py compares both, layer by layer).
 """
 
 from __future__ import annotations
