@@ -1,7 +1,7 @@
 """FAMI-Pose (HRNet-W48, 384x288) on PoseTrack17, as the published code trains it.
 
-Every number here is the published value (../shared/docs/famipose_reference.md); switches that
-default to the code's behaviour offer the paper's variant.
+Every number here is the published value (the code at github.com/Pose-Group/FAMI-Pose);
+switches that default to the code's behaviour offer the paper's variant.
 
   python train.py --config=configs/posetrack17.py --workdir=runs/pt17 \
       --config.data.root=/data/PoseTrack17 --config.init_from=/ckpt/hrnet_w48_pt17

@@ -56,7 +56,7 @@ def _tiny_backbone_forward_text(monkeypatch, materialize: bool) -> str:
 @pytest.mark.skipif(jax.default_backend() != 'cpu', reason='pins XLA:CPU fusion decisions')
 def test_residual_stream_is_not_recomputed_in_consumer_fusions(monkeypatch):
   # Measured on the tiny HRNet (jax 0.10.2): 21 with materialize, 51 without. On W48 the
-  # largest fusion had 258 operands before (a third of an inference pass) and 22 after.
+  # largest fusion had 255 operands before and 21 after (bench/profile_step.py).
   with_it = _largest_fusion_operands(_tiny_backbone_forward_text(monkeypatch, True))
   without = _largest_fusion_operands(_tiny_backbone_forward_text(monkeypatch, False))
   assert with_it <= 30 < without, (with_it, without)

@@ -67,7 +67,7 @@ def materialize(x: jax.Array) -> jax.Array:
 
   XLA duplicates cheap elementwise producers into every consumer fusion, so each BatchNorm +
   add + ReLU of a residual stream would be recomputed by each later block that reads it
-  (HRNet-W48: fusions of up to 258 operands, about a third of a forward pass on CPU). XLA
+  (HRNet-W48: fusions of up to 255 operands; docs/performance.md has the measurements). XLA
   never duplicates a remainder, and fmod(x, inf) is x for every finite x (zeros keep their
   sign; an infinity becomes NaN), so the value is computed once; its gradient is the identity.
   (A division by 1 or an optimization_barrier does not survive XLA's simplifier.)
