@@ -12,8 +12,9 @@ sides, in one of two scales:
                train-mode BatchNorm keeps activations of order one.
   'he'         conv kernels N(0, 1/fan_in): activations of order one with eval-mode BatchNorm
                too, like a trained network's. (The published scale would shrink them into
-               subnormal floats, which slow some CPU kernels.) Training from it is not
-               stable: the published MI terms' gradients overflow after one Adam step.
+               subnormal floats, which slow some CPU kernels.)
+At both scales the published MI's PyTorch gradient is NaN wherever a softmax underflows, so the
+training benchmark computes it in torch_reference's finite-gradient form (same value).
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def add_common_flags(parser: argparse.ArgumentParser):
   parser.add_argument('--no-torch', dest='torch', action='store_false',
                       help='time ours only (also gives a peak memory that is ours alone)')
   parser.add_argument('--torch-device', default='auto',
-                      help="PyTorch's device: 'auto' (cuda where PyTorch sees a GPU), 'cpu', 'cuda'")
+                      help="PyTorch's device: 'auto' (cuda where PyTorch sees a GPU), 'cpu', "
+                           "'cuda'")
   parser.add_argument('--json', default='', help='also write the result to this JSON file')
 
 
@@ -101,6 +103,7 @@ def import_torch(threads: int):
 
 
 def torch_device(torch, name: str):
+  """The torch.device for a --torch-device value."""
   if name == 'auto':
     name = 'cuda' if torch.cuda.is_available() else 'cpu'
   return torch.device(name)
