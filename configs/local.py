@@ -6,7 +6,7 @@ minutes: a tiny HRNet at 128x96 input, batch 4, two loader workers. Numbers are 
 
 import ml_collections
 
-from configs import backbones
+from famipose_jax import backbone_presets
 
 VARIANTS = ('', 'local')
 
@@ -22,7 +22,7 @@ def run_locally(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.num_epochs = 1
   config.model.image_size = (96, 128)          # (W, H), shared with data and decoding
   config.model.heatmap_size = (24, 32)
-  config.model.backbone = backbones.hrnet_tiny()
+  config.model.backbone = backbone_presets.hrnet_tiny()
   config.model.gtm_num_downsamples = 3         # 32x24 -> 4x3
   config.model.dcn_offset_groups = 2
   config.data.sigma = 2.0

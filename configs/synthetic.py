@@ -17,8 +17,8 @@ tests use it; it learns nothing useful).
 
 import ml_collections
 
-from configs import backbones
 from configs import posetrack17
+from famipose_jax import backbone_presets
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
@@ -36,7 +36,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.model.heatmap_size = (24, 32)
 
   m = config.model
-  m.backbone = backbones.hrnet_small()
+  m.backbone = backbone_presets.hrnet_small()
   m.gtm_channels = 8
   m.gtm_num_downsamples = 3              # 24x16 -> 3x2
   m.gtm_hidden_features = (32, 32)
@@ -85,7 +85,7 @@ def _shrink_for_smoke_tests(config: ml_collections.ConfigDict):
   config.eval_batch_size = 8
   config.model.image_size = (32, 32)
   config.model.heatmap_size = (8, 8)
-  config.model.backbone = backbones.hrnet(width=4, blocks=1, modules=(1, 1, 1), stem_channels=8,
+  config.model.backbone = backbone_presets.hrnet(width=4, blocks=1, modules=(1, 1, 1), stem_channels=8,
                                           layer1_planes=4, layer1_blocks=1)
   config.model.gtm_channels = 4
   config.model.gtm_hidden_features = (8, 8)   # 8x8 maps, 3 stride-2 convs -> 1x1

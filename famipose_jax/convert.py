@@ -20,15 +20,15 @@ import sys
 
 import ml_collections
 
-from configs import backbones
-from configs import posetrack17
+from famipose_jax import backbone_presets
+from famipose_jax import config_defaults
 from famipose_jax.interop import checkpoint_io
 from famipose_jax.interop import convert
 
 
 def _load_config(path: str | None) -> ml_collections.ConfigDict:
   if path is None:
-    return posetrack17.get_config()
+    return config_defaults.published_config()
   spec = importlib.util.spec_from_file_location('conversion_config', path)
   if spec is None or spec.loader is None or not os.path.isfile(path):
     raise SystemExit(f'--config {path}: not a Python config file')
@@ -44,7 +44,7 @@ def config_from_args(args: argparse.Namespace) -> ml_collections.ConfigDict:
   config = _load_config(args.config)
   model = config.model
   if args.width is not None:
-    model.backbone = backbones.hrnet(args.width)
+    model.backbone = backbone_presets.hrnet(args.width)
   if args.num_joints is not None:
     model.num_joints = args.num_joints
   if args.image_size is not None:

@@ -14,8 +14,8 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import backbones
 from configs import posetrack17
+from famipose_jax import backbone_presets
 from famipose_jax import models
 from famipose_jax.models import blocks
 from famipose_jax.models import global_transformation
@@ -38,7 +38,7 @@ def tiny_backbone() -> ml_collections.ConfigDict:
 
   The full branch structure is pinned by test_models_hrnet.py and the W48 tests below.
   """
-  spec = backbones.hrnet_tiny()
+  spec = backbone_presets.hrnet_tiny()
   for stage in (spec.stage3, spec.stage4):
     stage.num_channels = spec.stage2.num_channels
     stage.num_blocks = spec.stage2.num_blocks

@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from configs import backbones
+from famipose_jax import backbone_presets
 from famipose_jax.models import blocks
 from famipose_jax.models import hrnet
 
@@ -32,13 +32,13 @@ def _count(tree):
 
 @pytest.fixture(scope='module')
 def w48():
-  return _shapes(backbones.hrnet(48), 384, 288)
+  return _shapes(backbone_presets.hrnet(48), 384, 288)
 
 
 def test_published_parameter_counts(w48):
   assert _count(w48['params']) == 63_595_745           # HRNet-W48 with final_layer, as published
   assert _count(w48['batch_stats']) == 2 * 39_792       # running mean and var of every BN channel
-  assert _count(_shapes(backbones.hrnet(32), 256, 192)['params']) == 28_536_113
+  assert _count(_shapes(backbone_presets.hrnet(32), 256, 192)['params']) == 28_536_113
 
 
 def test_pytorch_key_structure(w48):
@@ -80,8 +80,8 @@ def test_nearest_upsample():
 
 
 def test_tiny_shapes():
-  shapes = _shapes(backbones.hrnet_tiny(), 64, 32, num_joints=5)
-  model = _hrnet(backbones.hrnet_tiny(), num_joints=5)
+  shapes = _shapes(backbone_presets.hrnet_tiny(), 64, 32, num_joints=5)
+  model = _hrnet(backbone_presets.hrnet_tiny(), num_joints=5)
   heatmaps, features = jax.eval_shape(functools.partial(model.apply, train=False), shapes,
                                       jnp.zeros((2, 64, 32, 3)))
   assert heatmaps.shape == (2, 16, 8, 5)
@@ -90,6 +90,6 @@ def test_tiny_shapes():
 
 
 def test_input_size_must_fit_the_branches():
-  model = _hrnet(backbones.hrnet_tiny(), num_joints=5)
+  model = _hrnet(backbone_presets.hrnet_tiny(), num_joints=5)
   with pytest.raises(ValueError, match='multiples of 32'):
     model.init(jax.random.key(0), jnp.zeros((1, 48, 32, 3)), train=False)

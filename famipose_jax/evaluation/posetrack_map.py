@@ -34,6 +34,7 @@ import numpy as np
 
 from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
+from famipose_jax import config_defaults
 
 _log = logging.getLogger(__name__)
 
@@ -216,11 +217,6 @@ def compute_ap(scores: np.ndarray, labels: np.ndarray, num_gt: float):
   return float(ap * 100), float(precision[-1] * 100), float(recall[-1] * 100)
 
 
-def _published_eval_config():
-  from configs import posetrack17  # pylint: disable=import-outside-toplevel
-  return posetrack17.get_config().eval
-
-
 def evaluate_videos(gt_videos: Sequence[ptv.VideoAnnotation],
                     pred_videos: Sequence[ptv.VideoAnnotation], *,
                     pckh_threshold: float | None = None,
@@ -241,7 +237,7 @@ def evaluate_videos(gt_videos: Sequence[ptv.VideoAnnotation],
     ValueError: when the videos do not pair up (count, names, frame counts) or there are none.
   """
   if pckh_threshold is None or head_size_factor is None:
-    published = _published_eval_config()
+    published = config_defaults.published_config().eval
     pckh_threshold = published.pckh_threshold if pckh_threshold is None else pckh_threshold
     head_size_factor = (published.head_size_factor if head_size_factor is None
                         else head_size_factor)

@@ -14,8 +14,8 @@ import ml_collections
 import torch
 from torch import nn
 
-from configs import backbones
-from configs import posetrack17
+from famipose_jax import backbone_presets
+from famipose_jax import config_defaults
 from famipose_jax.interop import torch_reference
 
 
@@ -27,9 +27,9 @@ def tiny_config(image_size=(64, 96)) -> ml_collections.ConfigDict:
 
   Every stage, a 3-step global transformation (24x16 -> 3x2) and 2 offset groups are kept.
   """
-  config = posetrack17.get_config()
+  config = config_defaults.published_config()
   m = config.model
-  m.backbone = backbones.hrnet_tiny()
+  m.backbone = backbone_presets.hrnet_tiny()
   m.image_size = tuple(image_size)
   m.heatmap_size = (image_size[0] // 4, image_size[1] // 4)
   m.gtm_channels = 4

@@ -77,7 +77,7 @@ class HighResolutionModule(nn.Module):
 
 
 class HRNet(nn.Module):
-  """HRNet pose backbone; `spec` is a configs.backbones.hrnet() section."""
+  """HRNet pose backbone; `spec` is a backbone_presets.hrnet() section."""
   spec: ml_collections.FrozenConfigDict
   num_joints: int
   opts: blocks.LayerOptions

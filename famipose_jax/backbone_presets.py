@@ -1,4 +1,8 @@
-"""HRNet backbone settings shared by the experiment configs."""
+"""HRNet backbone presets: the `model.backbone` config sections models/hrnet.py builds.
+
+The published width 48 and the small widths our tests and CPU demo use. Pure Python (no JAX),
+so that the config defaults and schema, which data_pipeline imports, can use it.
+"""
 
 import ml_collections
 
