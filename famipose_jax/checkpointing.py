@@ -26,7 +26,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from famipose_jax import config_validation
+from famipose_jax import config_schema
 
 CHECKPOINT_DIR = 'checkpoints'
 CONFIG_FILE = 'config.json'
@@ -69,7 +69,7 @@ def write_json_atomic(path: str, obj: Any):
 
 def flat_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
   """{'model.head': 'heatmap', ...} with JSON-normal values (tuples become lists)."""
-  return json.loads(json.dumps(config_validation.flatten(config.to_dict()), default=str))
+  return json.loads(json.dumps(config_schema.flatten(config.to_dict()), default=str))
 
 
 def _is_runtime(name: str) -> bool:

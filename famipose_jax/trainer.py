@@ -27,7 +27,7 @@ import numpy as np
 
 import data_pipeline
 from famipose_jax import checkpointing
-from famipose_jax import config_validation
+from famipose_jax import config_schema
 from famipose_jax import eval_loop
 from famipose_jax import losses
 from famipose_jax import metrics as metrics_lib
@@ -173,7 +173,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
     The RunSummary of the (last) stage. Raises ConfigError, ConfigMismatchError,
     CheckpointError or NonFiniteLossError with messages naming the field, folder or step.
   """
-  config_validation.validate_config(config)
+  config_schema.validate_config(config)
   initialize_distributed(config.train)
   workdir = os.path.abspath(workdir)
   if config.train.pretrain_epochs:
@@ -199,10 +199,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   """Trains (or resumes) `config` in `workdir` without the final evaluation (one stage)."""
-  config_validation.validate_config(config)
+  config_schema.validate_config(config)
   if config.train.pretrain_epochs:
-    raise config_validation.ConfigError('train() runs one stage; use train_and_evaluate for '
-                                        f'train.pretrain_epochs={config.train.pretrain_epochs}')
+    raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
+                                    f'train.pretrain_epochs={config.train.pretrain_epochs}')
   initialize_distributed(config.train)
   return _train(config, os.path.abspath(workdir), evaluate=False)
 
@@ -354,7 +354,7 @@ def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_pe
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   """Evaluates the latest checkpoint of `workdir` (or, if it has none, config.init_from)."""
-  config_validation.validate_config(config)
+  config_schema.validate_config(config)
   initialize_distributed(config.train)
   workdir = os.path.abspath(workdir)
   ensure_dataset(config)

@@ -12,7 +12,7 @@ import pytest
 import data_pipeline
 from data_pipeline import posetrack_video as ptv
 from famipose_jax import checkpointing
-from famipose_jax import config_validation
+from famipose_jax import config_schema
 from famipose_jax import metrics
 from famipose_jax import trainer
 from test_train_support import (  # noqa: F401 (fixtures)
@@ -182,11 +182,11 @@ def test_programmatic_config_errors_touch_nothing(tmp_path, tiny_dataset):
   workdir = str(tmp_path / 'run')
   config = smoke_config(tiny_dataset)
   config.train.log_every_step = 5                  # misspelt
-  with pytest.raises(config_validation.ConfigError,
+  with pytest.raises(config_schema.ConfigError,
                      match=r"train.log_every_step \(did you mean 'train.log_every_steps'\?\)"):
     trainer.train_and_evaluate(config, workdir)
   config = smoke_config(tiny_dataset, **{'model.head': 'simc'})
-  with pytest.raises(config_validation.ConfigError,
+  with pytest.raises(config_schema.ConfigError,
                      match=r"config.model.head='simc' is not one of \('heatmap', 'simcc'\)"):
     trainer.train_and_evaluate(config, workdir)
   assert not os.path.exists(workdir)

@@ -11,7 +11,7 @@ import jax
 import pytest
 
 from configs import synthetic
-from famipose_jax import config_validation
+from famipose_jax import config_schema
 from famipose_jax import trainer
 
 TINY_DATASET = dict(train_videos=2, val_videos=1, frames=8, width=160, height=96, seed=0)
@@ -83,7 +83,7 @@ def subprocess_env(cache_dir: str) -> dict:
 
 def test_smoke_config_is_valid_and_small():
   config = synthetic.get_config('smoke')
-  config_validation.validate_config(config)
+  config_schema.validate_config(config)
   assert tuple(config.model.image_size) == (32, 32)
   assert tuple(config.data.image_size) == (32, 32)          # shared FieldReference
   assert config.model.backbone.stage4.num_channels == (4, 8, 16, 32)
@@ -93,7 +93,7 @@ def test_smoke_config_is_valid_and_small():
 def test_pretrain_stage_is_the_single_frame_baseline():
   config = synthetic.get_config()
   stage = trainer.pretrain_config(config)
-  config_validation.validate_config(stage)
+  config_schema.validate_config(stage)
   assert (stage.model.temporal, stage.model.freeze_backbone, stage.loss.mi) == (False, False, 'none')
   assert tuple(stage.data.supporting_offsets) == ()
   assert stage.num_epochs == config.train.pretrain_epochs == 10

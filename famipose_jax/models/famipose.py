@@ -33,15 +33,14 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
+from famipose_jax import config_schema
 from famipose_jax.models import blocks
 from famipose_jax.models import global_transformation
 from famipose_jax.models import heads
 from famipose_jax.models import hrnet
 from famipose_jax.models import local_calibration
 
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
-HEADS = ('heatmap', 'simcc')
-GLOBAL_TRANSFORMS = global_transformation.MODES + ('none',)
+DTYPES = {name: getattr(jnp, name) for name in config_schema.CHOICES['model.dtype']}
 
 
 class FamiPose(nn.Module):
@@ -169,27 +168,8 @@ class FamiPose(nn.Module):
 
 
 def validate_model_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ValueError naming the model.* field whose value the network cannot use."""
-  def check(ok: bool, field: str, value, expected: str):
-    if not ok:
-      raise ValueError(f'model.{field}={value!r}: expected {expected}')
-  check(config.dtype in DTYPES, 'dtype', config.dtype, f'one of {tuple(DTYPES)}')
-  check(config.head in HEADS, 'head', config.head, f'one of {HEADS}')
-  check(config.global_transform in GLOBAL_TRANSFORMS, 'global_transform',
-        config.global_transform, f'one of {GLOBAL_TRANSFORMS}')
-  check(config.dcn_mask_activation in local_calibration.MASK_ACTIVATIONS, 'dcn_mask_activation',
-        config.dcn_mask_activation, f'one of {local_calibration.MASK_ACTIVATIONS}')
-  check(config.dcn_kernel_size % 2 == 1, 'dcn_kernel_size', config.dcn_kernel_size, 'an odd size')
-  check(config.head_kernel_size % 2 == 1, 'head_kernel_size', config.head_kernel_size,
-        'an odd size')
-  width, height = config.image_size
-  hm_width, hm_height = config.heatmap_size
-  check((hm_width * 4, hm_height * 4) == (width, height), 'heatmap_size',
-        tuple(config.heatmap_size), f'image_size / 4 = ({width / 4:g}, {height / 4:g}) '
-        '(HRNet outputs at stride 4)')
-  channels = config.backbone.stage4.num_channels[0]
-  check(channels % config.dcn_offset_groups == 0, 'dcn_offset_groups', config.dcn_offset_groups,
-        f'a divisor of the backbone width {channels}')
+  """Raises ConfigError (a ValueError) naming the model.* field the network cannot use."""
+  config_schema.validate_model_section(config)
 
 
 def build_model(model_config: ml_collections.ConfigDict) -> FamiPose:

@@ -1,0 +1,196 @@
+"""The one config schema: fields and their types, allowed values, minimums, rules between fields.
+
+`validate_config` is applied once, before a run writes anything (trainer.py). The layout (which
+fields exist, of which type) is config_defaults.published_config(): every experiment config
+starts from it and changes values, never fields. `--config.x=...` overrides are checked by
+ml_collections already; configs built in Python are not, so a misspelt field would otherwise be
+silently ignored.
+
+The code that reads a closed-set field takes its allowed values from CHOICES. This module is pure
+Python (no JAX), so data_pipeline can use it too.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Mapping
+
+import ml_collections
+
+from data_pipeline import posetrack_video
+from famipose_jax import config_defaults
+
+# Every field with a closed set of values, and the values.
+CHOICES = {
+    'model.head': ('heatmap', 'simcc'),
+    'model.global_transform': ('translation', 'affine', 'none'),
+    'model.dcn_mask_activation': ('none', 'sigmoid'),
+    'model.dtype': ('float32', 'bfloat16'),
+    'model.backbone.final_conv_kernel': (1, 3),
+    'data.dataset': ('posetrack17', 'posetrack18', 'posetrack21', 'synthetic'),
+    'data.boundary_rule': ('published', 'clamp'),
+    'data.annotation_source': ('coco_json', 'per_video'),
+    'data.eval_boxes': ('detections', 'ground_truth'),
+    'data.crop_convention': ('size_minus_one', 'size'),
+    'data.frame_numbering': ('auto', 'from0', 'from1'),
+    'data.decode_reduction': ('off', 'auto'),
+    'data.frame_source': ('folder', 'tfds'),
+    'data.loader': ('numpy', 'tfdata'),
+    'data.worker_start_method': ('spawn', 'forkserver'),
+    'data.on_bad_input': ('error', 'skip'),
+    'loss.mi': ('published', 'critic', 'none'),
+    'loss.simcc_batch_reduction': ('mean', 'sum'),
+    'eval.joint_score': ('times_box_score', 'raw'),
+    'eval.prediction_layout': posetrack_video.LAYOUTS,   # the file layouts it reads and writes
+}
+
+# Why a value someone might expect to work is not allowed.
+_NOT_ALLOWED_BECAUSE = {
+    'data.worker_start_method': 'fork is unsafe once JAX runs',
+}
+
+# Fields that must be at least this large.
+MINIMUM = {
+    'batch_size': 1, 'eval_batch_size': 1, 'num_epochs': 1,
+    'train.log_every_steps': 1, 'train.checkpoint_every_steps': 1, 'train.keep_checkpoints': 1,
+    'train.eval_every_epochs': 0, 'train.pretrain_epochs': 0, 'train.num_vis_samples': 0,
+}
+
+# Sizes that both config.model and config.data hold: one value, which the configs tie together
+# with a FieldReference (a config built in Python can break the tie).
+SHARED_FIELDS = ('image_size', 'heatmap_size', 'num_joints', 'simcc_split_ratio')
+
+# HRNet's heatmaps are at 1/4 of the input resolution.
+_HEATMAP_STRIDE = 4
+
+
+class ConfigError(ValueError):
+  """A config field that does not exist, is missing, or holds an invalid value."""
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
+  """{'a.b.c': leaf} of a nested mapping."""
+  flat = {}
+  for key, value in tree.items():
+    name = f'{prefix}{key}'
+    if isinstance(value, Mapping):
+      flat.update(flatten(value, name + '.'))
+    else:
+      flat[name] = value
+  return flat
+
+
+def check_choice(field: str, value) -> None:
+  """Raises ConfigError unless `value` is one of CHOICES[field] (field: e.g. 'data.loader')."""
+  allowed = CHOICES[field]
+  if value not in allowed:
+    because = _NOT_ALLOWED_BECAUSE.get(field)
+    raise ConfigError(f'config.{field}={value!r} is not one of {allowed}'
+                      + (f' ({because})' if because else ''))
+
+
+def validate_model_section(model: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError for a `config.model` the network cannot be built from."""
+  flat = flatten(model.to_dict(), 'model.')
+  for field in CHOICES:
+    if field.startswith('model.'):
+      check_choice(field, flat[field])
+  _check_model_rules(model)
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError naming the first problem field and its value."""
+  flat = flatten(config.to_dict())
+  reference = flatten(config_defaults.published_config().to_dict())
+
+  unknown = sorted(set(flat) - set(reference))
+  if unknown:
+    hints = []
+    for name in unknown:
+      close = difflib.get_close_matches(name, reference, n=1)
+      hints.append(f'{name}' + (f" (did you mean '{close[0]}'?)" if close else ''))
+    raise ConfigError('unknown config field(s): ' + ', '.join(hints))
+  missing = sorted(set(reference) - set(flat))
+  if missing:
+    raise ConfigError('config field(s) missing: ' + ', '.join(missing)
+                      + ' (derive configs from famipose_jax.config_defaults.published_config())')
+  for name, value in flat.items():
+    if not _same_kind(value, reference[name]):
+      raise ConfigError(f'config.{name}={value!r} has type {type(value).__name__}, expected '
+                        f'{type(reference[name]).__name__}')
+  for name in CHOICES:
+    check_choice(name, flat[name])
+  for name, least in MINIMUM.items():
+    if flat[name] < least:
+      raise ConfigError(f'config.{name}={flat[name]!r} must be >= {least}')
+
+  _check_shared_fields(config)
+  _check_model_rules(config.model)
+  _check_data_rules(config.data)
+  _check_run_rules(config)
+
+
+def _same_kind(value, reference) -> bool:
+  if isinstance(reference, bool):
+    return isinstance(value, bool)
+  if isinstance(reference, float):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+  if isinstance(reference, int):
+    return isinstance(value, int) and not isinstance(value, bool)
+  if isinstance(reference, (tuple, list)):
+    return isinstance(value, (tuple, list))
+  if isinstance(reference, str):
+    return isinstance(value, str)
+  return True
+
+
+def _plain(value):
+  return tuple(value) if isinstance(value, (tuple, list)) else value
+
+
+def _check_shared_fields(config: ml_collections.ConfigDict) -> None:
+  for name in SHARED_FIELDS:
+    in_model, in_data = _plain(config.model[name]), _plain(config.data[name])
+    if in_model != in_data:
+      raise ConfigError(f'config.model.{name}={in_model!r} and config.data.{name}={in_data!r} '
+                        'differ; model, targets and decoding need one value')
+
+
+def _check_model_rules(model: ml_collections.ConfigDict) -> None:
+  def check(ok: bool, field: str, value, expected: str):
+    if not ok:
+      raise ConfigError(f'config.model.{field}={value!r}: expected {expected}')
+  check(model.dcn_kernel_size % 2 == 1, 'dcn_kernel_size', model.dcn_kernel_size, 'an odd size')
+  check(model.head_kernel_size % 2 == 1, 'head_kernel_size', model.head_kernel_size,
+        'an odd size')
+  width, height = model.image_size
+  hm_width, hm_height = model.heatmap_size
+  stride = _HEATMAP_STRIDE
+  check((hm_width * stride, hm_height * stride) == (width, height), 'heatmap_size',
+        tuple(model.heatmap_size), f'image_size / {stride} = ({width / stride:g}, '
+        f'{height / stride:g}) (HRNet outputs at stride {stride})')
+  channels = model.backbone.stage4.num_channels[0]
+  check(channels % model.dcn_offset_groups == 0, 'dcn_offset_groups', model.dcn_offset_groups,
+        f'a divisor of the backbone width {channels}')
+
+
+def _check_data_rules(data: ml_collections.ConfigDict) -> None:
+  if len(data.mean) != 3 or len(data.std) != 3:
+    raise ConfigError(f'config.data.mean and config.data.std need 3 values, got '
+                      f'{tuple(data.mean)}, {tuple(data.std)}')
+
+
+def _check_run_rules(config: ml_collections.ConfigDict) -> None:
+  """Rules between sections: what the model, the losses and the schedule need of each other."""
+  if not config.model.temporal and config.loss.mi != 'none':
+    raise ConfigError(f"config.loss.mi={config.loss.mi!r} needs model.temporal=True "
+                      "(the single-frame model has no supporting features); use 'none'")
+  if not config.model.temporal and config.model.freeze_backbone and config.model.head == 'heatmap':
+    raise ConfigError('config.model.freeze_backbone=True with model.temporal=False leaves nothing '
+                      'to train; set model.freeze_backbone=False for the single-frame baseline')
+  epochs = tuple(config.optim.lr_decay_epochs)
+  if list(epochs) != sorted(epochs) or any(e < 1 for e in epochs):
+    raise ConfigError(f'config.optim.lr_decay_epochs={epochs} must be increasing positive epochs')
+  if config.train.pretrain_epochs and config.init_from:
+    raise ConfigError(f'config.train.pretrain_epochs={config.train.pretrain_epochs} and '
+                      f'config.init_from={config.init_from!r}: choose one way to get the backbone')

@@ -1,0 +1,86 @@
+"""The config schema: every experiment config passes it, and what it refuses it names."""
+
+import os
+import subprocess
+import sys
+
+import ml_collections
+import pytest
+
+from configs import hrnet_w48_posetrack17
+from configs import posetrack17
+from configs import posetrack17_simcc
+from configs import posetrack18
+from configs import posetrack21
+from configs import synthetic
+from famipose_jax import config_defaults
+from famipose_jax import config_schema
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize('make_config', [
+    posetrack17.get_config,
+    config_defaults.published_config,
+    *[lambda module=module, variant=variant: module.get_config(variant)
+      for module in (posetrack17_simcc, hrnet_w48_posetrack17, posetrack18, posetrack21)
+      for variant in ('', 'local')],
+    synthetic.get_config,
+    lambda: synthetic.get_config('smoke'),
+])
+def test_every_experiment_config_is_valid(make_config):
+  config_schema.validate_config(make_config())
+
+
+def test_shared_sizes_that_disagree_are_refused():
+  config = synthetic.get_config('smoke')
+  config.data = ml_collections.ConfigDict(config.data.to_dict())   # no FieldReference any more
+  config.data.image_size = (64, 64)
+  with pytest.raises(config_schema.ConfigError,
+                     match=r'config.model.image_size=\(32, 32\) and '
+                           r'config.data.image_size=\(64, 64\) differ'):
+    config_schema.validate_config(config)
+
+
+def test_closed_sets_and_rules_name_the_field():
+  config = posetrack17.get_config()
+  config.data.crop_convention = 'size_plus_one'
+  with pytest.raises(config_schema.ConfigError,
+                     match=r"config.data.crop_convention='size_plus_one' is not one of"):
+    config_schema.validate_config(config)
+  config = posetrack17.get_config()
+  config.data.worker_start_method = 'fork'
+  with pytest.raises(config_schema.ConfigError, match='fork is unsafe'):
+    config_schema.validate_config(config)
+  config = posetrack17.get_config()
+  config.data.mean = (0.5,)
+  with pytest.raises(config_schema.ConfigError, match='config.data.mean and config.data.std'):
+    config_schema.validate_config(config)
+  config = posetrack17.get_config()
+  config.model.dcn_offset_groups = 5
+  with pytest.raises(config_schema.ConfigError, match='config.model.dcn_offset_groups=5'):
+    config_schema.validate_config(config)
+
+
+def test_every_closed_set_field_exists():
+  flat = config_schema.flatten(config_defaults.published_config().to_dict())
+  for field, allowed in config_schema.CHOICES.items():
+    assert flat[field] in allowed, field
+
+
+def test_the_library_stands_without_the_experiment_configs():
+  for package in ('famipose_jax', 'data_pipeline'):
+    for folder, _, files in os.walk(os.path.join(REPO, package)):
+      for name in files:
+        if name.endswith('.py'):
+          with open(os.path.join(folder, name), encoding='utf-8') as f:
+            text = f.read()
+          assert 'from configs' not in text and 'import configs' not in text, name
+
+
+def test_the_data_pipeline_and_the_schema_do_not_import_jax():
+  code = ('import sys, data_pipeline.dataset, data_pipeline.loaders, famipose_jax.config_schema; '
+          "print('jax' in sys.modules)")
+  result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
+                          check=True)
+  assert result.stdout.strip() == 'False'
