@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from data_pipeline import crop_affine as crop_affine_lib
+from famipose_jax import config_schema
 
 # DARK takes log(max(blurred, floor)) so that empty regions stay finite.
 _DARK_LOG_FLOOR = 1e-10
@@ -349,12 +350,11 @@ def joint_scores(maxvals, box_scores, mode: str) -> np.ndarray:
   Returns:
     [B, K] float64.
   """
+  config_schema.check_choice('eval.joint_score', mode)
   maxvals = np.asarray(maxvals, np.float64)
-  if mode == 'times_box_score':
-    return maxvals * np.asarray(box_scores, np.float64)[:, None]
   if mode == 'raw':
     return maxvals
-  raise ValueError(f"eval.joint_score must be 'times_box_score' or 'raw', got {mode!r}")
+  return maxvals * np.asarray(box_scores, np.float64)[:, None]
 
 
 def image_keypoints(coords, maxvals, batch: dict, config) -> np.ndarray:

@@ -444,9 +444,6 @@ class FamiPoseReference(nn.Module):
     norm = _Norm(cfg.backbone.bn_momentum, cfg.backbone.bn_epsilon)
     width = cfg.backbone.stage4.num_channels[0]
 
-    if cfg.global_transform not in _GLOBAL_OUTPUTS and cfg.global_transform != 'none':
-      raise ValueError(f'model.global_transform={cfg.global_transform!r}: expected one of '
-                       f"{tuple(_GLOBAL_OUTPUTS) + ('none',)}")
     if cfg.global_transform != 'none':
       gtm = cfg.gtm_channels
       layers = [ChainOfBasicBlocks(width, gtm, 1, norm)]

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
+from famipose_jax import config_schema
+
 
 def _kl_per_row(pred: jax.Array, target: jax.Array, beta: float,
                 label_softmax: bool) -> jax.Array:
@@ -49,9 +51,10 @@ def simcc_kl(pred_x: jax.Array, pred_y: jax.Array, target_x: jax.Array, target_y
   if pred_y.shape[:2] != (b, k) or target_weight.shape != (b, k):
     raise ValueError(f'simcc_kl: pred_x {pred_x.shape}, pred_y {pred_y.shape} and target_weight '
                      f'{target_weight.shape} must share [B, K]')
-  if batch_reduction not in ('mean', 'sum'):
-    raise ValueError(f"simcc_kl: batch_reduction must be 'mean' or 'sum', got "
-                     f'{batch_reduction!r}')
+  reductions = config_schema.CHOICES['loss.simcc_batch_reduction']
+  if batch_reduction not in reductions:
+    raise ValueError(f"simcc_kl: batch_reduction must be {' or '.join(map(repr, reductions))}, "
+                     f'got {batch_reduction!r}')
   rows = (_kl_per_row(pred_x, target_x, beta, label_softmax)
           + _kl_per_row(pred_y, target_y, beta, label_softmax))            # [B, K]
   if use_target_weight:

@@ -26,7 +26,6 @@ from famipose_jax.models import blocks
 from famipose_jax.models import initializers
 from famipose_jax.ops import affine
 
-MODES = ('translation', 'affine')
 _NUM_OUTPUTS = {'translation': 2, 'affine': 6}
 _IDENTITY = np.array([1.0, 0.0, 0.0, 0.0, 1.0, 0.0], np.float32)
 
@@ -59,9 +58,6 @@ class GlobalTransformation(nn.Module):
       params: [B, N, 2] translations (tx, ty) in feature pixels, or [B, N, 2, 3] matrices.
       warped: [B, N, h, w, C] warped supporting features.
     """
-    if self.mode not in MODES:
-      raise ValueError(f'model.global_transform must be one of {MODES + ("none",)}, '
-                       f'got {self.mode!r}')
     opts = self.opts
     layers = [blocks.ChainOfBasicBlocks(self.channels, 1, opts, name='feat_global_offset_layers_0')]
     for i in range(1, self.num_downsamples + 1):

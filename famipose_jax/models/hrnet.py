@@ -85,8 +85,6 @@ class HRNet(nn.Module):
   def setup(self):
     # Defined in setup so that decode() can reuse it on features from outside the backbone.
     kernel = self.spec.final_conv_kernel
-    if kernel not in (1, 3):
-      raise ValueError(f'model.backbone.final_conv_kernel must be 1 or 3, got {kernel}')
     self.final_layer = self.opts.conv(self.num_joints, kernel, padding=kernel // 2, use_bias=True)
 
   @property

@@ -19,8 +19,6 @@ from famipose_jax.models import blocks
 from famipose_jax.models import initializers
 from famipose_jax.ops import deform_conv
 
-MASK_ACTIVATIONS = ('none', 'sigmoid')
-
 
 class DeformConv2d(nn.Module):
   """torchvision DeformConv2d (one weight group) called with offsets and a mask.
@@ -63,9 +61,6 @@ class LocalCalibration(nn.Module):
   def __call__(self, aggregated_support: jax.Array, key_features: jax.Array,
                train: bool) -> tuple[jax.Array, jax.Array]:
     """agg_sup [B, h, w, C], z_key [B, h, w, C] -> (calibrated key c, calibrated support a)."""
-    if self.mask_activation not in MASK_ACTIVATIONS:
-      raise ValueError(f'model.dcn_mask_activation must be one of {MASK_ACTIVATIONS}, '
-                       f'got {self.mask_activation!r}')
     channels = key_features.shape[-1]
     combined = blocks.ChainOfBasicBlocks(channels, self.combine_blocks, self.opts,
                                          name='combined_feat_layers')
