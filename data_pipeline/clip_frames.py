@@ -16,7 +16,7 @@ Near the start or end of a video some offsets point at frames that do not exist.
 
 from __future__ import annotations
 
-BOUNDARY_RULES = ('published', 'clamp')
+from famipose_jax import config_schema
 
 
 def supporting_frame_numbers(key: int, first: int, num_frames: int, offsets,
@@ -30,8 +30,7 @@ def supporting_frame_numbers(key: int, first: int, num_frames: int, offsets,
     offsets: relative frame indices, e.g. (-2, -1, 1, 2).
     rule: 'published' or 'clamp'.
   """
-  if rule not in BOUNDARY_RULES:
-    raise ValueError(f'data.boundary_rule must be one of {BOUNDARY_RULES}, got {rule!r}')
+  config_schema.check_choice('data.boundary_rule', rule)
   last = first + num_frames - 1
   if not first <= key <= last:
     raise ValueError(f'key frame {key} lies outside the video (frames {first}..{last})')

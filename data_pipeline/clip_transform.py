@@ -59,8 +59,6 @@ def crop_matrix(aug: ClipAugmentation, image_width: int, output_size, pixel_std:
   if convention == 'size_minus_one':
     scale = scale - np.float32(1.0 / pixel_std)
     output_size = (output_size[0] - 1, output_size[1] - 1)
-  elif convention != 'size':
-    raise ValueError(f"crop convention must be 'size_minus_one' or 'size', got {convention!r}")
   matrix = _homogeneous(crop_affine.crop_affine(center, scale, aug.rotation, output_size,
                                                 pixel_std))
   if aug.flip:

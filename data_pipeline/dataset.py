@@ -247,17 +247,11 @@ def read_samples(data_config, split: str, settings: DataSettings, source,
   common = dict(numbering=settings.frame_numbering, policy=policy,
                 image_size=source.image_size)
   use_ground_truth = split == 'train' or data_config.eval_boxes == 'ground_truth'
-  if data_config.eval_boxes not in ('detections', 'ground_truth'):
-    raise ValueError(f"data.eval_boxes must be 'detections' or 'ground_truth', got "
-                     f'{data_config.eval_boxes!r}')
   if use_ground_truth and data_config.annotation_source == 'per_video':
     from data_pipeline import video_samples  # pylint: disable=g-import-not-at-top
     folder = os.path.join(_root_path(settings, data_config.video_annotation_dir), split)
     return video_samples.read_video_folder(folder, num_joints=settings.num_joints,
                                            boxes=boxes, **common)
-  if data_config.annotation_source not in ('coco_json', 'per_video'):
-    raise ValueError(f"data.annotation_source must be 'coco_json' or 'per_video', got "
-                     f'{data_config.annotation_source!r}')
   json_path = _root_path(settings, data_config.train_json if split == 'train'
                          else data_config.val_json)
   if use_ground_truth:

@@ -255,9 +255,6 @@ class TfdsFrameSource:
 
 def make_frame_source(data_config):
   """The frame source `data.frame_source` names ('folder' | 'tfds')."""
-  if data_config.frame_source == 'folder':
-    return FolderFrameSource(data_config.root)
   if data_config.frame_source == 'tfds':
     return TfdsFrameSource(data_config.tfds_data_dir or os.path.join(data_config.root, 'tfds'))
-  raise ValueError(f"data.frame_source must be 'folder' or 'tfds', got "
-                   f'{data_config.frame_source!r}')
+  return FolderFrameSource(data_config.root)

@@ -25,10 +25,10 @@ import numpy as np
 
 from data_pipeline.batch_plan import PADDING, BatchPlan
 from data_pipeline.dataset import ClipDataset, SampleError
+from famipose_jax import config_schema
 
 _log = logging.getLogger(__name__)
 
-START_METHODS = ('spawn', 'forkserver')
 _POLL_SECONDS = 1.0
 
 
@@ -148,9 +148,7 @@ class NumpyLoader:
 
   def __init__(self, dataset: ClipDataset, plan: BatchPlan, *, start_step: int = 0,
                num_workers: int = 2, prefetch: int = 2, start_method: str = 'spawn'):
-    if start_method not in START_METHODS:
-      raise ValueError(f'data.worker_start_method must be one of {START_METHODS} (fork is unsafe '
-                       f'once JAX runs), got {start_method!r}')
+    config_schema.check_choice('data.worker_start_method', start_method)
     self.dataset = dataset
     self.plan = plan
     self.steps_per_epoch = plan.steps_per_epoch

@@ -5,8 +5,6 @@ from __future__ import annotations
 from data_pipeline.batch_plan import BatchPlan
 from data_pipeline.dataset import ClipDataset
 
-LOADERS = ('numpy', 'tfdata')
-
 
 def make_loader(data_config, dataset: ClipDataset, *, batch_size: int, train: bool, seed: int,
                 start_step: int = 0, process_index: int = 0, process_count: int = 1,
@@ -29,8 +27,6 @@ def make_loader(data_config, dataset: ClipDataset, *, batch_size: int, train: bo
     An iterator with `steps_per_epoch`, `plan`, `close()`, usable as a context manager.
   """
   loader = loader or data_config.loader
-  if loader not in LOADERS:
-    raise ValueError(f'data.loader must be one of {LOADERS}, got {loader!r}')
   plan = BatchPlan(num_samples=len(dataset), batch_size=batch_size, train=train, seed=seed,
                    process_index=process_index, process_count=process_count)
   workers = data_config.num_workers if num_workers is None else num_workers

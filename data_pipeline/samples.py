@@ -13,8 +13,6 @@ import os
 
 import numpy as np
 
-FRAME_NUMBERINGS = ('auto', 'from0', 'from1')
-
 
 @dataclasses.dataclass(frozen=True)
 class FrameName:
@@ -41,8 +39,6 @@ def parse_frame_name(file_name: str, numbering: str = 'auto') -> FrameName:
   Raises:
     ValueError: if the file's stem is not a frame number.
   """
-  if numbering not in FRAME_NUMBERINGS:
-    raise ValueError(f'data.frame_numbering must be one of {FRAME_NUMBERINGS}, got {numbering!r}')
   folder, base = os.path.split(file_name)
   stem, extension = os.path.splitext(base)
   if not stem.isdigit():

@@ -1,7 +1,8 @@
 """The data config flattened into one frozen, picklable record for the per-sample hot path.
 
 ConfigDict lookups are slow and ConfigDicts travel badly to worker processes; every field the
-clip pipeline reads is copied here once, by name, from `config.data`.
+clip pipeline reads is copied here once, by name, from `config.data`. The values are checked
+before a run starts, by famipose_jax/config_schema.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class DataSettings:
-  """Per-sample settings (all from config.data; see configs/posetrack17.py for meanings)."""
+  """Per-sample settings, all from config.data (meanings: famipose_jax/config_defaults.py)."""
   root: str
   image_size: tuple            # (W, H) of the network input
   heatmap_size: tuple          # (w, h)
@@ -56,19 +57,7 @@ class DataSettings:
       if field.name == 'flip_pairs':
         value = tuple(tuple(int(j) for j in pair) for pair in value)
       values[field.name] = value
-    settings = cls(**values)
-    settings.validate()
-    return settings
-
-  def validate(self):
-    if self.crop_convention not in ('size_minus_one', 'size'):
-      raise ValueError("data.crop_convention must be 'size_minus_one' or 'size', got "
-                       f'{self.crop_convention!r}')
-    if self.decode_reduction not in ('off', 'auto'):
-      raise ValueError(f"data.decode_reduction must be 'off' or 'auto', got "
-                       f'{self.decode_reduction!r}')
-    if len(self.mean) != 3 or len(self.std) != 3:
-      raise ValueError(f'data.mean and data.std need 3 values, got {self.mean}, {self.std}')
+    return cls(**values)
 
   @property
   def aspect_ratio(self) -> float:
