@@ -85,8 +85,9 @@ def _shrink_for_smoke_tests(config: ml_collections.ConfigDict):
   config.eval_batch_size = 8
   config.model.image_size = (32, 32)
   config.model.heatmap_size = (8, 8)
-  config.model.backbone = backbone_presets.hrnet(width=4, blocks=1, modules=(1, 1, 1), stem_channels=8,
-                                          layer1_planes=4, layer1_blocks=1)
+  config.model.backbone = backbone_presets.hrnet(width=4, blocks=1, modules=(1, 1, 1),
+                                                 stem_channels=8, layer1_planes=4,
+                                                 layer1_blocks=1)
   config.model.gtm_channels = 4
   config.model.gtm_hidden_features = (8, 8)   # 8x8 maps, 3 stride-2 convs -> 1x1
   config.data.sigma = 1.0

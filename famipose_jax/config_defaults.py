@@ -57,7 +57,7 @@ def published_config() -> ml_collections.ConfigDict:
 
   # ---- data ----
   d = config.data = ml_collections.ConfigDict()
-  d.dataset = 'posetrack17'              # 'posetrack17' | 'posetrack18' | 'posetrack21' | 'synthetic'
+  d.dataset = 'posetrack17'              # | 'posetrack18' | 'posetrack21' | 'synthetic'
   d.root = ''                            # dataset folder (see README: data layout)
   d.image_size = image_size
   d.heatmap_size = heatmap_size
