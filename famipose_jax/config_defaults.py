@@ -21,7 +21,8 @@ def published_config() -> ml_collections.ConfigDict:
   config.eval_batch_size = 64
   config.init_from = ''                  # converted HRNet (or FAMI-Pose) checkpoint directory
 
-  # Shared between model, targets and decoding: change one, all follow.
+  # Shared between model, targets and decoding: change one, all follow (config_schema refuses a
+  # config whose model and data copies differ).
   image_size = ml_collections.FieldReference((288, 384))    # (W, H)
   heatmap_size = ml_collections.FieldReference((72, 96))    # (W, H)
   num_joints = ml_collections.FieldReference(joints.NUM_JOINTS)

@@ -8,8 +8,8 @@ published code relied on. `dcn='torchvision'` runs torchvision's `deform_conv2d`
 instead, as the published model does (the benchmarks time that one).
 
 Layout is PyTorch's (NCHW, OIHW). Widths, depths and the switches come from the same model
-ConfigDict as the JAX model (configs/posetrack17.py `config.model`), so tests can build tiny
-networks and the full HRNet-W48 network from one code path.
+ConfigDict as the JAX model (`config.model`, defaults in config_defaults.py), so tests can build
+tiny networks and the full HRNet-W48 network from one code path.
 
 `FamiPoseReference.forward` returns every intermediate in a dict with the names of the JAX
 model's outputs (models/famipose.py); `outputs_to_nhwc` converts them to the JAX layouts.
