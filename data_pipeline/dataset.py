@@ -2,7 +2,8 @@
 
 `build_dataset(config.data, 'train' | 'val')` reads the annotations, checks that every frame a
 clip needs exists, and returns a `ClipDataset`. `ClipDataset.load(i, train=, seed=, epoch=)`
-turns sample i into one batch element (the contracts' batch format without the batch axis);
+turns sample i into one batch element (a batch as docs/data.md describes it, without the batch
+axis);
 its randomness is derived from (seed, epoch, i) alone, so any loader, worker count or resume
 point produces the same element.
 """

@@ -11,7 +11,7 @@ LOADERS = ('numpy', 'tfdata')
 def make_loader(data_config, dataset: ClipDataset, *, batch_size: int, train: bool, seed: int,
                 start_step: int = 0, process_index: int = 0, process_count: int = 1,
                 loader: str | None = None, num_workers: int | None = None):
-  """An iterator of batches in the contracts' format, fixed shapes, this process's share.
+  """An iterator of batches (fields in docs/data.md), fixed shapes, this process's share.
 
   Args:
     data_config: config.data (loader, num_workers, prefetch_batches, worker_start_method).

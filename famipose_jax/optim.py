@@ -19,7 +19,7 @@ import optax
 
 FROZEN = 'frozen'
 TRAINABLE = 'trainable'
-# The model's parameter subtree that `freeze_backbone` freezes (models contract).
+# The model's parameter subtree that `freeze_backbone` freezes (models/famipose.py's name).
 BACKBONE = 'backbone'
 
 

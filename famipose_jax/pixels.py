@@ -4,7 +4,7 @@ The data pipeline hands out crops as uint8 RGB, a quarter of the bytes of float3
 copy between loader processes, through tf.data and to the accelerator, and no normalisation
 on the host. The published ToTensor + Normalize arithmetic, (x / 255 - mean) / std in float32,
 runs here inside the jitted step instead. Floating-point images are taken as already
-normalised (the model's own contract), so callers that build their own inputs are unaffected.
+normalised (what the model itself takes), so callers that build their own inputs are unaffected.
 """
 
 from __future__ import annotations

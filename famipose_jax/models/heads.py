@@ -1,9 +1,11 @@
 """Output heads on per-joint maps: the SimCC coordinate classifiers.
 
-SimCC (Li et al., ECCV 2022), as the seed adds it to FAMI-Pose: each joint's map [h, w] is
-flattened (row-major, PyTorch's 'b c h w -> b c (h w)') and classified by two Linear layers into
-round(W*k) horizontal and round(H*k) vertical bins. Children mlp_head_x, mlp_head_y (the seed's
-names); weights PyTorch default uniform, biases zero (FAMI-Pose's init_weights zeroes biases).
+SimCC (Li et al., ECCV 2022) on FAMI-Pose's final maps, a variant the published FAMI-Pose code
+does not have, attached the way SimCC's code attaches it to HRNet (github.com/leeyegy/SimCC,
+lib/models/pose_hrnet.py): each joint's map [h, w] is flattened (row-major, 'b c h w -> b c (h w)')
+and classified by two Linear layers into round(W*k) horizontal and round(H*k) vertical bins.
+Children mlp_head_x, mlp_head_y (SimCC's names); weights PyTorch default uniform, biases zero
+(FAMI-Pose's init_weights zeroes biases).
 """
 
 import jax
