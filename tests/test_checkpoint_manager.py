@@ -13,7 +13,7 @@ import pytest
 from configs import posetrack17
 from famipose_jax import checkpointing
 from famipose_jax import sharding
-from test_train_support import snapshot_files
+from tests.train_support import snapshot_files
 
 
 def _state(value: float):

@@ -8,7 +8,7 @@ import pytest
 import data_pipeline
 from data_pipeline.batch_plan import PADDING, BatchPlan
 from data_pipeline.dataset import SampleError
-from test_data_fixture import tiny_config, write_tiny_posetrack
+from tests.tiny_posetrack import tiny_config, write_tiny_posetrack
 
 
 @pytest.fixture(scope='module')

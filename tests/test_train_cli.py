@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from test_train_support import compile_cache, subprocess_env, tiny_dataset  # noqa: F401
+from tests.train_support import subprocess_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -15,8 +15,7 @@ from famipose_jax import checkpointing
 from famipose_jax import config_validation
 from famipose_jax import metrics
 from famipose_jax import trainer
-from test_train_support import (  # noqa: F401 (fixtures)
-    compile_cache, smoke_config, snapshot_files, tiny_dataset)
+from tests.train_support import smoke_config, snapshot_files
 
 
 def _steps_per_epoch(config):

@@ -11,7 +11,7 @@ from famipose_jax import sharding
 from famipose_jax import train_state as train_state_lib
 from famipose_jax import train_step as train_step_lib
 import data_pipeline
-from test_train_support import compile_cache, smoke_config, tiny_dataset  # noqa: F401 (fixtures)
+from tests.train_support import smoke_config
 
 
 def test_schedule_values_at_milestones():

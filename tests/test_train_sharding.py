@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from test_train_support import compile_cache, subprocess_env  # noqa: F401
+from tests.train_support import subprocess_env
 
 NUM_STEPS = 3
 RTOL, ATOL = 1e-4, 1e-6
@@ -56,7 +56,7 @@ def _child():
   import jax  # pylint: disable=g-import-not-at-top
   from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
   from famipose_jax import train_state as tsl  # pylint: disable=g-import-not-at-top
-  from test_train_support import smoke_config  # pylint: disable=g-import-not-at-top
+  from tests.train_support import smoke_config  # pylint: disable=g-import-not-at-top
   assert jax.device_count() == 4, jax.devices()
   # The learned MI critic covers the most code: model and critic trained by one gradient.
   # Adam's eps = 1 makes updates proportional to the gradient. With the default 1e-8 Adam turns
