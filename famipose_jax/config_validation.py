@@ -1,7 +1,7 @@
 """Checks a config before training touches anything: unknown or missing fields, bad choices.
 
-`--config.x=...` overrides are already checked by ml_collections; configs built in Python and
-passed to `train_and_evaluate` are not, so a misspelt field would otherwise be silently ignored.
+train.py lets `--config.x=...` overrides add fields, and configs built in Python and passed to
+`train_and_evaluate` are not checked either, so a misspelt field would otherwise be ignored.
 The schema is configs/posetrack17.py: every experiment config derives from it.
 """
 
