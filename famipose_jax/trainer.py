@@ -23,20 +23,16 @@ from typing import Any
 
 import jax
 import ml_collections
-import numpy as np
 
 import data_pipeline
 from famipose_jax import checkpointing
 from famipose_jax import config_validation
 from famipose_jax import eval_loop
-from famipose_jax import losses
+from famipose_jax import experiment as experiment_lib
 from famipose_jax import metrics as metrics_lib
-from famipose_jax import models
-from famipose_jax import optim
 from famipose_jax import progress
 from famipose_jax import sharding
 from famipose_jax import train_state as train_state_lib
-from famipose_jax import train_step as train_step_lib
 
 PRETRAIN_DIR = 'pretrain'
 RESULTS_FILE = 'eval_results.json'
@@ -121,27 +117,17 @@ def _finite(values: dict[str, float]) -> bool:
   return math.isfinite(values['loss']) and math.isfinite(values['grad_norm'])
 
 
-class _Model:
-  """Everything built from a config that the loop and the evaluation share."""
-
-  def __init__(self, config: ml_collections.ConfigDict, mesh, steps_per_epoch: int):
-    self.model = models.build_model(config.model)
-    self.critic = losses.build_mi_critic(config.loss, config.model.num_joints)
-    self.tx = optim.make_optimizer(config, steps_per_epoch)
-    self.schedule = optim.learning_rate_schedule(config.optim, steps_per_epoch)
-    self.abstract_state = train_state_lib.abstract_train_state(
-        self.model, self.critic, self.tx, config, mesh)
-
-  def fresh_state(self, config, mesh):
-    state = train_state_lib.create_train_state(self.model, self.critic, self.tx, config, mesh)
-    if config.init_from:
-      loaded = checkpointing.load_variables(config.init_from)
-      target = {'params': state.params['model'], 'batch_stats': state.batch_stats}
-      merged, modules = checkpointing.merge_variables(jax.device_get(target), loaded,
-                                                      config.init_from)
-      log(f'initialised {", ".join(modules)} from {config.init_from}')
-      state = train_state_lib.with_model_variables(state, merged, self.tx, mesh)
-    return state
+def fresh_state(experiment: experiment_lib.Experiment, mesh) -> train_state_lib.TrainState:
+  """A new state, with the network's variables from config.init_from when it names them."""
+  config = experiment.config
+  state = experiment.init_state(mesh)
+  if config.init_from:
+    loaded = checkpointing.load_variables(config.init_from)
+    merged, modules = checkpointing.merge_variables(
+        jax.device_get(experiment_lib.model_variables(state)), loaded, config.init_from)
+    log(f'initialised {", ".join(modules)} from {config.init_from}')
+    state = train_state_lib.with_model_variables(state, merged, experiment.tx, mesh)
+  return state
 
 
 def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -212,23 +198,20 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
-  train_set = data_pipeline.build_dataset(config.data, 'train')
-  steps_per_epoch = len(train_set) // config.batch_size
-  if steps_per_epoch < 1:
-    raise ValueError(f'{len(train_set)} training samples cannot fill one batch of '
-                     f'config.batch_size={config.batch_size}')
+  train_set = experiment_lib.Experiment(config).dataset('train')
+  steps_per_epoch = experiment_lib.steps_per_epoch(config, len(train_set))
   total_steps = config.num_epochs * steps_per_epoch
-  built = _Model(config, mesh, steps_per_epoch)
+  experiment = experiment_lib.Experiment(config, steps_per_epoch)   # the schedule needs it
   ckpt = checkpointing.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
   latest = ckpt.latest_step()
   try:
     if latest is not None:
-      state, _ = ckpt.restore(latest, built.abstract_state)
+      state, _ = ckpt.restore(latest, experiment.abstract_state(mesh))
       log(f'resumed from {ckpt.step_dir(latest)}')
     else:
-      state = built.fresh_state(config, mesh)
+      state = fresh_state(experiment, mesh)
   except BaseException:
     ckpt.close()
     raise
@@ -238,18 +221,17 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     if start_step < total_steps:
-      state = _loop(config, state, built, mesh, train_set, ckpt, writer, summary,
+      state = _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary,
                     steps_per_epoch, total_steps)
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
       if cached is not None:
         summary.evaluation = cached
       else:
-        variables = {'params': state.params['model'], 'batch_stats': state.batch_stats}
         log(f'evaluating step {summary.step} on val')
         evaluation = eval_loop.evaluate_model(
-            built.model, variables, config, mesh, workdir, summary.step, writer,
-            show_progress=config.train.progress_bar)
+            experiment, experiment_lib.model_variables(state), mesh, workdir, summary.step,
+            writer, show_progress=config.train.progress_bar)
         summary.evaluation = _save_results(workdir, summary.step, evaluation)
         log(f'evaluation took {evaluation["seconds"]:.0f} s')
       log(summary.evaluation['table'])
@@ -261,13 +243,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   return summary
 
 
-def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_per_epoch,
+def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, steps_per_epoch,
           total_steps):
   """Runs steps summary.step .. total_steps - 1; returns the final state."""
-  step_fn = train_step_lib.jit_train_step(
-      train_step_lib.make_train_step(built.model, built.critic, built.tx, built.schedule,
-                                     config), state, mesh)
-  keys = train_step_lib.device_keys(config)
+  step_fn = experiment.train_step(mesh)
+  keys = experiment.train_keys
   start_step = summary.step
   bar = progress.ProgressBar(total_steps, 'train', start=start_step,
                              enabled=None if config.train.progress_bar else False)
@@ -338,9 +318,8 @@ def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_pe
       epoch = done // steps_per_epoch
       if (epoch_end and config.train.eval_every_epochs and done < total_steps
           and epoch % config.train.eval_every_epochs == 0):
-        variables = {'params': state.params['model'], 'batch_stats': state.batch_stats}
-        evaluation = eval_loop.evaluate_model(built.model, variables, config, mesh,
-                                              summary.workdir, done, writer,
+        evaluation = eval_loop.evaluate_model(experiment, experiment_lib.model_variables(state),
+                                              mesh, summary.workdir, done, writer,
                                               show_progress=config.train.progress_bar)
         log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
     if pending is not None:
@@ -361,19 +340,18 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   mesh = sharding.make_mesh()
   ckpt_dir = os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
   has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
-  model = models.build_model(config.model)
+  experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
   if has_checkpoints:
     checkpointing.bind_workdir(workdir, config, write=False)
-    built = _Model(config, mesh, steps_per_epoch=1)   # the schedule does not shape the state
     ckpt = checkpointing.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
                                       use_async=False)
     step = ckpt.latest_step()
-    state, _ = ckpt.restore(step, built.abstract_state)
+    state, _ = ckpt.restore(step, experiment.abstract_state(mesh))
     ckpt.close()
-    variables = {'params': state.params['model'], 'batch_stats': state.batch_stats}
+    variables = experiment_lib.model_variables(state)
     source = ckpt.step_dir(step)
   elif config.init_from:
-    target = jax.device_get(train_state_lib.init_model_variables(model, config, mesh))
+    target = jax.device_get(experiment.init_model_variables(mesh))
     merged, _ = checkpointing.merge_variables(target, checkpointing.load_variables(
         config.init_from), config.init_from)
     variables = jax.device_put(merged, sharding.replicated(mesh))
@@ -384,7 +362,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   log(f'evaluating {source}')
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
-    evaluation = eval_loop.evaluate_model(model, variables, config, mesh, workdir, step, writer,
+    evaluation = eval_loop.evaluate_model(experiment, variables, mesh, workdir, step, writer,
                                           show_progress=config.train.progress_bar)
   finally:
     writer.close()
