@@ -25,11 +25,11 @@ import json
 import logging
 import math
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
+from data_pipeline import atomic_files
 from data_pipeline import joints
 
 POSETRACK17 = 'posetrack17'
@@ -617,23 +617,6 @@ def to_posetrack18(video: VideoAnnotation, kind: str = GROUND_TRUTH) -> dict:
   return {'images': images, 'annotations': annotations, 'categories': [category]}
 
 
-def write_json_atomic(document, path: str):
-  """Write JSON through a temporary file in the same folder, then rename over ``path``."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path), suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'w') as f:
-      json.dump(document, f, allow_nan=False)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
-
-
 def write_video(video: VideoAnnotation, path: str, *, layout: str | None = None,
                 kind: str = GROUND_TRUTH):
   """Write one video file atomically, every frame included.
@@ -651,4 +634,4 @@ def write_video(video: VideoAnnotation, path: str, *, layout: str | None = None,
     raise ValueError(f'kind must be one of {KINDS}, got {kind!r}')
   document = (to_posetrack17(video, kind) if layout == POSETRACK17
               else to_posetrack18(video, kind))
-  write_json_atomic(document, path)
+  atomic_files.write_json_atomic(path, document, compact=True, allow_nan=False)

@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from data_pipeline import atomic_files
 from famipose_jax import config_validation
 
 CHECKPOINT_DIR = 'checkpoints'
@@ -54,17 +55,6 @@ class CheckpointError(RuntimeError):
 
 class ConfigMismatchError(ValueError):
   """The workdir was created by a different training config."""
-
-
-def write_json_atomic(path: str, obj: Any):
-  """Writes `obj` as JSON to `path` via a temporary file in the same folder and os.replace."""
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  tmp = os.path.join(folder, f'.{os.path.basename(path)}.tmp.{os.getpid()}')
-  with open(tmp, 'w', encoding='utf-8') as f:
-    json.dump(obj, f, indent=1, sort_keys=True)
-    f.write('\n')
-  os.replace(tmp, path)
 
 
 def flat_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -109,7 +99,7 @@ def bind_workdir(workdir: str, config: ml_collections.ConfigDict, write: bool = 
           f'workdir {workdir} holds a run of a different config ({path}):\n' + _listing(diffs)
           + '\nUse a new --workdir (nothing was changed in this one).')
   elif write and jax.process_index() == 0:
-    write_json_atomic(path, {'config': current})
+    atomic_files.write_json_atomic(path, {'config': current})
 
 
 class Checkpointer:

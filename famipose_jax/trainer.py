@@ -26,6 +26,7 @@ import ml_collections
 import numpy as np
 
 import data_pipeline
+from data_pipeline import atomic_files
 from famipose_jax import checkpointing
 from famipose_jax import config_validation
 from famipose_jax import eval_loop
@@ -152,7 +153,7 @@ def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[s
       'columns': {name: result.columns for name, result in evaluation['results'].items()},
   }
   if jax.process_index() == 0:
-    checkpointing.write_json_atomic(os.path.join(workdir, RESULTS_FILE), summary)
+    atomic_files.write_json_atomic(os.path.join(workdir, RESULTS_FILE), summary)
   return summary
 
 

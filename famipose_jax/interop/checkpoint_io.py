@@ -22,6 +22,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from data_pipeline import atomic_files
 from famipose_jax import checkpointing
 from famipose_jax.interop import convert
 
@@ -65,7 +66,7 @@ def save_variables(out_dir: str, variables: Mapping[str, Any]) -> None:
 
 def write_record(out_dir: str, record: Mapping[str, Any]) -> None:
   """OUT_DIR/conversion.json, atomically; written last, it marks a complete conversion."""
-  checkpointing.write_json_atomic(os.path.join(out_dir, RECORD_FILE), dict(record))
+  atomic_files.write_json_atomic(os.path.join(out_dir, RECORD_FILE), dict(record))
 
 
 def convert_file(in_path: str, out_dir: str, model_config: ml_collections.ConfigDict,
