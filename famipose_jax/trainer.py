@@ -1,6 +1,6 @@
 """The training loop: `train_and_evaluate(config, workdir)` and `evaluate(config, workdir)`.
 
-A run binds its workdir to its config (checkpointing.bind_workdir), resumes from the latest
+A run binds its workdir to its config (workdir_binding.bind_workdir), resumes from the latest
 checkpoint there, feeds the jitted step in the data order the batch plan fixes (so a resumed
 run sees exactly the batches an uninterrupted one would), checks every step's loss one step
 late, saves on an interval, at every epoch end and on SIGTERM/SIGINT, and evaluates at the end.
@@ -27,7 +27,6 @@ import numpy as np
 
 import data_pipeline
 from data_pipeline import atomic_files
-from famipose_jax import checkpointing
 from famipose_jax import config_validation
 from famipose_jax import eval_loop
 from famipose_jax import losses
@@ -36,8 +35,12 @@ from famipose_jax import models
 from famipose_jax import optim
 from famipose_jax import progress
 from famipose_jax import sharding
+from famipose_jax import stop_signal
 from famipose_jax import train_state as train_state_lib
 from famipose_jax import train_step as train_step_lib
+from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import init_from
+from famipose_jax.checkpoints import workdir_binding
 
 PRETRAIN_DIR = 'pretrain'
 RESULTS_FILE = 'eval_results.json'
@@ -136,10 +139,10 @@ class _Model:
   def fresh_state(self, config, mesh):
     state = train_state_lib.create_train_state(self.model, self.critic, self.tx, config, mesh)
     if config.init_from:
-      loaded = checkpointing.load_variables(config.init_from)
+      loaded = init_from.load_variables(config.init_from)
       target = {'params': state.params['model'], 'batch_stats': state.batch_stats}
-      merged, modules = checkpointing.merge_variables(jax.device_get(target), loaded,
-                                                      config.init_from)
+      merged, modules = init_from.merge_variables(jax.device_get(target), loaded,
+                                                  config.init_from)
       log(f'initialised {", ".join(modules)} from {config.init_from}')
       state = train_state_lib.with_model_variables(state, merged, self.tx, mesh)
     return state
@@ -181,11 +184,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
     stage1 = pretrain_config(config)
     pre_dir = os.path.join(workdir, PRETRAIN_DIR)
     # Both stages' configs are checked against their folders before either trains.
-    checkpointing.bind_workdir(pre_dir, stage1, write=False)
+    workdir_binding.bind_workdir(pre_dir, stage1, write=False)
     stage2 = ml_collections.ConfigDict(config.to_dict())
     stage2.train.pretrain_epochs = 0
     stage2.init_from = pre_dir
-    checkpointing.bind_workdir(workdir, stage2, write=False)
+    workdir_binding.bind_workdir(workdir, stage2, write=False)
     log(f'== stage 1/2: single-frame HRNet baseline ({stage1.num_epochs} epochs) in {pre_dir}')
     first = _train(stage1, pre_dir, evaluate=True)
     if first.stopped_by:
@@ -209,7 +212,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
-  checkpointing.bind_workdir(workdir, config)   # refuses another config's workdir
+  workdir_binding.bind_workdir(workdir, config)   # refuses another config's workdir
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -220,7 +223,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
                      f'config.batch_size={config.batch_size}')
   total_steps = config.num_epochs * steps_per_epoch
   built = _Model(config, mesh, steps_per_epoch)
-  ckpt = checkpointing.Checkpointer(
+  ckpt = checkpointer.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
   latest = ckpt.latest_step()
@@ -310,7 +313,7 @@ def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_pe
     meta = {'epoch': step / steps_per_epoch}
     return ckpt.save(step, state, meta, force=force)
 
-  with checkpointing.StopSignal() as stop, data_pipeline.make_loader(
+  with stop_signal.StopSignal() as stop, data_pipeline.make_loader(
       config.data, train_set, batch_size=sharding.local_batch_size(config.batch_size),
       train=True, seed=config.seed, start_step=start_step, process_index=jax.process_index(),
       process_count=jax.process_count()) as batches:
@@ -360,14 +363,14 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   workdir = os.path.abspath(workdir)
   ensure_dataset(config)
   mesh = sharding.make_mesh()
-  ckpt_dir = os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
+  ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
   has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
   model = models.build_model(config.model)
   if has_checkpoints:
-    checkpointing.bind_workdir(workdir, config, write=False)
+    workdir_binding.bind_workdir(workdir, config, write=False)
     built = _Model(config, mesh, steps_per_epoch=1)   # the schedule does not shape the state
-    ckpt = checkpointing.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
-                                      use_async=False)
+    ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
+                                     use_async=False)
     step = ckpt.latest_step()
     state, _ = ckpt.restore(step, built.abstract_state)
     ckpt.close()
@@ -375,7 +378,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
     source = ckpt.step_dir(step)
   elif config.init_from:
     target = jax.device_get(train_state_lib.init_model_variables(model, config, mesh))
-    merged, _ = checkpointing.merge_variables(target, checkpointing.load_variables(
+    merged, _ = init_from.merge_variables(target, init_from.load_variables(
         config.init_from), config.init_from)
     variables = jax.device_put(merged, sharding.replicated(mesh))
     step, source = 0, config.init_from
