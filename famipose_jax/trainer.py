@@ -1,6 +1,6 @@
 """The training loop: `train_and_evaluate(config, workdir)` and `evaluate(config, workdir)`.
 
-A run binds its workdir to its config (checkpointing.bind_workdir), resumes from the latest
+A run binds its workdir to its config (workdir_binding.bind_workdir), resumes from the latest
 checkpoint there, feeds the jitted step in the data order the batch plan fixes (so a resumed
 run sees exactly the batches an uninterrupted one would), checks every step's loss one step
 late, saves on an interval, at every epoch end and on SIGTERM/SIGINT, and evaluates at the end.
@@ -25,14 +25,18 @@ import jax
 import ml_collections
 
 import data_pipeline
-from famipose_jax import checkpointing
+from data_pipeline import atomic_files
 from famipose_jax import config_validation
 from famipose_jax import eval_loop
 from famipose_jax import experiment as experiment_lib
 from famipose_jax import metrics as metrics_lib
 from famipose_jax import progress
 from famipose_jax import sharding
+from famipose_jax import stop_signal
 from famipose_jax import train_state as train_state_lib
+from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import init_from
+from famipose_jax.checkpoints import workdir_binding
 
 PRETRAIN_DIR = 'pretrain'
 RESULTS_FILE = 'eval_results.json'
@@ -122,8 +126,8 @@ def fresh_state(experiment: experiment_lib.Experiment, mesh) -> train_state_lib.
   config = experiment.config
   state = experiment.init_state(mesh)
   if config.init_from:
-    loaded = checkpointing.load_variables(config.init_from)
-    merged, modules = checkpointing.merge_variables(
+    loaded = init_from.load_variables(config.init_from)
+    merged, modules = init_from.merge_variables(
         jax.device_get(experiment_lib.model_variables(state)), loaded, config.init_from)
     log(f'initialised {", ".join(modules)} from {config.init_from}')
     state = train_state_lib.with_model_variables(state, merged, experiment.tx, mesh)
@@ -138,7 +142,7 @@ def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[s
       'columns': {name: result.columns for name, result in evaluation['results'].items()},
   }
   if jax.process_index() == 0:
-    checkpointing.write_json_atomic(os.path.join(workdir, RESULTS_FILE), summary)
+    atomic_files.write_json_atomic(os.path.join(workdir, RESULTS_FILE), summary)
   return summary
 
 
@@ -166,11 +170,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
     stage1 = pretrain_config(config)
     pre_dir = os.path.join(workdir, PRETRAIN_DIR)
     # Both stages' configs are checked against their folders before either trains.
-    checkpointing.bind_workdir(pre_dir, stage1, write=False)
+    workdir_binding.bind_workdir(pre_dir, stage1, write=False)
     stage2 = ml_collections.ConfigDict(config.to_dict())
     stage2.train.pretrain_epochs = 0
     stage2.init_from = pre_dir
-    checkpointing.bind_workdir(workdir, stage2, write=False)
+    workdir_binding.bind_workdir(workdir, stage2, write=False)
     log(f'== stage 1/2: single-frame HRNet baseline ({stage1.num_epochs} epochs) in {pre_dir}')
     first = _train(stage1, pre_dir, evaluate=True)
     if first.stopped_by:
@@ -194,7 +198,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
-  checkpointing.bind_workdir(workdir, config)   # refuses another config's workdir
+  workdir_binding.bind_workdir(workdir, config)   # refuses another config's workdir
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -202,7 +206,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   steps_per_epoch = experiment_lib.steps_per_epoch(config, len(train_set))
   total_steps = config.num_epochs * steps_per_epoch
   experiment = experiment_lib.Experiment(config, steps_per_epoch)   # the schedule needs it
-  ckpt = checkpointing.Checkpointer(
+  ckpt = checkpointer.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
   latest = ckpt.latest_step()
@@ -289,7 +293,7 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, ste
     meta = {'epoch': step / steps_per_epoch}
     return ckpt.save(step, state, meta, force=force)
 
-  with checkpointing.StopSignal() as stop, data_pipeline.make_loader(
+  with stop_signal.StopSignal() as stop, data_pipeline.make_loader(
       config.data, train_set, batch_size=sharding.local_batch_size(config.batch_size),
       train=True, seed=config.seed, start_step=start_step, process_index=jax.process_index(),
       process_count=jax.process_count()) as batches:
@@ -338,12 +342,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   workdir = os.path.abspath(workdir)
   ensure_dataset(config)
   mesh = sharding.make_mesh()
-  ckpt_dir = os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
+  ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
   has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
   experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
   if has_checkpoints:
-    checkpointing.bind_workdir(workdir, config, write=False)
-    ckpt = checkpointing.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
+    workdir_binding.bind_workdir(workdir, config, write=False)
+    ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
                                       use_async=False)
     step = ckpt.latest_step()
     state, _ = ckpt.restore(step, experiment.abstract_state(mesh))
@@ -352,7 +356,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
     source = ckpt.step_dir(step)
   elif config.init_from:
     target = jax.device_get(experiment.init_model_variables(mesh))
-    merged, _ = checkpointing.merge_variables(target, checkpointing.load_variables(
+    merged, _ = init_from.merge_variables(target, init_from.load_variables(
         config.init_from), config.init_from)
     variables = jax.device_put(merged, sharding.replicated(mesh))
     step, source = 0, config.init_from
