@@ -20,9 +20,10 @@ from ml_collections import config_flags
 
 from data_pipeline.bad_input import BadInputError
 from data_pipeline.dataset import SampleError
-from famipose_jax import checkpointing
 from famipose_jax import config_validation
 from famipose_jax import trainer
+from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import workdir_binding
 from famipose_jax.trainer import evaluate, train_and_evaluate  # noqa: F401 (the public entry)
 
 DEFAULT_CONFIG = 'configs/synthetic.py'
@@ -37,8 +38,8 @@ _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate'],
                           '(or config.init_from) only.')
 
 # Errors that are the user's input, not a bug: printed as one clear line, exit status 2.
-USER_ERRORS = (config_validation.ConfigError, checkpointing.ConfigMismatchError,
-               checkpointing.CheckpointError, trainer.NonFiniteLossError, FileNotFoundError,
+USER_ERRORS = (config_validation.ConfigError, workdir_binding.ConfigMismatchError,
+               checkpointer.CheckpointError, trainer.NonFiniteLossError, FileNotFoundError,
                FileExistsError, BadInputError, SampleError)
 
 

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from famipose_jax import models
+
 
 def normalize_pixels(images: jax.Array, mean, std) -> jax.Array:
   """uint8 RGB [..., 3] -> float32 (x / 255 - mean) / std; floating images pass through."""
@@ -27,7 +29,5 @@ def normalize_pixels(images: jax.Array, mean, std) -> jax.Array:
 def network_inputs(batch, config: ml_collections.ConfigDict):
   """(key image [B, H, W, 3], supporting images [B, N, H, W, 3] or None) as the model takes them."""
   mean, std = tuple(config.data.mean), tuple(config.data.std)
-  key_image = normalize_pixels(batch['key_image'], mean, std)
-  if not config.model.temporal:
-    return key_image, None
-  return key_image, normalize_pixels(batch['supporting_images'], mean, std)
+  images = [normalize_pixels(batch[key], mean, std) for key in models.input_keys(config.model)]
+  return images[0], (images[1] if len(images) > 1 else None)
