@@ -9,8 +9,8 @@ Rerunning the same command resumes from the workdir's latest checkpoint. SIGTERM
 checkpoint and exit cleanly. `train_and_evaluate(config, workdir)` is the importable entry.
 """
 
-import importlib.util
 import os
+import re
 import sys
 
 from absl import app
@@ -20,61 +20,54 @@ from ml_collections import config_flags
 
 from data_pipeline.bad_input import BadInputError
 from data_pipeline.dataset import SampleError
-from famipose_jax import checkpointing
 from famipose_jax import config_schema
 from famipose_jax import trainer
+from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import workdir_binding
 from famipose_jax.trainer import evaluate, train_and_evaluate  # noqa: F401 (the public entry)
 
-_CONFIG = config_flags.DEFINE_config_file('config', 'configs/synthetic.py',
-                                          'Experiment config file (get_config()).')
+DEFAULT_CONFIG = 'configs/synthetic.py'
+# Overrides may add fields so that validate_config names every unknown one, with a hint. No
+# default here: ml_collections would load it, and fail on a bad override, at import time.
+_CONFIG = config_flags.DEFINE_config_file('config', None,
+                                          f'Experiment config file (default {DEFAULT_CONFIG}).',
+                                          lock_config=False, accept_new_attributes=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder: checkpoints, logs, predictions.')
 _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate'],
                           'train: train (resuming) then evaluate; evaluate: latest checkpoint '
                           '(or config.init_from) only.')
 
 # Errors that are the user's input, not a bug: printed as one clear line, exit status 2.
-USER_ERRORS = (config_schema.ConfigError, checkpointing.ConfigMismatchError,
-               checkpointing.CheckpointError, trainer.NonFiniteLossError, FileNotFoundError,
+USER_ERRORS = (config_schema.ConfigError, workdir_binding.ConfigMismatchError,
+               checkpointer.CheckpointError, trainer.NonFiniteLossError, FileNotFoundError,
                FileExistsError, BadInputError, SampleError)
 
 
-def _unknown_override(argv) -> str | None:
-  """The first `--config.a.b=v` naming a field the config file does not have, if any."""
-  path = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None)
-  if path is None:
-    path = _CONFIG.default if isinstance(_CONFIG.default, str) else None
-  if not path:
-    return None
-  file_path, _, argument = path.partition(':')
-  spec = importlib.util.spec_from_file_location('_config_for_check', file_path)
-  if spec is None or not os.path.isfile(file_path):
-    return None
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(argument) if argument else module.get_config()
-  for arg in argv:
-    if not arg.startswith('--config.'):
-      continue
-    name = arg[len('--config.'):].split('=', 1)[0]
-    node = config
-    for part in name.split('.'):
-      if not hasattr(node, 'keys') or part not in node:
-        return name
-      node = node[part]
-  return None
-
-
 def _parse_flags(argv):
+  if not any(re.match(r'-{1,2}config(=|$)', a) for a in argv[1:]):
+    argv = argv[:1] + [f'--config={DEFAULT_CONFIG}'] + argv[1:]
   try:
     return flags.FLAGS(argv)
   except (AttributeError, KeyError) as e:
-    name = _unknown_override(argv[1:])
-    what = f'unknown config field {name!r}' if name else f'bad --config override ({e})'
-    print(f'error: {what}; see the config file for the fields it has.', file=sys.stderr)
+    # New leaf fields are accepted and then named by validate_config; only an override below a
+    # field that is missing or is not a group (--config.bogus.x=1) fails here.
+    print(f'error: unknown config field {_failed_override(argv[1:], e)!r}; see the config file '
+          'for the fields it has.', file=sys.stderr)
     sys.exit(2)
   except flags.Error as e:
     print(f'error: {e}\nPass --helpfull to see the flags.', file=sys.stderr)
     sys.exit(2)
+
+
+def _failed_override(argv, error: Exception) -> str:
+  """The `--config.a.b` override that ml_collections could not place, named from its error."""
+  message = str(error)
+  looked_up = re.search(r'Attempting to lookup: ([\w.]+)', message)
+  if looked_up:
+    return looked_up.group(1)
+  missing = message.strip('"\'')
+  names = [a.split('=', 1)[0][len('--config.'):] for a in argv if a.startswith('--config.')]
+  return next((n for n in names if missing in n.split('.')), missing)
 
 
 def _closing_note(summary: trainer.RunSummary) -> str:

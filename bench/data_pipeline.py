@@ -33,7 +33,6 @@ import data_pipeline  # pylint: disable=g-import-not-at-top,wrong-import-positio
 from data_pipeline import clip_transform  # pylint: disable=wrong-import-position
 from data_pipeline import frame_source  # pylint: disable=wrong-import-position
 from data_pipeline import joints as joint_layout  # pylint: disable=wrong-import-position
-from data_pipeline import targets  # pylint: disable=wrong-import-position
 
 WIDTH, HEIGHT = 1280, 720
 _TEMPLATE = np.array([
@@ -114,9 +113,8 @@ def profile_parts(dataset, indices) -> dict[str, float]:
     joints = clip_transform.crop_joints(s.joints, aug, s.image_size[0], settings.image_size,
                                         settings.pixel_std, settings.crop_convention,
                                         settings.flip_pairs)
-    targets.heatmap_targets(joints, settings.image_size, settings.heatmap_size, settings.sigma)
-    targets.simcc_targets(joints, settings.image_size, settings.simcc_split_ratio,
-                          settings.simcc_sigma)
+    for codec in dataset.codecs:
+      codec.encode(joints)
     t4 = time.perf_counter()
     for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
       parts[key] += dt
@@ -144,7 +142,8 @@ def published_style_clip(dataset, index):
   joints = clip_transform.crop_joints(s.joints, aug, s.image_size[0], settings.image_size,
                                       settings.pixel_std, settings.crop_convention,
                                       settings.flip_pairs)
-  targets.heatmap_targets(joints, settings.image_size, settings.heatmap_size, settings.sigma)
+  for codec in dataset.codecs:
+    codec.encode(joints)
   return crops
 
 

@@ -40,7 +40,7 @@ import ml_collections
 
 from configs import local
 from configs import posetrack17
-from famipose_jax import checkpointing
+from data_pipeline import atomic_files
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 _MB = 1e6
@@ -229,4 +229,4 @@ def report(result: dict[str, Any], json_path: str):
   import json  # pylint: disable=g-import-not-at-top
   print(json.dumps(result, indent=1, default=float))
   if json_path:
-    checkpointing.write_json_atomic(json_path, result)
+    atomic_files.write_json_atomic(json_path, result)

@@ -7,7 +7,7 @@
 Both sides run the published FAMI-Pose training step: frozen backbone whose BatchNorm still
 normalises with batch statistics (and updates its running statistics), the alignment head
 trained, loss = joint MSE + the published MI terms, one Adam update. Ours is the trainer's own
-jitted step (`train_step.make_train_step`, uint8 pixels normalised on the device); PyTorch's is
+jitted step (`Experiment.train_step`, uint8 pixels normalised on the device); PyTorch's is
 forward, loss, backward and `torch.optim.Adam.step` on float32 NCHW tensors. Calls alternate
 between the two; `ratio` is PyTorch's seconds per step over ours (above 1: ours is faster).
 Run it on a quiet machine (`uptime`) and repeat: the machine is shared and its speed moves.
@@ -25,10 +25,9 @@ import harness  # pylint: disable=g-bad-import-order
 import jax
 import jax.numpy as jnp
 
+from famipose_jax import experiment as experiment_lib
 from famipose_jax import models
-from famipose_jax import optim
 from famipose_jax import sharding
-from famipose_jax import train_step as train_step_lib
 from famipose_jax.train_state import TrainState
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 
@@ -62,13 +61,10 @@ def random_batch(config, batch: int, num_supporting: int, seed: int = 0) -> dict
 def jax_side(config, host_batch, num_supporting: int):
   """(a call that runs one step, its compile timing and XLA memory); call.compiled is the step."""
   mesh = sharding.make_mesh(jax.devices()[:1])
-  model = models.build_model(config.model)
-  tx = optim.make_optimizer(config, steps_per_epoch=1000)
-  schedule = optim.learning_rate_schedule(config.optim, 1000)
-  state = jax_state(model, tx, config, num_supporting, mesh)
-  step = train_step_lib.jit_train_step(
-      train_step_lib.make_train_step(model, None, tx, schedule, config), state, mesh)
-  batch = sharding.put_batch(host_batch, mesh, train_step_lib.device_keys(config))
+  experiment = experiment_lib.Experiment(config, steps_per_epoch=1000)
+  state = jax_state(experiment.model, experiment.tx, config, num_supporting, mesh)
+  step = experiment.train_step(mesh)
+  batch = sharding.put_batch(host_batch, mesh, experiment.train_keys)
   compiled, timing = harness.compile_with_timing(step, state, batch)
   holder = {'state': state}
 

@@ -1,10 +1,11 @@
 """The clip dataset: a sample list plus the per-sample function both loaders call.
 
-`build_dataset(config.data, 'train' | 'val')` reads the annotations, checks that every frame a
-clip needs exists, and returns a `ClipDataset`. `ClipDataset.load(i, train=, seed=, epoch=)`
-turns sample i into one batch element (the contracts' batch format without the batch axis);
-its randomness is derived from (seed, epoch, i) alone, so any loader, worker count or resume
-point produces the same element.
+`build_dataset(config.data, 'train' | 'val', codecs)` reads the annotations, checks that every
+frame a clip needs exists, and returns a `ClipDataset`. `ClipDataset.load(i, train=, seed=,
+epoch=)` turns sample i into one batch element (`element_spec` lists its entries; batches add a
+leading axis; docs/data.md describes a batch); its randomness is derived from (seed, epoch, i) alone, so any loader, worker
+count or resume point produces the same element. The training targets are those of the given
+codecs (famipose_jax.heads), so a run builds only what its head and objectives read.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import numpy as np
 
 from data_pipeline import clip_frames
 from data_pipeline import clip_transform
-from data_pipeline import targets
 from data_pipeline.augment import ClipAugmentation, draw_augmentation, no_augmentation, sample_rng
 from data_pipeline.bad_input import BadInputError, BadInputPolicy
 from data_pipeline.coco_keypoints import BoxConvention, read_ground_truth
@@ -24,6 +24,7 @@ from data_pipeline.detections import read_detections
 from data_pipeline.frame_source import REDUCTIONS, make_frame_source
 from data_pipeline.samples import Sample
 from data_pipeline.settings import DataSettings
+from famipose_jax import config_schema
 
 _log = logging.getLogger(__name__)
 
@@ -42,13 +43,17 @@ class ClipDataset:
     settings: the flattened data config.
     source: where frames are read from.
     split: 'train' or 'val'.
+    codecs: the target codecs (famipose_jax.heads); the first one's weights are
+      'target_weight'.
   """
 
-  def __init__(self, samples: list[Sample], settings: DataSettings, source, split: str):
+  def __init__(self, samples: list[Sample], settings: DataSettings, source, split: str,
+               codecs=None):
     self.samples = samples
     self.settings = settings
     self.source = source
     self.split = split
+    self.codecs = tuple(codecs) if codecs is not None else default_codecs(settings)
     self.num_skipped = 0      # bad records dropped while building (data.on_bad_input='skip')
 
   def __len__(self) -> int:
@@ -63,18 +68,17 @@ class ClipDataset:
     """{name: (shape, dtype)} of one element (batches add a leading axis)."""
     s = self.settings
     width, height = s.image_size
-    hm_w, hm_h = s.heatmap_size
-    bins_x, bins_y = s.simcc_bins
     k = s.num_joints
     f32 = np.dtype(np.float32)
     u8 = np.dtype(np.uint8)   # RGB pixels; famipose_jax.pixels normalises them on the device
-    return {
+    spec = {
         'key_image': ((height, width, 3), u8),
         'supporting_images': ((s.num_supporting, height, width, 3), u8),
-        'heatmap': ((hm_h, hm_w, k), f32),
         'target_weight': ((k,), f32),
-        'simcc_x': ((k, bins_x), f32),
-        'simcc_y': ((k, bins_y), f32),
+    }
+    for codec in self.codecs:
+      spec.update(codec.target_spec(k))
+    return spec | {
         'joints': ((k, 3), f32),
         'center': ((2,), f32),
         'scale': ((2,), f32),
@@ -83,6 +87,9 @@ class ClipDataset:
         'sample_index': ((), np.dtype(np.int64)),
         'valid': ((), np.dtype(bool)),
     }
+
+  def target_names(self) -> tuple[str, ...]:
+    return tuple(name for codec in self.codecs for name in codec.target_keys)
 
   def empty_element(self) -> dict[str, np.ndarray]:
     return {name: np.zeros(shape, dtype) for name, (shape, dtype) in self.element_spec().items()}
@@ -196,18 +203,15 @@ class ClipDataset:
       joints = clip_transform.crop_joints(s.joints, aug, width, settings.image_size,
                                           settings.pixel_std, settings.crop_convention,
                                           settings.flip_pairs)
-      heatmap, weight = targets.heatmap_targets(joints, settings.image_size,
-                                                settings.heatmap_size, settings.sigma)
-      simcc_x, simcc_y, _ = targets.simcc_targets(joints, settings.image_size,
-                                                  settings.simcc_split_ratio,
-                                                  settings.simcc_sigma)
       out['joints'][...] = joints
-      out['heatmap'][...] = heatmap
-      out['target_weight'][...] = weight
-      out['simcc_x'][...] = simcc_x
-      out['simcc_y'][...] = simcc_y
+      for i, codec in enumerate(self.codecs):
+        encoded, weight = codec.encode(joints)
+        for name, value in encoded.items():
+          out[name][...] = value
+        if i == 0:
+          out['target_weight'][...] = weight
     else:   # Detection boxes: no ground truth to aim at.
-      for name in ('joints', 'heatmap', 'target_weight', 'simcc_x', 'simcc_y'):
+      for name in ('joints', 'target_weight') + self.target_names():
         out[name][...] = 0
     out['center'][...] = clip_transform.crop_center(aug, width)
     out['scale'][...] = aug.scale
@@ -227,7 +231,7 @@ def _root_path(settings: DataSettings, relative: str) -> str:
 
 def _check_clip_frames(samples, settings, source, policy) -> list[Sample]:
   """Drops (or refuses) samples whose clip needs a frame file that does not exist."""
-  probe = ClipDataset(samples, settings, source, 'probe')
+  probe = ClipDataset(samples, settings, source, 'probe', codecs=())
   kept = []
   for i, s in enumerate(samples):
     missing = [s.frame.path_of(n) for n in sorted(set(probe.clip_frame_numbers(i)))
@@ -269,10 +273,25 @@ def read_samples(data_config, split: str, settings: DataSettings, source,
                          images=images, count_frames=source.count_frames, **common)
 
 
-def build_dataset(data_config, split: str) -> ClipDataset:
-  """The `ClipDataset` of `split` ('train' | 'val') described by `config.data`."""
+def default_codecs(settings: DataSettings) -> tuple:
+  """The published targets when a caller names none: Gaussian heatmaps at data.sigma."""
+  from famipose_jax.heads import heatmap  # pylint: disable=g-import-not-at-top
+  return (heatmap.HeatmapCodec(settings.image_size, settings.heatmap_size, settings.sigma),)
+
+
+def build_dataset(data_config, split: str, codecs=None) -> ClipDataset:
+  """The `ClipDataset` of `split` ('train' | 'val') described by `config.data`.
+
+  Args:
+    data_config: config.data.
+    split: 'train' or 'val'.
+    codecs: target codecs (famipose_jax.heads; an experiment passes its head's and the
+      objectives'); None: the published heatmap targets.
+  """
   if split not in SPLITS:
     raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+  # A section no run has validated yet; the loader checks its own fields.
+  config_schema.validate_data_section(data_config, loader=False)
   settings = DataSettings.from_config(data_config)
   source = make_frame_source(data_config)
   policy = BadInputPolicy(settings.on_bad_input)
@@ -284,6 +303,6 @@ def build_dataset(data_config, split: str) -> ClipDataset:
                         + (f' ({policy.num_skipped} skipped as bad input)'
                            if policy.num_skipped else ''))
   _log.info('%s: %d samples', split, len(samples))
-  dataset = ClipDataset(samples, settings, source, split)
+  dataset = ClipDataset(samples, settings, source, split, codecs)
   dataset.num_skipped = policy.num_skipped
   return dataset

@@ -4,6 +4,8 @@ Every component that names a joint (readers, flips, targets, the evaluator, the 
 generator) takes the layout from here, so that the slot order exists once.
 """
 
+import numpy as np
+
 JOINT_NAMES = (
     'nose', 'head_bottom', 'head_top', 'left_ear', 'right_ear',
     'left_shoulder', 'right_shoulder', 'left_elbow', 'right_elbow',
@@ -52,3 +54,11 @@ SKELETON = (
     (2, 0), (0, 1), (1, 5), (1, 6), (5, 7), (7, 9), (6, 8), (8, 10),
     (5, 11), (6, 12), (11, 12), (11, 13), (13, 15), (12, 14), (14, 16),
 )
+
+
+def flip_permutation(num_joints: int, flip_pairs) -> np.ndarray:
+  """perm[k] = the joint whose map becomes joint k after a horizontal flip."""
+  perm = np.arange(num_joints)
+  for left, right in flip_pairs:
+    perm[left], perm[right] = right, left
+  return perm

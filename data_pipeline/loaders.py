@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from data_pipeline.batch_plan import BatchPlan
 from data_pipeline.dataset import ClipDataset
+from famipose_jax import config_schema
 
 
 def make_loader(data_config, dataset: ClipDataset, *, batch_size: int, train: bool, seed: int,
                 start_step: int = 0, process_index: int = 0, process_count: int = 1,
                 loader: str | None = None, num_workers: int | None = None):
-  """An iterator of batches in the contracts' format, fixed shapes, this process's share.
+  """An iterator of batches (fields in docs/data.md), fixed shapes, this process's share.
 
   Args:
     data_config: config.data (loader, num_workers, prefetch_batches, worker_start_method).
@@ -27,6 +28,7 @@ def make_loader(data_config, dataset: ClipDataset, *, batch_size: int, train: bo
     An iterator with `steps_per_epoch`, `plan`, `close()`, usable as a context manager.
   """
   loader = loader or data_config.loader
+  config_schema.check_choice('data.loader', loader)
   plan = BatchPlan(num_samples=len(dataset), batch_size=batch_size, train=train, seed=seed,
                    process_index=process_index, process_count=process_count)
   workers = data_config.num_workers if num_workers is None else num_workers

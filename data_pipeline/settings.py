@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 
 @dataclasses.dataclass(frozen=True)
 class DataSettings:
@@ -66,9 +64,3 @@ class DataSettings:
   @property
   def num_supporting(self) -> int:
     return len(self.supporting_offsets)
-
-  @property
-  def simcc_bins(self) -> tuple[int, int]:
-    """(round(W * k), round(H * k))."""
-    return (int(np.round(self.image_size[0] * self.simcc_split_ratio)),
-            int(np.round(self.image_size[1] * self.simcc_split_ratio)))

@@ -158,5 +158,4 @@ def published_config() -> ml_collections.ConfigDict:
   e.pckh_threshold = 0.5
   e.head_size_factor = 0.6
   e.prediction_layout = 'posetrack17'    # layout of written prediction files (published: annolist)
-  e.pck_threshold = 0.2                  # Sub-JHMDB PCK, normalised by max(box w, h)
   return config

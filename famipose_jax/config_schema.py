@@ -2,9 +2,11 @@
 
 `validate_config` is applied once, before a run writes anything (trainer.py). The layout (which
 fields exist, of which type) is config_defaults.published_config(): every experiment config
-starts from it and changes values, never fields. `--config.x=...` overrides are checked by
-ml_collections already; configs built in Python are not, so a misspelt field would otherwise be
-silently ignored.
+starts from it and changes values, never fields. train.py lets `--config.x=...` overrides add
+fields, and configs built in Python are not checked by ml_collections either, so a misspelt
+field would otherwise be silently ignored. `validate_model_section` and `validate_data_section`
+apply the same rules to one section, for code handed a section that was never validated
+(models.build_model, data_pipeline.build_dataset).
 
 The code that reads a closed-set field takes its allowed values from CHOICES. This module is pure
 Python (no JAX), so data_pipeline can use it too.
@@ -96,6 +98,24 @@ def validate_model_section(model: ml_collections.ConfigDict) -> None:
     if field.startswith('model.'):
       check_choice(field, flat[field])
   _check_model_rules(model)
+
+
+# Read by the loaders (data_pipeline.make_loader), which check them, not by the dataset.
+LOADER_FIELDS = ('data.loader', 'data.worker_start_method')
+
+
+def validate_data_section(data: ml_collections.ConfigDict, *, loader: bool = True) -> None:
+  """Raises ConfigError for a `config.data` the data pipeline cannot read as meant.
+
+  Args:
+    data: config.data.
+    loader: also check the loader's fields (LOADER_FIELDS).
+  """
+  flat = flatten(data.to_dict(), 'data.')
+  for field in CHOICES:
+    if field.startswith('data.') and (loader or field not in LOADER_FIELDS):
+      check_choice(field, flat[field])
+  _check_data_rules(data)
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

@@ -26,7 +26,6 @@ from data_pipeline import posetrack_video as ptv
 from famipose_jax import compiler_options
 from famipose_jax import decoding
 from famipose_jax import evaluation
-from famipose_jax import pixels
 from famipose_jax import progress
 from famipose_jax import sharding
 from famipose_jax import visualize
@@ -43,30 +42,16 @@ def row_labels(config: ml_collections.ConfigDict) -> dict[str, str]:
   return {'final': 'single-frame HRNet'}
 
 
-def eval_device_keys(config: ml_collections.ConfigDict) -> tuple[str, ...]:
-  keys = ('key_image',) + (('supporting_images',) if config.model.temporal else ())
-  return keys + META_KEYS
-
-
-def make_eval_step(model, config: ml_collections.ConfigDict, mesh: Mesh):
+def make_eval_step(experiment, mesh: Mesh):
   """Jitted (variables, batch) -> {'final'|'backbone': {'coords', 'maxvals'}, 'meta': {...}}.
 
-  coords [B, K, 2] are input-crop pixels, every output replicated over the mesh.
+  coords [B, K, 2] are input-crop pixels (experiment.predict_fn), every output replicated
+  over the mesh.
   """
-  decode = decoding.make_decoder(config)
-  temporal = bool(config.model.temporal)
-  flip_pairs = tuple(tuple(p) for p in config.data.flip_pairs)
+  predict = experiment.predict_fn()
 
   def eval_fn(variables, batch):
-    key_image, supporting = pixels.network_inputs(batch, config)
-    outputs = model.apply(variables, key_image, supporting, train=False)
-    if config.eval.flip_test:
-      flipped = model.apply(variables, decoding.flip_images(key_image),
-                            decoding.flip_images(supporting) if temporal else None, train=False)
-      outputs = decoding.fuse_flipped_outputs(outputs, flipped, flip_pairs,
-                                              shift_heatmap=config.eval.flip_shift_heatmap)
-    result = {name: {'coords': coords, 'maxvals': maxvals}
-              for name, (coords, maxvals) in decode(outputs).items()}
+    result = predict(variables, batch)
     result['meta'] = {k: batch[k] for k in META_KEYS}
     return result
 
@@ -81,13 +66,14 @@ def _device_batch(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
   return out
 
 
-def predict(model, variables, config: ml_collections.ConfigDict, dataset, mesh: Mesh,
-            *, show_progress: bool = True) -> dict[str, list]:
+def predict(experiment, variables, dataset, mesh: Mesh, *,
+            show_progress: bool = True) -> dict[str, list]:
   """Predicted persons for every valid val box: {'final': [PosePrediction], 'backbone': [...]}."""
+  config = experiment.config
   sharding.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
-  step_fn = make_eval_step(model, config, mesh)
+  step_fn = make_eval_step(experiment, mesh)
   predictions = {name: [] for name in row_labels(config)}
-  keys = eval_device_keys(config)
+  keys = experiment.input_keys + META_KEYS
   with data_pipeline.make_loader(
       config.data, dataset, batch_size=sharding.local_batch_size(config.eval_batch_size),
       train=False, seed=config.seed, process_index=jax.process_index(),
@@ -169,9 +155,8 @@ def draw_frames(config: ml_collections.ConfigDict, gt_videos, pred_videos,
   return visualize.frame_panel(frames, predicted, truth)
 
 
-def evaluate_model(model, variables, config: ml_collections.ConfigDict, mesh: Mesh,
-                   workdir: str, step: int, writer=None, *, dataset=None,
-                   show_progress: bool = True) -> dict[str, Any]:
+def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, writer=None, *,
+                   dataset=None, show_progress: bool = True) -> dict[str, Any]:
   """Predict, write, score and draw.
 
   Returns:
@@ -180,9 +165,10 @@ def evaluate_model(model, variables, config: ml_collections.ConfigDict, mesh: Me
     `writer` (a MetricsWriter), with the image.
   """
   start = time.time()
+  config = experiment.config
   if dataset is None:
-    dataset = data_pipeline.build_dataset(config.data, 'val')
-  predictions = predict(model, variables, config, dataset, mesh, show_progress=show_progress)
+    dataset = experiment.dataset('val')
+  predictions = predict(experiment, variables, dataset, mesh, show_progress=show_progress)
   out_dir = os.path.join(workdir, PREDICTIONS_DIR, f'step_{step}')
   if jax.process_index() != 0:   # process 0 writes and scores the files
     return {'results': {}, 'table': '', 'prediction_dir': out_dir, 'image': None,

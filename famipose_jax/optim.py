@@ -5,7 +5,8 @@ lr * factor ** (number of milestones <= e). Here the schedule counts optimiser u
 belongs to epoch s // steps_per_epoch.
 
 Freezing is a label per parameter: 'frozen' leaves get a zero update and keep no Adam moments;
-the train step also stops their gradient so the backward pass skips them.
+the train step also stops their gradient so the backward pass skips them. The learning rate
+lives in the optimiser state (optax.inject_hyperparams), so what is logged is what was used.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import optax
 
 FROZEN = 'frozen'
 TRAINABLE = 'trainable'
-# The model's parameter subtree that `freeze_backbone` freezes (models contract).
+# The model's parameter subtree that `freeze_backbone` freezes (models/famipose.py's name).
 BACKBONE = 'backbone'
 
 
@@ -60,14 +61,32 @@ def stop_frozen_gradients(trainable: Any, labels: Any) -> Any:
       lambda p, l: jax.lax.stop_gradient(p) if l == FROZEN else p, trainable, labels)
 
 
-def make_optimizer(config: ml_collections.ConfigDict,
-                   steps_per_epoch: int) -> optax.GradientTransformation:
-  """Adam (PyTorch semantics: weight decay added to the gradient) on trainable leaves only."""
+# Only the learning rate is injected: Adam's constants stay Python floats, so the update
+# arithmetic is exactly plain optax.adam's.
+_ADAM_STATIC_ARGS = ('b1', 'b2', 'eps', 'eps_root', 'mu_dtype', 'nesterov')
+
+
+def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int,
+                   labels: Any = None) -> optax.GradientTransformation:
+  """Adam (PyTorch semantics: weight decay added to the gradient) on trainable leaves only.
+
+  Args:
+    config: the experiment config (optim section, model.freeze_backbone).
+    steps_per_epoch: optimiser updates per epoch (the schedule counts updates).
+    labels: the `param_labels` tree of the trainable params, when already known.
+  """
   o = config.optim
-  adam = optax.adam(learning_rate_schedule(o, steps_per_epoch), b1=o.b1, b2=o.b2, eps=o.eps)
+  adam = optax.inject_hyperparams(optax.adam, static_args=_ADAM_STATIC_ARGS)(
+      learning_rate=learning_rate_schedule(o, steps_per_epoch), b1=o.b1, b2=o.b2, eps=o.eps)
   if o.weight_decay:
     adam = optax.chain(optax.add_decayed_weights(o.weight_decay), adam)
-  freeze = bool(config.model.freeze_backbone)
-  return optax.multi_transform(
-      {TRAINABLE: adam, FROZEN: optax.set_to_zero()},
-      lambda trainable: param_labels(trainable, freeze))
+  if labels is None:
+    freeze = bool(config.model.freeze_backbone)
+    labels = lambda trainable: param_labels(trainable, freeze)
+  return optax.multi_transform({TRAINABLE: adam, FROZEN: optax.set_to_zero()}, labels)
+
+
+def current_learning_rate(opt_state: optax.OptState) -> jax.Array:
+  """The learning rate the last update used (before any update: the schedule's first value)."""
+  return optax.tree_utils.tree_get(opt_state, 'learning_rate',
+                                   filtering=lambda _, value: isinstance(value, jax.Array))

@@ -4,7 +4,7 @@ The data pipeline hands out crops as uint8 RGB, a quarter of the bytes of float3
 copy between loader processes, through tf.data and to the accelerator, and no normalisation
 on the host. The published ToTensor + Normalize arithmetic, (x / 255 - mean) / std in float32,
 runs here inside the jitted step instead. Floating-point images are taken as already
-normalised (the model's own contract), so callers that build their own inputs are unaffected.
+normalised (what the model itself takes), so callers that build their own inputs are unaffected.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import ml_collections
+
+from famipose_jax import models
 
 
 def normalize_pixels(images: jax.Array, mean, std) -> jax.Array:
@@ -27,7 +29,5 @@ def normalize_pixels(images: jax.Array, mean, std) -> jax.Array:
 def network_inputs(batch, config: ml_collections.ConfigDict):
   """(key image [B, H, W, 3], supporting images [B, N, H, W, 3] or None) as the model takes them."""
   mean, std = tuple(config.data.mean), tuple(config.data.std)
-  key_image = normalize_pixels(batch['key_image'], mean, std)
-  if not config.model.temporal:
-    return key_image, None
-  return key_image, normalize_pixels(batch['supporting_images'], mean, std)
+  images = [normalize_pixels(batch[key], mean, std) for key in models.input_keys(config.model)]
+  return images[0], (images[1] if len(images) > 1 else None)

@@ -37,7 +37,7 @@ def dummy_inputs(config: ml_collections.ConfigDict, batch: int = 1):
 
 
 def dummy_batch(config: ml_collections.ConfigDict, batch: int = 1) -> dict[str, jax.Array]:
-  """A zero training batch (the data contract's device entries), for initialising critics."""
+  """A zero training batch (the entries a data batch puts on the device), for initialising critics."""
   key_image, supporting = dummy_inputs(config, batch)
   hw, hh = config.model.heatmap_size
   k = config.model.num_joints

@@ -1,9 +1,11 @@
 """One training step: task loss + MI objective, one gradient, one Adam update, jitted and sharded.
 
 The loss terms:
-  task  joint MSE on the final heatmaps ('heatmap' head) or SimCC KL ('simcc' head);
+  task  the head's loss on the final prediction (heads.HeatmapHead: joint MSE on the heatmaps;
+        heads.SimCCHead: SimCC's KL);
   mi    config.loss.mi: 'published' (the six coded KL-style terms), 'critic' (a learned estimator
         whose params sit in state.params['critic'] and train with the same gradient), 'none'.
+`experiment.Experiment.train_step` builds and compiles it.
 """
 
 from __future__ import annotations
@@ -24,38 +26,10 @@ from famipose_jax import pixels
 from famipose_jax import sharding
 from famipose_jax.train_state import TrainState
 
-# Batch entries the step reads on device; the rest of a batch is host-side metadata.
-TRAIN_KEYS = ('key_image', 'supporting_images', 'heatmap', 'target_weight', 'simcc_x', 'simcc_y')
-
-
-def device_keys(config: ml_collections.ConfigDict, keys=TRAIN_KEYS) -> tuple[str, ...]:
-  """The batch entries a config's step needs."""
-  wanted = []
-  for key in keys:
-    if key == 'supporting_images' and not config.model.temporal:
-      continue
-    if key in ('simcc_x', 'simcc_y') and config.model.head != 'simcc':
-      continue
-    wanted.append(key)
-  return tuple(wanted)
-
-
-def task_loss(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],
-              config: ml_collections.ConfigDict) -> jax.Array:
-  """The supervised loss on the final prediction (scalar)."""
-  l = config.loss
-  if config.model.head == 'simcc':
-    return losses.simcc_kl(outputs['simcc_x'], outputs['simcc_y'], batch['simcc_x'],
-                           batch['simcc_y'], batch['target_weight'], beta=l.simcc_beta,
-                           label_softmax=l.simcc_label_softmax,
-                           use_target_weight=l.use_target_weight,
-                           batch_reduction=l.simcc_batch_reduction)
-  return l.heatmap_weight * losses.joint_mse(outputs['heatmaps'], batch['heatmap'],
-                                             batch['target_weight'], l.use_target_weight)
-
 
 def mi_objective(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],
-                 critic: nn.Module | None, critic_params: Any, config: ml_collections.ConfigDict) -> tuple[jax.Array, dict[str, jax.Array]]:
+                 critic: nn.Module | None, critic_params: Any,
+                 config: ml_collections.ConfigDict) -> tuple[jax.Array, dict[str, jax.Array]]:
   """(MI loss, its named terms) as config.loss.mi selects."""
   l = config.loss
   if l.mi == 'none':
@@ -66,14 +40,21 @@ def mi_objective(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],
   return critic.apply({'params': critic_params}, outputs, batch)
 
 
-def make_train_step(model: nn.Module, critic: nn.Module | None,
-                    tx: optax.GradientTransformation, schedule: Callable[[jax.Array], jax.Array],
+def make_train_step(model: nn.Module, head, critic: nn.Module | None,
+                    tx: optax.GradientTransformation, labels: Any,
                     config: ml_collections.ConfigDict) -> Callable:
-  """The pure step (state, batch) -> (state, metrics); `jit_train_step` compiles it."""
-  freeze = bool(config.model.freeze_backbone)
+  """The pure step (state, batch) -> (state, metrics).
+
+  Args:
+    model: the network.
+    head: its heads.HeatmapHead / SimCCHead (the task loss).
+    critic: the MI critic module, or None.
+    tx: the optimiser (optim.make_optimizer).
+    labels: optim.param_labels of state.params: frozen leaves get no gradient.
+    config: the experiment config (loss and data sections).
+  """
 
   def step_fn(state: TrainState, batch: dict[str, jax.Array]):
-    labels = optim.param_labels(state.params, freeze)
 
     def loss_fn(params):
       params = optim.stop_frozen_gradients(params, labels)
@@ -81,7 +62,7 @@ def make_train_step(model: nn.Module, critic: nn.Module | None,
       key_image, supporting = pixels.network_inputs(batch, config)
       outputs, updated = model.apply(variables, key_image, supporting, train=True,
                                      mutable=['batch_stats'])
-      task = task_loss(outputs, batch, config)
+      task = head.loss(outputs, batch)
       mi, terms = mi_objective(outputs, batch, critic, params['critic'], config)
       aux = (updated['batch_stats'], task, mi, terms)
       return task + mi, aux
@@ -92,7 +73,7 @@ def make_train_step(model: nn.Module, critic: nn.Module | None,
     params = optax.apply_updates(state.params, updates)
     metrics = {'loss': loss, 'task_loss': task, 'mi_loss': mi,
                'grad_norm': optax.tree.norm(grads),
-               'learning_rate': schedule(state.step)}
+               'learning_rate': optim.current_learning_rate(opt_state)}
     metrics.update({f'mi/{name}': value for name, value in terms.items()})
     new_state = state.replace(step=state.step + 1, params=params, batch_stats=batch_stats,
                               opt_state=opt_state)
@@ -102,7 +83,10 @@ def make_train_step(model: nn.Module, critic: nn.Module | None,
 
 
 def jit_train_step(step_fn: Callable, state: TrainState, mesh: Mesh) -> Callable:
-  """`step_fn` jitted: state replicated and donated, batch split over 'data', metrics replicated."""
+  """`step_fn` jitted: state replicated and donated, batch split over 'data', metrics replicated.
+
+  `state` may be abstract (ShapeDtypeStructs): only its tree structure is used.
+  """
   replicated = sharding.replicated(mesh)
   state_sharding = jax.tree_util.tree_map(lambda _: replicated, state)
   return compiler_options.jit(step_fn, in_shardings=(state_sharding, sharding.data_sharded(mesh)),

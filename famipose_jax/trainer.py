@@ -1,6 +1,6 @@
 """The training loop: `train_and_evaluate(config, workdir)` and `evaluate(config, workdir)`.
 
-A run binds its workdir to its config (checkpointing.bind_workdir), resumes from the latest
+A run binds its workdir to its config (workdir_binding.bind_workdir), resumes from the latest
 checkpoint there, feeds the jitted step in the data order the batch plan fixes (so a resumed
 run sees exactly the batches an uninterrupted one would), checks every step's loss one step
 late, saves on an interval, at every epoch end and on SIGTERM/SIGINT, and evaluates at the end.
@@ -23,20 +23,20 @@ from typing import Any
 
 import jax
 import ml_collections
-import numpy as np
 
 import data_pipeline
-from famipose_jax import checkpointing
+from data_pipeline import atomic_files
 from famipose_jax import config_schema
 from famipose_jax import eval_loop
-from famipose_jax import losses
+from famipose_jax import experiment as experiment_lib
 from famipose_jax import metrics as metrics_lib
-from famipose_jax import models
-from famipose_jax import optim
 from famipose_jax import progress
 from famipose_jax import sharding
+from famipose_jax import stop_signal
 from famipose_jax import train_state as train_state_lib
-from famipose_jax import train_step as train_step_lib
+from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import init_from
+from famipose_jax.checkpoints import workdir_binding
 
 PRETRAIN_DIR = 'pretrain'
 RESULTS_FILE = 'eval_results.json'
@@ -121,27 +121,17 @@ def _finite(values: dict[str, float]) -> bool:
   return math.isfinite(values['loss']) and math.isfinite(values['grad_norm'])
 
 
-class _Model:
-  """Everything built from a config that the loop and the evaluation share."""
-
-  def __init__(self, config: ml_collections.ConfigDict, mesh, steps_per_epoch: int):
-    self.model = models.build_model(config.model)
-    self.critic = losses.build_mi_critic(config.loss, config.model.num_joints)
-    self.tx = optim.make_optimizer(config, steps_per_epoch)
-    self.schedule = optim.learning_rate_schedule(config.optim, steps_per_epoch)
-    self.abstract_state = train_state_lib.abstract_train_state(
-        self.model, self.critic, self.tx, config, mesh)
-
-  def fresh_state(self, config, mesh):
-    state = train_state_lib.create_train_state(self.model, self.critic, self.tx, config, mesh)
-    if config.init_from:
-      loaded = checkpointing.load_variables(config.init_from)
-      target = {'params': state.params['model'], 'batch_stats': state.batch_stats}
-      merged, modules = checkpointing.merge_variables(jax.device_get(target), loaded,
-                                                      config.init_from)
-      log(f'initialised {", ".join(modules)} from {config.init_from}')
-      state = train_state_lib.with_model_variables(state, merged, self.tx, mesh)
-    return state
+def fresh_state(experiment: experiment_lib.Experiment, mesh) -> train_state_lib.TrainState:
+  """A new state, with the network's variables from config.init_from when it names them."""
+  config = experiment.config
+  state = experiment.init_state(mesh)
+  if config.init_from:
+    loaded = init_from.load_variables(config.init_from)
+    merged, modules = init_from.merge_variables(
+        jax.device_get(experiment_lib.model_variables(state)), loaded, config.init_from)
+    log(f'initialised {", ".join(modules)} from {config.init_from}')
+    state = train_state_lib.with_model_variables(state, merged, experiment.tx, mesh)
+  return state
 
 
 def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +142,7 @@ def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[s
       'columns': {name: result.columns for name, result in evaluation['results'].items()},
   }
   if jax.process_index() == 0:
-    checkpointing.write_json_atomic(os.path.join(workdir, RESULTS_FILE), summary)
+    atomic_files.write_json_atomic(os.path.join(workdir, RESULTS_FILE), summary)
   return summary
 
 
@@ -180,11 +170,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
     stage1 = pretrain_config(config)
     pre_dir = os.path.join(workdir, PRETRAIN_DIR)
     # Both stages' configs are checked against their folders before either trains.
-    checkpointing.bind_workdir(pre_dir, stage1, write=False)
+    workdir_binding.bind_workdir(pre_dir, stage1, write=False)
     stage2 = ml_collections.ConfigDict(config.to_dict())
     stage2.train.pretrain_epochs = 0
     stage2.init_from = pre_dir
-    checkpointing.bind_workdir(workdir, stage2, write=False)
+    workdir_binding.bind_workdir(workdir, stage2, write=False)
     log(f'== stage 1/2: single-frame HRNet baseline ({stage1.num_epochs} epochs) in {pre_dir}')
     first = _train(stage1, pre_dir, evaluate=True)
     if first.stopped_by:
@@ -202,33 +192,30 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   config_schema.validate_config(config)
   if config.train.pretrain_epochs:
     raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
-                                    f'train.pretrain_epochs={config.train.pretrain_epochs}')
+                                        f'train.pretrain_epochs={config.train.pretrain_epochs}')
   initialize_distributed(config.train)
   return _train(config, os.path.abspath(workdir), evaluate=False)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
-  checkpointing.bind_workdir(workdir, config)   # refuses another config's workdir
+  workdir_binding.bind_workdir(workdir, config)   # refuses another config's workdir
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
-  train_set = data_pipeline.build_dataset(config.data, 'train')
-  steps_per_epoch = len(train_set) // config.batch_size
-  if steps_per_epoch < 1:
-    raise ValueError(f'{len(train_set)} training samples cannot fill one batch of '
-                     f'config.batch_size={config.batch_size}')
+  train_set = experiment_lib.Experiment(config).dataset('train')
+  steps_per_epoch = experiment_lib.steps_per_epoch(config, len(train_set))
   total_steps = config.num_epochs * steps_per_epoch
-  built = _Model(config, mesh, steps_per_epoch)
-  ckpt = checkpointing.Checkpointer(
+  experiment = experiment_lib.Experiment(config, steps_per_epoch)   # the schedule needs it
+  ckpt = checkpointer.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
   latest = ckpt.latest_step()
   try:
     if latest is not None:
-      state, _ = ckpt.restore(latest, built.abstract_state)
+      state, _ = ckpt.restore(latest, experiment.abstract_state(mesh))
       log(f'resumed from {ckpt.step_dir(latest)}')
     else:
-      state = built.fresh_state(config, mesh)
+      state = fresh_state(experiment, mesh)
   except BaseException:
     ckpt.close()
     raise
@@ -238,18 +225,17 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     if start_step < total_steps:
-      state = _loop(config, state, built, mesh, train_set, ckpt, writer, summary,
+      state = _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary,
                     steps_per_epoch, total_steps)
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
       if cached is not None:
         summary.evaluation = cached
       else:
-        variables = {'params': state.params['model'], 'batch_stats': state.batch_stats}
         log(f'evaluating step {summary.step} on val')
         evaluation = eval_loop.evaluate_model(
-            built.model, variables, config, mesh, workdir, summary.step, writer,
-            show_progress=config.train.progress_bar)
+            experiment, experiment_lib.model_variables(state), mesh, workdir, summary.step,
+            writer, show_progress=config.train.progress_bar)
         summary.evaluation = _save_results(workdir, summary.step, evaluation)
         log(f'evaluation took {evaluation["seconds"]:.0f} s')
       log(summary.evaluation['table'])
@@ -261,13 +247,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   return summary
 
 
-def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_per_epoch,
+def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, steps_per_epoch,
           total_steps):
   """Runs steps summary.step .. total_steps - 1; returns the final state."""
-  step_fn = train_step_lib.jit_train_step(
-      train_step_lib.make_train_step(built.model, built.critic, built.tx, built.schedule,
-                                     config), state, mesh)
-  keys = train_step_lib.device_keys(config)
+  step_fn = experiment.train_step(mesh)
+  keys = experiment.train_keys
   start_step = summary.step
   bar = progress.ProgressBar(total_steps, 'train', start=start_step,
                              enabled=None if config.train.progress_bar else False)
@@ -309,7 +293,7 @@ def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_pe
     meta = {'epoch': step / steps_per_epoch}
     return ckpt.save(step, state, meta, force=force)
 
-  with checkpointing.StopSignal() as stop, data_pipeline.make_loader(
+  with stop_signal.StopSignal() as stop, data_pipeline.make_loader(
       config.data, train_set, batch_size=sharding.local_batch_size(config.batch_size),
       train=True, seed=config.seed, start_step=start_step, process_index=jax.process_index(),
       process_count=jax.process_count()) as batches:
@@ -338,9 +322,8 @@ def _loop(config, state, built, mesh, train_set, ckpt, writer, summary, steps_pe
       epoch = done // steps_per_epoch
       if (epoch_end and config.train.eval_every_epochs and done < total_steps
           and epoch % config.train.eval_every_epochs == 0):
-        variables = {'params': state.params['model'], 'batch_stats': state.batch_stats}
-        evaluation = eval_loop.evaluate_model(built.model, variables, config, mesh,
-                                              summary.workdir, done, writer,
+        evaluation = eval_loop.evaluate_model(experiment, experiment_lib.model_variables(state),
+                                              mesh, summary.workdir, done, writer,
                                               show_progress=config.train.progress_bar)
         log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
     if pending is not None:
@@ -359,22 +342,21 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   workdir = os.path.abspath(workdir)
   ensure_dataset(config)
   mesh = sharding.make_mesh()
-  ckpt_dir = os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
+  ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
   has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
-  model = models.build_model(config.model)
+  experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
   if has_checkpoints:
-    checkpointing.bind_workdir(workdir, config, write=False)
-    built = _Model(config, mesh, steps_per_epoch=1)   # the schedule does not shape the state
-    ckpt = checkpointing.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
+    workdir_binding.bind_workdir(workdir, config, write=False)
+    ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
                                       use_async=False)
     step = ckpt.latest_step()
-    state, _ = ckpt.restore(step, built.abstract_state)
+    state, _ = ckpt.restore(step, experiment.abstract_state(mesh))
     ckpt.close()
-    variables = {'params': state.params['model'], 'batch_stats': state.batch_stats}
+    variables = experiment_lib.model_variables(state)
     source = ckpt.step_dir(step)
   elif config.init_from:
-    target = jax.device_get(train_state_lib.init_model_variables(model, config, mesh))
-    merged, _ = checkpointing.merge_variables(target, checkpointing.load_variables(
+    target = jax.device_get(experiment.init_model_variables(mesh))
+    merged, _ = init_from.merge_variables(target, init_from.load_variables(
         config.init_from), config.init_from)
     variables = jax.device_put(merged, sharding.replicated(mesh))
     step, source = 0, config.init_from
@@ -384,7 +366,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   log(f'evaluating {source}')
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
-    evaluation = eval_loop.evaluate_model(model, variables, config, mesh, workdir, step, writer,
+    evaluation = eval_loop.evaluate_model(experiment, variables, mesh, workdir, step, writer,
                                           show_progress=config.train.progress_bar)
   finally:
     writer.close()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import cv2
 import numpy as np
 
+from data_pipeline import atomic_files
 from data_pipeline import joints as joint_layout
 
 PREDICTION_COLOUR = (0, 255, 255)    # BGR yellow
@@ -68,15 +67,10 @@ def frame_panel(frames: list[np.ndarray], predictions: list[list], truth: list[l
 
 
 def write_png(path: str, image_bgr: np.ndarray) -> bytes:
-  """Writes the PNG atomically (temporary file + os.replace); returns its bytes."""
+  """Writes the PNG atomically (`atomic_files.write_bytes_atomic`); returns its bytes."""
   ok, encoded = cv2.imencode('.png', image_bgr)
   if not ok:
     raise RuntimeError(f'OpenCV could not encode the PNG for {path}')
   data = encoded.tobytes()
-  folder = os.path.dirname(os.path.abspath(path))
-  os.makedirs(folder, exist_ok=True)
-  tmp = os.path.join(folder, f'.{os.path.basename(path)}.tmp.{os.getpid()}')
-  with open(tmp, 'wb') as f:
-    f.write(data)
-  os.replace(tmp, path)
+  atomic_files.write_bytes_atomic(path, data)
   return data

@@ -11,9 +11,12 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import posetrack17
-from famipose_jax import checkpointing
 from famipose_jax import sharding
-from test_train_support import snapshot_files
+from famipose_jax import stop_signal
+from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import init_from
+from famipose_jax.checkpoints import workdir_binding
+from tests.train_support import snapshot_files
 
 
 def _state(value: float):
@@ -36,7 +39,7 @@ def _config(**changes):
 
 
 def test_save_restore_keep_last(tmp_path):
-  ckpt = checkpointing.Checkpointer(str(tmp_path), _config(), save_every_steps=2, keep=2)
+  ckpt = checkpointer.Checkpointer(str(tmp_path), _config(), save_every_steps=2, keep=2)
   for step in range(1, 7):
     ckpt.save(step, _state(float(step)), {'epoch': step / 3})
   ckpt.wait()
@@ -53,7 +56,7 @@ def test_save_restore_keep_last(tmp_path):
 
 
 def test_corrupt_checkpoint_names_the_step_dir(tmp_path):
-  ckpt = checkpointing.Checkpointer(str(tmp_path), _config(), save_every_steps=1, keep=3)
+  ckpt = checkpointer.Checkpointer(str(tmp_path), _config(), save_every_steps=1, keep=3)
   ckpt.save(5, _state(5.0), {})
   ckpt.wait()
   step_dir = ckpt.step_dir(5)
@@ -65,24 +68,24 @@ def test_corrupt_checkpoint_names_the_step_dir(tmp_path):
       damaged += 1
   assert damaged >= 3
   before = snapshot_files(str(tmp_path))
-  with pytest.raises(checkpointing.CheckpointError, match=f'checkpoint {step_dir} is corrupt'):
+  with pytest.raises(checkpointer.CheckpointError, match=f'checkpoint {step_dir} is corrupt'):
     ckpt.restore(5, _abstract(_state(0.0)))
   assert snapshot_files(str(tmp_path)) == before
   ckpt.close()
 
 
 def test_checkpoint_of_another_config_is_refused(tmp_path):
-  ckpt = checkpointing.Checkpointer(str(tmp_path), _config(), save_every_steps=1, keep=3)
+  ckpt = checkpointer.Checkpointer(str(tmp_path), _config(), save_every_steps=1, keep=3)
   ckpt.save(1, _state(1.0), {})
   ckpt.close()
   # A runtime field may differ; a field that shapes the state may not.
-  same = checkpointing.Checkpointer(str(tmp_path), _config(**{'data.root': '/x'}),
+  same = checkpointer.Checkpointer(str(tmp_path), _config(**{'data.root': '/x'}),
                                     save_every_steps=1, keep=3)
   assert same.restore(1, _abstract(_state(0.0)))[1]['step'] == 1
   same.close()
-  other = checkpointing.Checkpointer(str(tmp_path), _config(**{'model.head': 'simcc'}),
+  other = checkpointer.Checkpointer(str(tmp_path), _config(**{'model.head': 'simcc'}),
                                      save_every_steps=1, keep=3)
-  with pytest.raises(checkpointing.CheckpointError,
+  with pytest.raises(checkpointer.CheckpointError,
                      match="different config:\n  model.head: 'heatmap' in the workdir, 'simcc' now"):
     other.restore(1, _abstract(_state(0.0)))
   other.close()
@@ -90,8 +93,8 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
 
 def test_bind_workdir_records_and_refuses_other_configs(tmp_path):
   config = posetrack17.get_config()
-  checkpointing.bind_workdir(str(tmp_path), config)
-  with open(tmp_path / checkpointing.CONFIG_FILE) as f:
+  workdir_binding.bind_workdir(str(tmp_path), config)
+  with open(tmp_path / workdir_binding.CONFIG_FILE) as f:
     recorded = json.load(f)
   assert recorded['config']['model.head'] == 'heatmap'
   assert recorded['config']['optim.lr_decay_epochs'] == [8, 12, 16]
@@ -100,12 +103,12 @@ def test_bind_workdir_records_and_refuses_other_configs(tmp_path):
   config.num_epochs = 30
   config.train.log_every_steps = 7
   config.eval.flip_test = True
-  checkpointing.bind_workdir(str(tmp_path), config)
+  workdir_binding.bind_workdir(str(tmp_path), config)
   before = snapshot_files(str(tmp_path))
   config.model.gtm_channels = 8
   config.optim.learning_rate = 2e-3
-  with pytest.raises(checkpointing.ConfigMismatchError) as error:
-    checkpointing.bind_workdir(str(tmp_path), config)
+  with pytest.raises(workdir_binding.ConfigMismatchError) as error:
+    workdir_binding.bind_workdir(str(tmp_path), config)
   message = str(error.value)
   assert 'model.gtm_channels: 16 in the workdir, 8 now' in message
   assert 'optim.learning_rate: 0.001 in the workdir, 0.002 now' in message
@@ -119,33 +122,33 @@ def test_merge_variables_places_a_bare_backbone():
             'batch_stats': {'backbone': {'bn1': {'mean': np.zeros(4, np.float32)}}}}
   loaded = {'params': {'conv1': {'kernel': np.full((3, 3, 3, 4), 2.0)}},
             'batch_stats': {'bn1': {'mean': np.full(4, 3.0)}}}
-  merged, modules = checkpointing.merge_variables(target, loaded, 'hrnet.ckpt')
+  merged, modules = init_from.merge_variables(target, loaded, 'hrnet.ckpt')
   assert modules == ['backbone']
   np.testing.assert_array_equal(merged['params']['backbone']['conv1']['kernel'], 2.0)
   assert merged['params']['backbone']['conv1']['kernel'].dtype == np.float32
   np.testing.assert_array_equal(merged['batch_stats']['backbone']['bn1']['mean'], 3.0)
   np.testing.assert_array_equal(merged['params']['head']['kernel'], 1.0)   # kept
   bad = {'params': {'conv1': {'kernel': np.zeros((1, 1, 3, 4))}}}
-  with pytest.raises(checkpointing.CheckpointError,
+  with pytest.raises(checkpointer.CheckpointError,
                      match=r'params/backbone/conv1/kernel has shape \(1, 1, 3, 4\)'):
-    checkpointing.merge_variables(target, bad, 'hrnet.ckpt')
+    init_from.merge_variables(target, bad, 'hrnet.ckpt')
 
 
 def test_load_variables_reads_the_converter_layout(tmp_path):
   tree = {'params': {'backbone': {'w': np.arange(3, dtype=np.float32)}},
           'batch_stats': {'backbone': {'mean': np.ones(2, np.float32)}}}
   with ocp.StandardCheckpointer() as writer:
-    writer.save(str(tmp_path / checkpointing.VARIABLES_DIR), tree)
-  loaded = checkpointing.load_variables(str(tmp_path))
+    writer.save(str(tmp_path / init_from.VARIABLES_DIR), tree)
+  loaded = init_from.load_variables(str(tmp_path))
   np.testing.assert_array_equal(loaded['params']['backbone']['w'], [0, 1, 2])
   np.testing.assert_array_equal(loaded['batch_stats']['backbone']['mean'], [1, 1])
-  with pytest.raises(checkpointing.CheckpointError, match='neither a converted checkpoint'):
-    checkpointing.load_variables(str(tmp_path / 'missing'))
+  with pytest.raises(checkpointer.CheckpointError, match='neither a converted checkpoint'):
+    init_from.load_variables(str(tmp_path / 'missing'))
 
 
 def test_stop_signal_defers_sigterm_then_restores_the_handler():
   previous = signal.getsignal(signal.SIGTERM)
-  with checkpointing.StopSignal() as stop:
+  with stop_signal.StopSignal() as stop:
     assert stop.requested is None
     os.kill(os.getpid(), signal.SIGTERM)
     assert stop.requested == 'SIGTERM'

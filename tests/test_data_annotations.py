@@ -11,7 +11,7 @@ from data_pipeline.coco_keypoints import BoxConvention, clean_box, read_ground_t
 from data_pipeline.detections import read_detections
 from data_pipeline.frame_source import FolderFrameSource
 from data_pipeline.video_samples import read_video_folder
-from test_data_fixture import write_tiny_posetrack
+from tests.tiny_posetrack import write_tiny_posetrack
 
 BOXES = BoxConvention(aspect_ratio=0.75, enlarge=1.25, pixel_std=200.0)
 

@@ -9,7 +9,7 @@ import pytest
 import data_pipeline
 from data_pipeline.bad_input import BadInputError
 from data_pipeline.dataset import SampleError
-from test_data_fixture import tiny_config, write_tiny_posetrack
+from tests.tiny_posetrack import tiny_config, write_tiny_posetrack
 
 TRAIN_JSON = os.path.join('annotations', 'posetrack_train.json')
 VAL_BOXES = os.path.join('annotations', 'val_boxes.json')

@@ -7,7 +7,7 @@ import pytest
 import data_pipeline
 from data_pipeline import clip_transform as ct
 from data_pipeline import crop_affine
-from test_data_fixture import tiny_config, write_tiny_posetrack
+from tests.tiny_posetrack import tiny_config, write_tiny_posetrack
 
 
 @pytest.fixture(scope='module')

@@ -8,7 +8,8 @@ import pytest
 import data_pipeline
 from data_pipeline.batch_plan import PADDING, BatchPlan
 from data_pipeline.dataset import SampleError
-from test_data_fixture import tiny_config, write_tiny_posetrack
+from famipose_jax.heads import HeatmapCodec, SimCCCodec
+from tests.tiny_posetrack import tiny_config, write_tiny_posetrack
 
 
 @pytest.fixture(scope='module')
@@ -16,6 +17,12 @@ def tiny_root(tmp_path_factory):
   root = tmp_path_factory.mktemp('posetrack')
   write_tiny_posetrack(root, videos=2, frames=5, layout='pt18')
   return root
+
+
+def _both_heads_codecs(config):
+  """Heatmap and SimCC targets in every element (the largest elements a config gives)."""
+  return (HeatmapCodec(tuple(config.image_size), tuple(config.heatmap_size), config.sigma),
+          SimCCCodec(tuple(config.image_size), config.simcc_split_ratio, config.simcc_sigma))
 
 
 def _assert_batches_equal(a, b):
@@ -58,7 +65,7 @@ def test_eval_plan_pads_the_last_batch():
 
 def test_numpy_workers_and_tfdata_give_identical_batches(tiny_root):
   config = tiny_config(tiny_root)
-  dataset = data_pipeline.build_dataset(config, 'train')
+  dataset = data_pipeline.build_dataset(config, 'train', codecs=_both_heads_codecs(config))
   kwargs = dict(batch_size=4, train=True, seed=11)
   with data_pipeline.make_loader(config, dataset, num_workers=0, **kwargs) as loader:
     reference = [next(loader) for _ in range(6)]        # crosses into epoch 1 (5 steps/epoch)
@@ -144,6 +151,6 @@ def test_too_little_shared_memory_is_a_clear_error(tiny_root, monkeypatch):
   usage = collections.namedtuple('usage', 'total used free')
   monkeypatch.setattr(shutil, 'disk_usage', lambda path: usage(2**26, 2**26 - 2**20, 2**20))
   config = tiny_config(tiny_root)
-  dataset = data_pipeline.build_dataset(config, 'train')
+  dataset = data_pipeline.build_dataset(config, 'train', codecs=_both_heads_codecs(config))
   with pytest.raises(MemoryError, match=r'needs \d+ MiB of shared memory .* /dev/shm has 1 MiB'):
     data_pipeline.make_loader(config, dataset, batch_size=8, train=True, seed=0, num_workers=2)

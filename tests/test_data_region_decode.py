@@ -8,7 +8,7 @@ import data_pipeline
 from data_pipeline import clip_transform as ct
 from data_pipeline import frame_source
 from data_pipeline.bad_input import BadInputError
-from test_data_fixture import tiny_config, write_tiny_posetrack
+from tests.tiny_posetrack import tiny_config, write_tiny_posetrack
 
 needs_decoder = pytest.mark.skipif(not frame_source.region_decoding_available(),
                                    reason='the libjpeg-turbo region decoder was not built '

@@ -10,7 +10,7 @@ import pytest
 
 import data_pipeline
 from data_pipeline.frame_source import FolderFrameSource, TfdsFrameSource
-from test_data_fixture import tiny_config, write_tiny_posetrack
+from tests.tiny_posetrack import tiny_config, write_tiny_posetrack
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

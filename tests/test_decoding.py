@@ -9,6 +9,9 @@ from configs import posetrack17
 from data_pipeline import crop_affine
 from data_pipeline import joints
 from famipose_jax import decoding
+from famipose_jax.heads import heatmap as heatmap_head
+from famipose_jax.heads import heatmap_peaks
+from famipose_jax.heads import simcc as simcc_head
 
 H, W = 64, 48
 
@@ -58,7 +61,7 @@ def _dark_reference(maps, kernel=11):
 
 def test_quarter_offset_on_a_subpixel_gaussian():
   # Peak at (20.3, 30.7): argmax (20, 31); the larger neighbours are x=21 and y=30.
-  coords, maxvals = decoding.decode_heatmaps(_maps([(20.3, 30.7)]), quarter_step=0.25,
+  coords, maxvals = heatmap_peaks.decode_heatmaps(_maps([(20.3, 30.7)]), quarter_step=0.25,
                                              dark=False, dark_kernel_size=11)
   np.testing.assert_array_equal(np.asarray(coords)[0, 0], [20.25, 30.75])
   np.testing.assert_allclose(np.asarray(maxvals)[0, 0],
@@ -68,8 +71,8 @@ def test_quarter_offset_on_a_subpixel_gaussian():
 def test_dark_is_much_closer_than_the_quarter_offset():
   truth = np.array([[20.3, 30.7], [11.45, 40.1], [30.8, 15.35]])
   maps = _maps(truth)
-  quarter, _ = decoding.decode_heatmaps(maps, quarter_step=0.25, dark=False, dark_kernel_size=11)
-  dark, _ = decoding.decode_heatmaps(maps, quarter_step=0.25, dark=True, dark_kernel_size=11)
+  quarter, _ = heatmap_peaks.decode_heatmaps(maps, quarter_step=0.25, dark=False, dark_kernel_size=11)
+  dark, _ = heatmap_peaks.decode_heatmaps(maps, quarter_step=0.25, dark=True, dark_kernel_size=11)
   quarter_error = np.abs(np.asarray(quarter)[0] - truth).max()
   dark_error = np.abs(np.asarray(dark)[0] - truth).max()
   assert 0.04 < quarter_error <= 0.25
@@ -86,7 +89,7 @@ def test_decoding_matches_the_published_loop_on_random_maps_under_jit():
   maps[0, :, :, 0] = -1.0 - rng.uniform(size=(9, 7))   # max <= 0: coordinates zeroed
   maps[1, :, :, 1] = 0.0
   maps[1, 4, 1, 1] = 1.0                                # peak in column 1: no step (1 < px)
-  decode = jax.jit(lambda m: decoding.decode_heatmaps(m, quarter_step=0.25, dark=False,
+  decode = jax.jit(lambda m: heatmap_peaks.decode_heatmaps(m, quarter_step=0.25, dark=False,
                                                       dark_kernel_size=11))
   coords, maxvals = decode(maps)
   for b in range(3):
@@ -110,7 +113,7 @@ def test_simcc_round_trip():
   x = np.stack([_simcc_target(px, 576, k, sigma) for px, _ in points])[None]
   y = np.stack([_simcc_target(py, 768, k, sigma) for _, py in points])[None]
   # Logits = log of the target, so the softmax is the target renormalised.
-  coords, scores = decoding.decode_simcc(np.log(x + 1e-30), np.log(y + 1e-30), split_ratio=k)
+  coords, scores = simcc_head.decode_simcc(np.log(x + 1e-30), np.log(y + 1e-30), split_ratio=k)
   # Bins round(k x): 200.6 -> 201, 401.6 -> 402; 0.4 -> 0, 766 -> 766; 574.8 -> 575, 20 -> 20.
   np.testing.assert_array_equal(np.asarray(coords)[0],
                                 [[100.5, 201.0], [0.0, 383.0], [287.5, 10.0]])
@@ -135,15 +138,15 @@ def test_flip_back_of_a_symmetric_pose():
   maps = _maps(_symmetric_pose(W))
   maps[maps < 1e-20] = 0.0   # XLA on CPU flushes denormals; keep the comparisons exact
   # What the network sees on the mirrored input is the same pose: flipping back is identity.
-  back = np.asarray(decoding.flip_back_heatmaps(maps, joints.FLIP_PAIRS, shift=False))
+  back = np.asarray(heatmap_head.flip_back_heatmaps(maps, joints.FLIP_PAIRS, shift=False))
   np.testing.assert_array_equal(back, maps)
-  shifted = np.asarray(decoding.flip_back_heatmaps(maps, joints.FLIP_PAIRS, shift=True))
+  shifted = np.asarray(heatmap_head.flip_back_heatmaps(maps, joints.FLIP_PAIRS, shift=True))
   np.testing.assert_array_equal(shifted[:, :, 1:], maps[:, :, :-1])
   np.testing.assert_array_equal(shifted[:, :, 0], maps[:, :, 0])
   # An asymmetric map: the left wrist's map (slot 9) moves to slot 10, mirrored.
   one = np.zeros((1, H, W, joints.NUM_JOINTS), np.float32)
   one[0, 12, 5, 9] = 1.0
-  back = np.asarray(decoding.flip_back_heatmaps(one, joints.FLIP_PAIRS, shift=False))
+  back = np.asarray(heatmap_head.flip_back_heatmaps(one, joints.FLIP_PAIRS, shift=False))
   assert np.argwhere(back[0] == 1.0).tolist() == [[12, W - 1 - 5, 10]]
 
   outputs = {'heatmaps': maps, 'backbone_heatmaps': maps * 0.5}
@@ -158,9 +161,9 @@ def test_flip_back_of_a_symmetric_pose():
     vectors[0, left, 40 - 2 * i] = 1.0
     vectors[0, right, bins - 1 - (40 - 2 * i)] = 1.0
   y = np.random.default_rng(0).normal(size=(1, joints.NUM_JOINTS, 8)).astype(np.float32)
-  back_x, back_y = decoding.flip_back_simcc(vectors, y, joints.FLIP_PAIRS)
+  back_x, back_y = simcc_head.flip_back_simcc(vectors, y, joints.FLIP_PAIRS)
   np.testing.assert_array_equal(np.asarray(back_x), vectors)
-  perm = decoding.flip_permutation(joints.NUM_JOINTS, joints.FLIP_PAIRS)
+  perm = joints.flip_permutation(joints.NUM_JOINTS, joints.FLIP_PAIRS)
   np.testing.assert_array_equal(np.asarray(back_y), y[:, perm])
   assert perm.tolist() == [0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]
   np.testing.assert_array_equal(np.asarray(decoding.flip_images(maps[..., :3])),

@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip('torch')
 
-from famipose_jax import checkpointing  # pylint: disable=g-import-not-at-top
-from famipose_jax import convert as cli
+from famipose_jax import convert as cli  # pylint: disable=g-import-not-at-top
+from famipose_jax.checkpoints import init_from
 from famipose_jax.interop import convert
 from famipose_jax.interop import testing
 
@@ -69,14 +69,14 @@ def test_writes_orbax_variables_and_record_that_init_from_reads(files, tmp_path,
   assert record['counts']['backbone_parameters'] == sum(p.numel() for p in model.hrnet.parameters())
   assert 'wrote' in capsys.readouterr().out
 
-  loaded = checkpointing.load_variables(str(out))
+  loaded = init_from.load_variables(str(out))
   want, _ = convert.state_dict_to_variables(model.state_dict(), files['tiny'].model, 'famipose',
                                             N, shapes=files['shapes'])
   got, want = _flat(loaded), _flat(want)
   assert got.keys() == want.keys()
   for key, value in want.items():
     np.testing.assert_array_equal(got[key], value, err_msg=str(key))
-  merged, modules = checkpointing.merge_variables(_zeros(files['shapes']), loaded, str(out))
+  merged, modules = init_from.merge_variables(_zeros(files['shapes']), loaded, str(out))
   assert 'backbone' in modules and 'dcn_1' in modules
   np.testing.assert_array_equal(merged['params']['dcn_1']['kernel'],
                                 want[('params', 'dcn_1', 'kernel')])
@@ -87,10 +87,10 @@ def test_hrnet_checkpoint_initialises_only_the_backbone(files, tmp_path):
   assert cli.main([files['hrnet'], str(out), '--model', 'hrnet', '--config', files['config']]) == 0
   record = json.loads((out / 'conversion.json').read_text())
   assert record['model'] == 'hrnet' and record['num_supporting'] is None
-  loaded = checkpointing.load_variables(str(out))
+  loaded = init_from.load_variables(str(out))
   assert set(loaded['params']) == {'backbone'} and set(loaded['batch_stats']) == {'backbone'}
   target = _zeros(files['shapes'])
-  merged, modules = checkpointing.merge_variables(target, loaded, str(out))
+  merged, modules = init_from.merge_variables(target, loaded, str(out))
   assert modules == ['backbone']
   np.testing.assert_array_equal(
       merged['batch_stats']['backbone']['bn1']['var'],
@@ -117,7 +117,7 @@ def test_strict_failure_writes_nothing_and_non_strict_records_the_report(files, 
   assert 'dcn_4.weight' in capsys.readouterr().err
   record = json.loads((out / 'conversion.json').read_text())
   assert record['report']['missing'] == ['dcn_4.weight'] and record['strict'] is False
-  assert 'kernel' not in checkpointing.load_variables(str(out))['params']['dcn_4']
+  assert 'kernel' not in init_from.load_variables(str(out))['params']['dcn_4']
 
 
 def test_width_and_image_size_flags_shape_the_model():

@@ -147,7 +147,7 @@ def test_modulated_deform_conv_matches_the_torchvision_definition(stride, paddin
 
 
 def test_deform_conv_offset_channel_one_is_dx():
-  """Reference doc: with a 1x1 kernel, +1 in channel 1 samples the pixel to the right."""
+  """torchvision's offset layout (dy, dx): with a 1x1 kernel, +1 in channel 1 reads x + 1."""
   x = torch.arange(12.0).reshape(1, 1, 3, 4)
   offset = torch.zeros(1, 2, 3, 4)
   offset[:, 1] = 1.0
@@ -157,7 +157,7 @@ def test_deform_conv_offset_channel_one_is_dx():
 
 
 def test_warp_affine_reproduces_both_kornia_conventions():
-  """The reference doc's check on a 6x5 ramp (H=6, W=5), translation (tx, ty) = (1, 0.5)."""
+  """Kornia's two conventions on a 6x5 ramp (H=6, W=5), translation (tx, ty) = (1, 0.5)."""
   h, w = 6, 5
   ramp = torch.arange(h * w, dtype=torch.float32).reshape(1, 1, h, w) + 1
   matrix = torch.tensor([[[1.0, 0.0, 1.0], [0.0, 1.0, 0.5]]])
@@ -230,7 +230,7 @@ def tiny():
   return config, model, key, support
 
 
-def test_forward_returns_every_intermediate_with_contract_shapes(tiny):
+def test_forward_returns_every_intermediate_with_the_jax_model_shapes(tiny):
   _, model, key, support = tiny
   model.eval()
   with torch.no_grad():

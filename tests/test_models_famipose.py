@@ -19,7 +19,7 @@ from famipose_jax import backbone_presets
 from famipose_jax import models
 from famipose_jax.models import blocks
 from famipose_jax.models import global_transformation
-from famipose_jax.models import heads
+from famipose_jax.heads import simcc as simcc_head
 from famipose_jax.models import local_calibration
 
 INIT_KEY = jax.random.key(0, impl='unsafe_rbg')
@@ -143,8 +143,8 @@ def test_simcc_head(temporal):
   assert out['heatmaps'].shape == (B, 16, 8, 5)
   assert variables['params']['mlp_head_x']['kernel'].shape == (16 * 8, 64)
   assert variables['params']['mlp_head_y']['kernel'].shape == (16 * 8, 128)
-  assert heads.simcc_bins((288, 384), 2.0) == (576, 768)
-  assert heads.simcc_bins((30, 50), 1.5) == (45, 75)
+  assert simcc_head.simcc_bins((288, 384), 2.0) == (576, 768)
+  assert simcc_head.simcc_bins((30, 50), 1.5) == (45, 75)
 
 
 def test_ablations_remove_their_modules_and_outputs():

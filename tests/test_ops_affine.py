@@ -69,7 +69,7 @@ def test_warp_affine_matches_torch_affine_grid_grid_sample(align_corners):
 
 
 def test_kornia_translation_facts_on_a_6x5_ramp():
-  """Reference doc: theta translation t gives out(x, y) = in(x - tx, y - ty) with
+  """Kornia's warp_affine conventions: theta translation t gives out(x, y) = in(x - tx, y - ty) with
   align_corners=True; with False the shift is t * W / (W - 1) (1.25 px on width 5)."""
   ramp = jnp.arange(30, dtype=jnp.float32).reshape(1, 6, 5, 1)   # in(x, y) = 5 y + x
   shift_x = affine.translation_matrix(jnp.array([[1.0, 0.0]]))

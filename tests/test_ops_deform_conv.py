@@ -80,7 +80,7 @@ def test_zero_offsets_and_unit_mask_equal_a_plain_convolution(case):
 
 
 def test_offset_layout_dy_then_dx():
-  """Reference doc: with a 1x1 kernel, +1 in channel 1 samples the pixel to the right."""
+  """torchvision's offset layout (dy, dx): with a 1x1 kernel, +1 in channel 1 reads x + 1."""
   x = jnp.arange(12, dtype=jnp.float32).reshape(1, 3, 4, 1)
   kernel = jnp.ones((1, 1, 1, 1))
   right = jnp.zeros((1, 3, 4, 2)).at[..., 1].set(1.0)

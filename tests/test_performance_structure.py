@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from famipose_jax import compiler_options
+from famipose_jax import heads
 from famipose_jax import models
 from famipose_jax import pixels
 from famipose_jax import train_step as train_step_lib
@@ -82,7 +83,7 @@ def _loss_outputs_and_gradient(config, model, variables, batch):
     key_image, supporting = pixels.network_inputs(batch, config)
     outputs, updated = model.apply({'params': params, 'batch_stats': variables['batch_stats']},
                                    key_image, supporting, train=True, mutable=['batch_stats'])
-    loss = (train_step_lib.task_loss(outputs, batch, config)
+    loss = (heads.build_head(config).loss(outputs, batch)
             + train_step_lib.mi_objective(outputs, batch, None, {}, config)[0])
     return loss, (outputs, updated['batch_stats'])
   step = compiler_options.jit(jax.value_and_grad(loss_fn, has_aux=True))

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from test_train_support import compile_cache, subprocess_env, tiny_dataset  # noqa: F401
+from tests.train_support import subprocess_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,7 +21,10 @@ def _run(args, env, timeout=120):
 
 
 @pytest.mark.parametrize('override, message', [
-    ('--config.train.bogus=1', "unknown config field 'train.bogus'"),
+    ('--config.train.log_every_step=1',
+     "unknown config field(s): train.log_every_step (did you mean 'train.log_every_steps'?)"),
+    ('--config.bogus.x=1', "unknown config field 'bogus.x'"),
+    ('--config.train.log_every_steps.x=1', "unknown config field 'train.log_every_steps.x'"),
     ('--config.model.head=simc', "config.model.head='simc' is not one of ('heatmap', 'simcc')"),
 ])
 def test_bad_override_is_named_and_workdir_untouched(tmp_path, compile_cache, override, message):
@@ -33,6 +36,15 @@ def test_bad_override_is_named_and_workdir_untouched(tmp_path, compile_cache, ov
   assert 'Traceback' not in result.stderr
   assert not workdir.exists()
 
+
+def test_bad_override_of_the_default_config_is_named(tmp_path, compile_cache):
+  """Without --config the default file is loaded at parse time too, not at import."""
+  workdir = tmp_path / 'run'
+  result = _run(['--config.bogus.x=1', f'--workdir={workdir}'], subprocess_env(compile_cache))
+  assert result.returncode == 2, result.stderr[-2000:]
+  assert "unknown config field 'bogus.x'" in result.stderr
+  assert 'Traceback' not in result.stderr
+  assert not workdir.exists()
 
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, compile_cache, tiny_dataset):
   workdir = tmp_path / 'run'

@@ -11,12 +11,13 @@ import pytest
 
 import data_pipeline
 from data_pipeline import posetrack_video as ptv
-from famipose_jax import checkpointing
 from famipose_jax import config_schema
 from famipose_jax import metrics
 from famipose_jax import trainer
-from test_train_support import (  # noqa: F401 (fixtures)
-    compile_cache, smoke_config, snapshot_files, tiny_dataset)
+from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import init_from
+from famipose_jax.checkpoints import workdir_binding
+from tests.train_support import smoke_config, snapshot_files
 
 
 def _steps_per_epoch(config):
@@ -25,9 +26,9 @@ def _steps_per_epoch(config):
 
 def _latest_state(workdir):
   """The latest checkpoint's TrainState as a pytree of numpy arrays."""
-  ckpt_dir = os.path.join(workdir, checkpointing.CHECKPOINT_DIR)
+  ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
   step = max(int(s) for s in os.listdir(ckpt_dir) if s.isdigit())
-  return step, checkpointing._restore_untyped(os.path.join(ckpt_dir, str(step), 'state'))
+  return step, init_from.restore_untyped(os.path.join(ckpt_dir, str(step), 'state'))
 
 
 
@@ -41,7 +42,7 @@ def test_two_stage_run_trains_fami_pose_on_the_stage_one_backbone(tmp_path, comp
   assert summary.pretrain is not None and summary.pretrain.workdir == pre_dir
   assert sorted(summary.pretrain.evaluation['mAP']) == ['final']
   assert sorted(summary.evaluation['mAP']) == ['backbone', 'final']
-  with open(os.path.join(pre_dir, checkpointing.CONFIG_FILE)) as f:
+  with open(os.path.join(pre_dir, workdir_binding.CONFIG_FILE)) as f:
     stage1 = json.load(f)['config']
   assert (stage1['model.temporal'], stage1['data.supporting_offsets']) == (False, [])
   # Stage 2 starts from stage 1's backbone and leaves its weights alone (frozen); only the
@@ -194,12 +195,12 @@ def test_programmatic_config_errors_touch_nothing(tmp_path, tiny_dataset):
 
 def test_workdir_of_another_config_is_refused(tmp_path, tiny_dataset):
   workdir = str(tmp_path / 'run')
-  checkpointing.bind_workdir(workdir, smoke_config(tiny_dataset))
+  workdir_binding.bind_workdir(workdir, smoke_config(tiny_dataset))
   os.makedirs(os.path.join(workdir, 'checkpoints', '3'))
   before = snapshot_files(workdir)
   other = smoke_config(tiny_dataset, **{'model.temporal': False, 'model.freeze_backbone': False,
                                         'loss.mi': 'none'})
-  with pytest.raises(checkpointing.ConfigMismatchError,
+  with pytest.raises(workdir_binding.ConfigMismatchError,
                      match=f'workdir {workdir} holds a run of a different config'):
     trainer.train_and_evaluate(other, workdir)
   assert snapshot_files(workdir) == before
@@ -214,7 +215,7 @@ def test_corrupt_checkpoint_is_named_and_left_alone(tmp_path, tiny_dataset, trai
     with open(path, 'r+b') as f:
       f.truncate(5)
   before = snapshot_files(workdir)
-  with pytest.raises(checkpointing.CheckpointError,
+  with pytest.raises(checkpointer.CheckpointError,
                      match=f'checkpoint {step_dir} is corrupt or incomplete'):
     trainer.train(smoke_config(tiny_dataset, num_epochs=2), workdir)
   assert snapshot_files(workdir) == before

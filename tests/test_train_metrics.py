@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -59,20 +60,64 @@ def test_disabled_writer_writes_nothing(tmp_path):
   assert not os.path.exists(tmp_path / 'w')
 
 
-def test_progress_bar_line_and_tty_detection():
+class _Terminal(io.StringIO):
+  """A stream that says it is a terminal."""
+
+  def isatty(self):
+    return True
+
+
+def _plain(text: str) -> str:
+  """`text` without ANSI escape sequences."""
+  return re.sub(r'\x1b\[[0-9;?]*[A-Za-z]', '', text)
+
+
+def test_progress_bar_is_silent_off_a_terminal():
   stream = io.StringIO()
   bar = progress.ProgressBar(200, 'train', start=50, stream=stream)
   assert not bar.enabled             # a StringIO is not a terminal
-  bar._start_time -= 10.0            # 10 s ago
-  line = bar.line(100)
-  assert line.startswith('train [###############...............] 100/200 5.00/s ETA 00:20')
-  bar.update(100)
+  bar.update(100, 'loss 0.5')
+  bar.close()
   assert stream.getvalue() == ''
-  forced = progress.ProgressBar(10, 'eval', stream=stream, enabled=True)
-  forced.update(10)
-  forced.close()
-  assert stream.getvalue().startswith('\reval [') and stream.getvalue().endswith('\n')
-  assert progress.format_duration(3725) == '1:02:05'
+
+
+def test_progress_bar_draws_on_a_terminal_of_process_0_only(monkeypatch):
+  monkeypatch.setattr(progress, '_process_index', lambda: 0)
+  bar = progress.ProgressBar(10, 'eval', stream=_Terminal())
+  assert bar.enabled
+  bar.close()
+  monkeypatch.setattr(progress, '_process_index', lambda: 1)
+  stream = _Terminal()
+  bar = progress.ProgressBar(10, 'eval', stream=stream)
+  assert not bar.enabled
+  bar.update(5)
+  bar.close()
+  assert stream.getvalue() == ''
+
+
+def test_progress_bar_resumes_at_start_and_shows_the_text():
+  stream = io.StringIO()
+  bar = progress.ProgressBar(200, 'train', start=50, stream=stream, enabled=True)
+  bar.update(50)
+  assert '50/200' in _plain(stream.getvalue())
+  bar.update(200, 'loss 0.123')
+  bar.close()
+  last = _plain(stream.getvalue()).strip().splitlines()[-1]
+  assert last.startswith('train ') and '200/200' in last and last.endswith('loss 0.123')
+  assert not progress._DISPLAYS                # closed: the display is gone
+
+
+def test_progress_bars_open_together_share_one_display():
+  stream = io.StringIO()
+  outer = progress.ProgressBar(4, 'train', stream=stream, enabled=True)
+  inner = progress.ProgressBar(2, 'eval', stream=stream, enabled=True)
+  inner.update(2)
+  assert 'eval' in _plain(stream.getvalue()) and 'train' in _plain(stream.getvalue())
+  inner.close()
+  outer.update(4)
+  outer.close()
+  assert 'eval' not in _plain(stream.getvalue()).strip().splitlines()[-1]
+  assert not progress._DISPLAYS
 
 
 def test_frame_panel_draws_both_skeletons(tmp_path):

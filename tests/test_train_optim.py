@@ -5,13 +5,10 @@ import numpy as np
 import pytest
 
 from configs import posetrack17
-from famipose_jax import models
+from famipose_jax import experiment as experiment_lib
 from famipose_jax import optim
 from famipose_jax import sharding
-from famipose_jax import train_state as train_state_lib
-from famipose_jax import train_step as train_step_lib
-import data_pipeline
-from test_train_support import compile_cache, smoke_config, tiny_dataset  # noqa: F401 (fixtures)
+from tests.train_support import smoke_config
 
 
 def test_schedule_values_at_milestones():
@@ -43,12 +40,11 @@ def test_labels_freeze_only_the_backbone():
 def _one_step(config):
   """(state before, state after one jitted step) of the smoke model on a fixed random batch."""
   mesh = sharding.make_mesh(jax.devices()[:1])
-  model = models.build_model(config.model)
   # The trainer's steps per epoch, so that the compiled step is shared with the loop tests.
-  steps = len(data_pipeline.build_dataset(config.data, 'train')) // config.batch_size
-  tx = optim.make_optimizer(config, steps_per_epoch=steps)
-  schedule = optim.learning_rate_schedule(config.optim, steps)
-  state = train_state_lib.create_train_state(model, None, tx, config, mesh)
+  train_set = experiment_lib.Experiment(config).dataset('train')
+  experiment = experiment_lib.Experiment(
+      config, experiment_lib.steps_per_epoch(config, len(train_set)))
+  state = experiment.init_state(mesh)
   before = jax.device_get(state)
   rng = np.random.default_rng(0)
   width, height = config.model.image_size
@@ -57,9 +53,7 @@ def _one_step(config):
            'supporting_images': rng.integers(0, 256, (b, n, height, width, 3), np.uint8),
            'heatmap': rng.random((b, height // 4, width // 4, 17)).astype(np.float32),
            'target_weight': np.ones((b, 17), np.float32)}
-  step = train_step_lib.jit_train_step(
-      train_step_lib.make_train_step(model, None, tx, schedule, config), state, mesh)
-  state, metrics = step(state, sharding.put_batch(batch, mesh))
+  state, metrics = experiment.train_step(mesh)(state, sharding.put_batch(batch, mesh))
   return before, jax.device_get(state), jax.device_get(metrics)
 
 

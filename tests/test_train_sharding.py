@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from test_train_support import compile_cache, subprocess_env  # noqa: F401
+from tests.train_support import subprocess_env
 
 NUM_STEPS = 3
 RTOL, ATOL = 1e-4, 1e-6
@@ -24,25 +24,19 @@ RTOL_MOMENTS = 3e-2
 
 
 def _build(config):
-  from famipose_jax import losses, models, optim  # pylint: disable=g-import-not-at-top
-  model = models.build_model(config.model)
-  critic = losses.build_mi_critic(config.loss, config.model.num_joints)
-  tx = optim.make_optimizer(config, steps_per_epoch=2)
-  schedule = optim.learning_rate_schedule(config.optim, 2)
-  return model, critic, tx, schedule
+  from famipose_jax import experiment  # pylint: disable=g-import-not-at-top
+  return experiment.Experiment(config, steps_per_epoch=2)
 
 
 def _run_on(devices, config, initial_state, batches):
   """Trains from the host copy `initial_state` on a mesh over `devices`."""
   import jax  # pylint: disable=g-import-not-at-top
   from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
-  from famipose_jax import train_step as tsp  # pylint: disable=g-import-not-at-top
   mesh = sharding.make_mesh(devices)
-  model, critic, tx, schedule = _build(config)
   state = jax.device_put(initial_state, sharding.replicated(mesh))
   assert all(len(leaf.sharding.device_set) == len(devices)
              for leaf in jax.tree_util.tree_leaves(state))
-  step = tsp.jit_train_step(tsp.make_train_step(model, critic, tx, schedule, config), state, mesh)
+  step = _build(config).train_step(mesh)
   losses_seen = []
   for batch in batches:
     placed = sharding.put_batch(batch, mesh)
@@ -55,8 +49,7 @@ def _run_on(devices, config, initial_state, batches):
 def _child():
   import jax  # pylint: disable=g-import-not-at-top
   from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
-  from famipose_jax import train_state as tsl  # pylint: disable=g-import-not-at-top
-  from test_train_support import smoke_config  # pylint: disable=g-import-not-at-top
+  from tests.train_support import smoke_config  # pylint: disable=g-import-not-at-top
   assert jax.device_count() == 4, jax.devices()
   # The learned MI critic covers the most code: model and critic trained by one gradient.
   # Adam's eps = 1 makes updates proportional to the gradient. With the default 1e-8 Adam turns
@@ -73,9 +66,8 @@ def _child():
         'key_image': rng.normal(size=(b, height, width, 3)).astype(np.float32),
         'supporting_images': rng.normal(size=(b, n, height, width, 3)).astype(np.float32),
         'heatmap': heatmap, 'target_weight': (rng.random((b, 17)) > 0.2).astype(np.float32)})
-  model, critic, tx, _ = _build(config)
   # Created sharded over all 4 devices, as training does; each run starts from a host copy.
-  initial = tsl.create_train_state(model, critic, tx, config, sharding.make_mesh())
+  initial = _build(config).init_state(sharding.make_mesh())
   assert len(jax.tree_util.tree_leaves(initial)[0].sharding.device_set) == 4
   initial = jax.device_get(initial)
   one, losses_one = _run_on(jax.devices()[:1], config, initial, batches)

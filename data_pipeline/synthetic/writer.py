@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from data_pipeline import atomic_files
 from data_pipeline import posetrack_video
 from data_pipeline.synthetic import settings as settings_lib
 
@@ -117,7 +118,7 @@ def manifest_document(settings, videos: dict, stats: dict) -> dict:
 
 
 def write_json(document, path: str):
-  posetrack_video.write_json_atomic(document, path)
+  atomic_files.write_json_atomic(path, document, compact=True, allow_nan=False)
 
 
 def stats_of(frames: list) -> dict:

@@ -1,6 +1,5 @@
-"""Evaluation: PoseTrack mAP (poseval's algorithm), PCK, and writing prediction files."""
+"""Evaluation: PoseTrack mAP (poseval's algorithm) and writing prediction files."""
 
-from famipose_jax.evaluation.pck import PCKResult, compute_pck
 from famipose_jax.evaluation.posetrack_map import (PoseTrackResult, evaluate_folders,
                                                    evaluate_videos, format_table,
                                                    read_folder_pair)
@@ -8,7 +7,6 @@ from famipose_jax.evaluation.prediction_writer import (PosePrediction, assemble_
                                                        write_prediction_folder)
 
 __all__ = [
-    'PCKResult', 'PosePrediction', 'PoseTrackResult', 'assemble_predictions',
-    'compute_pck', 'evaluate_folders', 'evaluate_videos', 'format_table', 'read_folder_pair',
-    'write_prediction_folder',
+    'PosePrediction', 'PoseTrackResult', 'assemble_predictions', 'evaluate_folders',
+    'evaluate_videos', 'format_table', 'read_folder_pair', 'write_prediction_folder',
 ]

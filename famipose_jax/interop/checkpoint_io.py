@@ -5,8 +5,9 @@
   OUT_DIR/conversion.json   what was converted: source file and its SHA-256, model kind,
                             widths, tensor and parameter counts, the non-strict report
 
-`famipose_jax.checkpointing.load_variables(OUT_DIR)` reads it back (config.init_from=OUT_DIR).
-conversion.json is written last, so a folder without it is an interrupted conversion.
+`famipose_jax.checkpoints.init_from.load_variables(OUT_DIR)` reads it back
+(config.init_from=OUT_DIR). conversion.json is written last, so a folder without it is an
+interrupted conversion.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from famipose_jax import checkpointing
+from data_pipeline import atomic_files
+from famipose_jax.checkpoints import init_from
 from famipose_jax.interop import convert
 
 RECORD_FILE = 'conversion.json'
-VARIABLES_DIR = checkpointing.VARIABLES_DIR
+VARIABLES_DIR = init_from.VARIABLES_DIR
 
 
 def _sha256(path: str) -> str:
@@ -65,7 +67,7 @@ def save_variables(out_dir: str, variables: Mapping[str, Any]) -> None:
 
 def write_record(out_dir: str, record: Mapping[str, Any]) -> None:
   """OUT_DIR/conversion.json, atomically; written last, it marks a complete conversion."""
-  checkpointing.write_json_atomic(os.path.join(out_dir, RECORD_FILE), dict(record))
+  atomic_files.write_json_atomic(os.path.join(out_dir, RECORD_FILE), dict(record))
 
 
 def convert_file(in_path: str, out_dir: str, model_config: ml_collections.ConfigDict,

@@ -480,7 +480,7 @@ class FamiPoseReference(nn.Module):
     self.agg_final_layer = _conv(width, cfg.num_joints, head_k, padding=head_k // 2, bias=True)
 
   def _add_simcc_head(self):
-    """SimCC classifiers on the final maps flattened row-major (the reproduction's names)."""
+    """SimCC classifiers on the final maps flattened row-major (SimCC's names)."""
     cfg = self.config
     heat_w, heat_h = cfg.heatmap_size
     image_w, image_h = cfg.image_size

@@ -7,7 +7,7 @@ Data flow (heatmap resolution h x w = image / 4, C = backbone width, K joints):
   3. agg_sup = sup_agg_block(concat of the N warped features, N*C channels).
   4. Local calibration (local_calibration.py): c (calibrated key), a (calibrated support).
   5. all_agg = init_feature_agg_block(concat(z_key, a)); heatmaps = agg_final_layer(all_agg).
-  Optionally the SimCC classifiers (heads.py) on the final maps.
+  Optionally the SimCC classifiers (simcc_classifier.py) on the final maps.
 model.temporal=False runs only step 1 on the key frame: the single-frame HRNet baseline.
 
 Parameter naming rule (how a PyTorch state_dict key becomes a Flax variable path):
@@ -34,11 +34,12 @@ import ml_collections
 from flax import linen as nn
 
 from famipose_jax import config_schema
+from famipose_jax.heads import simcc as simcc_head
 from famipose_jax.models import blocks
 from famipose_jax.models import global_transformation
-from famipose_jax.models import heads
 from famipose_jax.models import hrnet
 from famipose_jax.models import local_calibration
+from famipose_jax.models import simcc_classifier
 
 DTYPES = {name: getattr(jnp, name) for name in config_schema.CHOICES['model.dtype']}
 
@@ -84,8 +85,8 @@ class FamiPose(nn.Module):
       self.agg_final_layer = self.opts.conv(cfg.num_joints, cfg.head_kernel_size,
                                             padding=cfg.head_kernel_size // 2, use_bias=True)
     if cfg.head == 'simcc':
-      num_x, num_y = heads.simcc_bins(cfg.image_size, cfg.simcc_split_ratio)
-      self.simcc_head = heads.SimCCHead(num_x, num_y, self.opts.dtype)
+      num_x, num_y = simcc_head.simcc_bins(cfg.image_size, cfg.simcc_split_ratio)
+      self.simcc_head = simcc_classifier.SimCCClassifier(num_x, num_y, self.opts.dtype)
       nn.share_scope(self, self.simcc_head)
 
   def __call__(self, key_image: jax.Array, supporting_images: jax.Array | None = None,
@@ -178,6 +179,12 @@ def build_model(model_config: ml_collections.ConfigDict) -> FamiPose:
   return FamiPose(ml_collections.FrozenConfigDict(model_config))
 
 
+def input_keys(model_config: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """The batch images the network reads: the key frame, plus the supporting frames in
+  temporal mode (the single-frame baseline reads only the key frame)."""
+  return ('key_image', 'supporting_images') if model_config.temporal else ('key_image',)
+
+
 def example_inputs(model_config: ml_collections.ConfigDict, batch_size: int = 1,
                    num_supporting_frames: int = 4) -> tuple[jax.Array, jax.Array | None]:
   """Zero (key_image, supporting_images) of the model's input size, e.g. for init/eval_shape.
@@ -186,6 +193,6 @@ def example_inputs(model_config: ml_collections.ConfigDict, batch_size: int = 1,
   """
   width, height = model_config.image_size
   key = jnp.zeros((batch_size, height, width, 3), jnp.float32)
-  if not model_config.temporal:
+  if 'supporting_images' not in input_keys(model_config):
     return key, None
   return key, jnp.zeros((batch_size, num_supporting_frames, height, width, 3), jnp.float32)

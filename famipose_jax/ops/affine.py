@@ -12,8 +12,9 @@ pixels, the destination pixel p reads the source at
                                                      S(q) = q n / (n - 1) - 1/2,
 
 per axis with n the axis length, so a translation t moves content by t n / (n - 1) (1.25 px for
-t = 1 on width 5, the reference doc's measurement). `warp_affine` computes these positions in
-closed form (no 3x3 normalise-invert-denormalise round trip) and samples with zero padding.
+t = 1 on width 5; tests/test_ops_affine.py checks both on a ramp). `warp_affine` computes these
+positions in closed form (no 3x3 normalise-invert-denormalise round trip) and samples with zero
+padding.
 """
 
 from __future__ import annotations

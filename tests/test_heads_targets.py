@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from data_pipeline import targets
+from famipose_jax.heads import heatmap as heatmap_head
+from famipose_jax.heads import simcc as simcc_head
 
 IMAGE = (288, 384)
 HEATMAP = (72, 96)
@@ -17,7 +18,7 @@ def _joints(*rows, k=3):
 
 def test_heatmap_peak_centre_and_values():
   joints = _joints((17.0, 22.0, 1), (100.4, 201.9, 1), (50.0, 50.0, 0))
-  heatmap, weight = targets.heatmap_targets(joints, IMAGE, HEATMAP, sigma=3.0)
+  heatmap, weight = heatmap_head.heatmap_targets(joints, IMAGE, HEATMAP, sigma=3.0)
   assert heatmap.shape == (96, 72, 3) and heatmap.dtype == np.float32
   np.testing.assert_array_equal(weight, [1, 1, 0])
   # centre = int(x / 4 + 0.5): (17, 22) -> (4, 6); (100.4, 201.9) -> (25, 50)
@@ -35,7 +36,7 @@ def test_heatmap_peak_centre_and_values():
 def test_heatmap_window_outside_the_map():
   # mu_x = int(-200 / 4 + 0.5) = -49: the window ends before column 0 -> weight 0.
   joints = _joints((-200.0, 30.0, 1), (400.0, 30.0, 1), (30.0, 500.0, 1))
-  heatmap, weight = targets.heatmap_targets(joints, IMAGE, HEATMAP, sigma=3.0)
+  heatmap, weight = heatmap_head.heatmap_targets(joints, IMAGE, HEATMAP, sigma=3.0)
   np.testing.assert_array_equal(weight, [0, 0, 0])
   assert not heatmap.any()
 
@@ -45,13 +46,13 @@ def test_heatmap_published_edge_quirk():
   # sigma 1: radius 3, mu_x = int(-16 / 4 + 0.5) = int(-3.5) = -3, br = int(-3 + 3 + 1) = 1;
   # mu_x = -4 (x = -18): br = 0 -> still weight 1.
   joints = _joints((-18.0, 20.0, 1), k=1)
-  heatmap, weight = targets.heatmap_targets(joints, IMAGE, HEATMAP, sigma=1.0)
+  heatmap, weight = heatmap_head.heatmap_targets(joints, IMAGE, HEATMAP, sigma=1.0)
   assert weight[0] == 1 and not heatmap.any()
 
 
 def test_simcc_targets():
   joints = _joints((10.3, 200.0, 1), (300.0, 10.0, 1), (5.0, 5.0, 0))
-  sx, sy, weight = targets.simcc_targets(joints, IMAGE, split_ratio=2.0, sigma=6.0)
+  sx, sy, weight = simcc_head.simcc_targets(joints, IMAGE, split_ratio=2.0, sigma=6.0)
   assert sx.shape == (3, 576) and sy.shape == (3, 768)
   norm = 1 / (6.0 * np.sqrt(2 * np.pi))
   assert np.argmax(sx[0]) == 21 and np.argmax(sy[0]) == 400     # round(20.6), round(400)
@@ -65,7 +66,7 @@ def test_simcc_targets():
 
 def test_simcc_has_no_subnormal_values():
   joints = _joints((0.0, 0.0, 1), k=1)
-  sx, _, _ = targets.simcc_targets(joints, IMAGE, split_ratio=2.0, sigma=6.0)
+  sx, _, _ = simcc_head.simcc_targets(joints, IMAGE, split_ratio=2.0, sigma=6.0)
   nonzero = sx[sx != 0]
   assert nonzero.min() >= np.finfo(np.float32).tiny
   assert np.count_nonzero(sx) < sx.size

@@ -1,9 +1,12 @@
-"""Output heads on per-joint maps: the SimCC coordinate classifiers.
+"""The SimCC coordinate classifiers on per-joint maps (the layers of the 'simcc' head).
 
-SimCC (Li et al., ECCV 2022), as the seed adds it to FAMI-Pose: each joint's map [h, w] is
-flattened (row-major, PyTorch's 'b c h w -> b c (h w)') and classified by two Linear layers into
-round(W*k) horizontal and round(H*k) vertical bins. Children mlp_head_x, mlp_head_y (the seed's
-names); weights PyTorch default uniform, biases zero (FAMI-Pose's init_weights zeroes biases).
+SimCC (Li et al., ECCV 2022) on FAMI-Pose's final maps, a variant the published FAMI-Pose code
+does not have, attached the way SimCC's code attaches it to HRNet (github.com/leeyegy/SimCC,
+lib/models/pose_hrnet.py): each joint's map [h, w] is flattened (row-major, 'b c h w -> b c (h w)')
+and classified by two Linear layers into round(W*k) horizontal and round(H*k) vertical bins
+(famipose_jax.heads.simcc: bins, targets, loss, decoding). Children mlp_head_x, mlp_head_y
+(SimCC's names); weights PyTorch default uniform, biases zero (FAMI-Pose's init_weights zeroes
+biases).
 """
 
 import jax
@@ -13,13 +16,7 @@ from flax import linen as nn
 from famipose_jax.models import initializers
 
 
-def simcc_bins(image_size: tuple[int, int], split_ratio: float) -> tuple[int, int]:
-  """(round(W*k), round(H*k)) for image_size (W, H): the x and y classifier widths."""
-  width, height = image_size
-  return round(width * split_ratio), round(height * split_ratio)
-
-
-class SimCCHead(nn.Module):
+class SimCCClassifier(nn.Module):
   """[B, h, w, K] maps -> (x logits [B, K, round(W*k)], y logits [B, K, round(H*k)])."""
   num_x_bins: int
   num_y_bins: int

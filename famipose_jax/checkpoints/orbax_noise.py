@@ -1,0 +1,67 @@
+"""Keeping Orbax's spurious reports out of the log: tracebacks after a failed read, and a warning.
+
+Neither report says anything the caller's own error or result does not; both would bury it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+
+
+@contextlib.contextmanager
+def quiet_failed_reads(quiet_seconds: float = 0.25, limit_seconds: float = 3.0):
+  """Keeps a failed Orbax read from printing hundreds of tracebacks after its real error.
+
+  When one array of a checkpoint cannot be read, Orbax's event loop closes while tensorstore
+  still completes the other reads; each completion then reports 'Event loop is closed' through
+  sys.unraisablehook (within ~0.1 s). While active, those reports are dropped (others pass to
+  the previous hook); after a failure it waits until they have stopped.
+  """
+  previous = sys.unraisablehook
+  last = [time.monotonic()]
+
+  def hook(unraisable):
+    if (isinstance(unraisable.exc_value, RuntimeError)
+        and 'Event loop is closed' in str(unraisable.exc_value)):
+      last[0] = time.monotonic()
+      return
+    previous(unraisable)
+
+  sys.unraisablehook = hook
+  try:
+    yield
+  except BaseException:
+    start = time.monotonic()
+    last[0] = start
+    while (time.monotonic() - last[0] < quiet_seconds
+           and time.monotonic() - start < limit_seconds):
+      time.sleep(0.05)
+    raise
+  finally:
+    sys.unraisablehook = previous
+
+
+class _DropMissingItemMetadata(logging.Filter):
+  """Drops Orbax's warning that an item folder has no _CHECKPOINT_METADATA."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return 'Metadata file does not exist' not in record.getMessage()
+
+
+@contextlib.contextmanager
+def quiet_missing_item_metadata():
+  """While active, Orbax does not warn that an item folder has no _CHECKPOINT_METADATA.
+
+  A training checkpoint keeps that file one level up (the step folder, written by the
+  CheckpointManager), so reading its `state` item alone always warns, about nothing.
+  """
+  quiet = _DropMissingItemMetadata()
+  absl_logger = logging.getLogger('absl')
+  absl_logger.addFilter(quiet)
+  try:
+    yield
+  finally:
+    absl_logger.removeFilter(quiet)

@@ -1,0 +1,85 @@
+"""Binding a workdir to one training config, so that resuming never mixes two experiments.
+
+`workdir/config.json` records the config the first time; every later run in that workdir must
+match it (every checkpoint carries it too). Runtime-only fields (paths, logging, evaluation,
+intervals) may change between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping
+
+import jax
+import ml_collections
+
+from data_pipeline import atomic_files
+from famipose_jax import config_schema
+
+CONFIG_FILE = 'config.json'
+
+# Fields that may differ when resuming: they do not change what the checkpoint holds or how the
+# remaining steps compute. A prefix ('eval') covers a whole section.
+RUNTIME_FIELDS = (
+    'init_from', 'num_epochs', 'eval_batch_size', 'eval',
+    'data.root', 'data.num_workers', 'data.prefetch_batches', 'data.on_bad_input',
+    'data.loader', 'data.worker_start_method', 'data.frame_source', 'data.tfds_data_dir',
+    'data.val_json', 'data.val_boxes_json', 'data.eval_boxes', 'data.det_score_threshold',
+    'data.video_annotation_dir',
+    'train.log_every_steps', 'train.checkpoint_every_steps', 'train.keep_checkpoints',
+    'train.async_checkpointing', 'train.eval_every_epochs', 'train.num_vis_samples',
+    'train.progress_bar', 'train.distributed', 'train.coordinator_address',
+    'train.num_processes', 'train.process_id', 'train.pretrain_epochs',
+    'train.pretrain_lr_decay_epochs',
+)
+
+
+class ConfigMismatchError(ValueError):
+  """The workdir was created by a different training config."""
+
+
+def flat_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """{'model.head': 'heatmap', ...} with JSON-normal values (tuples become lists)."""
+  return json.loads(json.dumps(config_schema.flatten(config.to_dict()), default=str))
+
+
+def _is_runtime(name: str) -> bool:
+  return any(name == f or name.startswith(f + '.') for f in RUNTIME_FIELDS)
+
+
+def config_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+  """'field: old in the workdir, new now' for every non-runtime field that differs."""
+  names = sorted(n for n in set(recorded) | set(current) if not _is_runtime(n))
+  return [f'  {n}: {recorded.get(n, "<absent>")!r} in the workdir, '
+          f'{current.get(n, "<absent>")!r} now'
+          for n in names if recorded.get(n, '<absent>') != current.get(n, '<absent>')]
+
+
+def list_differences(diffs: list[str]) -> str:
+  """The first 20 lines of `config_differences`, for an error message."""
+  return '\n'.join(diffs[:20]) + ('\n  ...' if len(diffs) > 20 else '')
+
+
+def bind_workdir(workdir: str, config: ml_collections.ConfigDict, write: bool = True):
+  """Checks that `workdir` belongs to `config` (or is new) and records the config there.
+
+  Raises:
+    ConfigMismatchError: naming the differing fields, before anything in the workdir is touched.
+  """
+  current = flat_config(config)
+  path = os.path.join(workdir, CONFIG_FILE)
+  if os.path.exists(path):
+    try:
+      with open(path, encoding='utf-8') as f:
+        recorded = dict(json.load(f)['config'])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+      raise ConfigMismatchError(f'{path} is unreadable ({e}); it is not a workdir of this '
+                                'program. Choose another --workdir.') from e
+    diffs = config_differences(recorded, current)
+    if diffs:
+      raise ConfigMismatchError(
+          f'workdir {workdir} holds a run of a different config ({path}):\n'
+          + list_differences(diffs) + '\nUse a new --workdir (nothing was changed in this one).')
+  elif write and jax.process_index() == 0:
+    atomic_files.write_json_atomic(path, {'config': current})

@@ -1,0 +1,139 @@
+"""An experiment: everything one validated config builds, wired once.
+
+    experiment = Experiment(config, steps_per_epoch)
+    train_set = experiment.dataset('train')           # only the targets this run reads
+    state = experiment.init_state(mesh)               # or restore into abstract_state(mesh)
+    step = experiment.train_step(mesh)                # jitted (state, batch) -> (state, metrics)
+    predict = experiment.predict_fn()                 # (variables, batch) -> decoded joints
+
+The trainer, the evaluation, the benchmarks and the tests all build through it, so the model,
+its head and codec, the MI objective, the optimiser with its schedule, and which batch entries
+a step reads are decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import ml_collections
+from jax.sharding import Mesh
+
+import data_pipeline
+from data_pipeline import batch_plan
+from famipose_jax import decoding
+from famipose_jax import heads
+from famipose_jax import losses
+from famipose_jax import models
+from famipose_jax import optim
+from famipose_jax import pixels
+from famipose_jax import train_state as train_state_lib
+from famipose_jax import train_step as train_step_lib
+
+
+def steps_per_epoch(config: ml_collections.ConfigDict, num_train_samples: int) -> int:
+  """Optimiser updates per epoch: the batch plan's full global batches."""
+  return batch_plan.BatchPlan(num_samples=num_train_samples, batch_size=config.batch_size,
+                              train=True).steps_per_epoch
+
+
+class Experiment:
+  """The model, head, MI objective and optimiser of a config, and the functions built on them.
+
+  Attributes:
+    config: the experiment config (validated by the caller).
+    model: the FamiPose network.
+    head: heads.HeatmapHead or heads.SimCCHead (task loss, targets, decoding).
+    critic: the MI critic module when config.loss.mi == 'critic', else None.
+    tx: the optimiser; its state carries the learning rate (optim.current_learning_rate).
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, steps_per_epoch: int = 1):
+    """`steps_per_epoch` shapes only the learning-rate schedule, not the state."""
+    self.config = config
+    self.model = models.build_model(config.model)
+    self.head = heads.build_head(config)
+    self.critic = losses.build_mi_critic(config.loss, config.model.num_joints)
+    self.tx = optim.make_optimizer(config, steps_per_epoch)
+
+  # --- what the data pipeline builds and the device reads -----------------------------------
+
+  @property
+  def target_codecs(self) -> tuple:
+    """The head's codec first (its weights are 'target_weight'), then what the MI critic reads."""
+    codecs = [self.head.codec]
+    if self.critic is not None and not isinstance(self.head.codec, heads.HeatmapCodec):
+      codecs.append(heads.heatmap_codec(self.config))
+    return tuple(codecs)
+
+  @property
+  def input_keys(self) -> tuple[str, ...]:
+    return models.input_keys(self.config.model)
+
+  @property
+  def train_keys(self) -> tuple[str, ...]:
+    """The batch entries the train step reads on the device."""
+    targets = tuple(name for codec in self.target_codecs for name in codec.target_keys)
+    return self.input_keys + targets + ('target_weight',)
+
+  def dataset(self, split: str) -> data_pipeline.ClipDataset:
+    """The split's ClipDataset; val elements carry no training targets (nothing reads them)."""
+    codecs = self.target_codecs if split == 'train' else ()
+    return data_pipeline.build_dataset(self.config.data, split, codecs=codecs)
+
+  # --- state -------------------------------------------------------------------------------
+
+  def init_state(self, mesh: Mesh) -> train_state_lib.TrainState:
+    """A fresh state (config.seed), every leaf replicated over the mesh."""
+    return train_state_lib.create_train_state(self.model, self.critic, self.tx, self.config,
+                                              mesh)
+
+  def abstract_state(self, mesh: Mesh) -> train_state_lib.TrainState:
+    """ShapeDtypeStructs with shardings of the state, to restore a checkpoint into place."""
+    return train_state_lib.abstract_train_state(self.model, self.critic, self.tx, self.config,
+                                                mesh)
+
+  def init_model_variables(self, mesh: Mesh) -> dict[str, Any]:
+    """The network's fresh {'params', 'batch_stats'} alone (evaluation from init_from)."""
+    return train_state_lib.init_model_variables(self.model, self.config, mesh)
+
+  # --- compiled functions ------------------------------------------------------------------
+
+  def train_step(self, mesh: Mesh) -> Callable:
+    """The jitted, donating (state, batch) -> (state, metrics) step."""
+    state = self.abstract_state(mesh)
+    labels = optim.param_labels(state.params, bool(self.config.model.freeze_backbone))
+    step_fn = train_step_lib.make_train_step(self.model, self.head, self.critic, self.tx, labels,
+                                             self.config)
+    return train_step_lib.jit_train_step(step_fn, state, mesh)
+
+  def predict_fn(self) -> Callable[[Any, dict], dict]:
+    """Pure (variables, batch) -> {'final': {'coords', 'maxvals'}, 'backbone': ...}.
+
+    coords [B, K, 2] in input-crop pixels; 'final' is the head's prediction, 'backbone' the
+    backbone's own heatmaps (temporal mode only). With config.eval.flip_test the mirrored
+    input's outputs are flipped back and averaged first.
+    """
+    config = self.config
+    model = self.model
+    decode = decoding.make_decoder(config)
+    flip_pairs = tuple(tuple(p) for p in config.data.flip_pairs)
+
+    def predict(variables, batch):
+      key_image, supporting = pixels.network_inputs(batch, config)
+      outputs = model.apply(variables, key_image, supporting, train=False)
+      if config.eval.flip_test:
+        flipped = model.apply(variables, decoding.flip_images(key_image),
+                              None if supporting is None else decoding.flip_images(supporting),
+                              train=False)
+        outputs = decoding.fuse_flipped_outputs(outputs, flipped, flip_pairs,
+                                                shift_heatmap=config.eval.flip_shift_heatmap)
+      return {name: {'coords': coords, 'maxvals': maxvals}
+              for name, (coords, maxvals) in decode(outputs).items()}
+
+    return predict
+
+
+def model_variables(state: train_state_lib.TrainState) -> dict[str, Any]:
+  """The network's {'params', 'batch_stats'} of a train state (what evaluation applies)."""
+  return {'params': state.params['model'], 'batch_stats': state.batch_stats}
+
