@@ -35,9 +35,13 @@ META_KEYS = ('center', 'scale', 'rotation', 'box_score', 'sample_index', 'valid'
 PREDICTIONS_DIR = 'predictions'
 
 
-def row_labels(config: ml_collections.ConfigDict) -> dict[str, str]:
-  """Decoder output name -> table row label ('backbone' only in temporal mode)."""
-  if config.model.temporal:
+def row_labels(names) -> dict[str, str]:
+  """Prediction name -> table row label, for the names the predict function returned.
+
+  Only the temporal model returns 'backbone' (its backbone's own heatmaps); 'final' is then
+  FAMI-Pose's prediction, else the single-frame network's.
+  """
+  if 'backbone' in names:
     return {'backbone': 'backbone only', 'final': 'FAMI-Pose'}
   return {'final': 'single-frame HRNet'}
 
@@ -72,7 +76,7 @@ def predict(experiment, variables, dataset, mesh: Mesh, *,
   config = experiment.config
   sharding.check_batch_size(config.eval_batch_size, mesh, 'eval_batch_size')
   step_fn = make_eval_step(experiment, mesh)
-  predictions = {name: [] for name in row_labels(config)}
+  predictions: dict[str, list] = {}
   keys = experiment.input_keys + META_KEYS
   with data_pipeline.make_loader(
       config.data, dataset, batch_size=sharding.local_batch_size(config.eval_batch_size),
@@ -85,7 +89,8 @@ def predict(experiment, variables, dataset, mesh: Mesh, *,
                                                                   keys)))
       valid = np.asarray(out['meta']['valid'], bool)
       rows = {k: np.asarray(v)[valid] for k, v in out['meta'].items()}
-      for name in predictions:
+      for name in (n for n in out if n != 'meta'):
+        predictions.setdefault(name, [])
         keypoints = decoding.image_keypoints(out[name]['coords'][valid],
                                              out[name]['maxvals'][valid], rows, config)
         for index, kp in zip(rows['sample_index'], keypoints):
@@ -174,7 +179,7 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
     return {'results': {}, 'table': '', 'prediction_dir': out_dir, 'image': None,
             'seconds': time.time() - start}
   results, gt_videos, pred_videos = score_predictions(config, predictions, out_dir)
-  labels = row_labels(config)
+  labels = row_labels(results)
   table = evaluation.format_table({labels[name]: results[name] for name in labels})
   image_path = None
   panel = draw_frames(config, gt_videos, pred_videos['final'], config.train.num_vis_samples)
