@@ -1,8 +1,10 @@
-"""Helpers of the training tests: the smoke config, folder snapshots, a child process's env.
+"""Helpers of the training tests: the smoke config, folder snapshots, a child process's env, and
+damaging a checkpoint's array data.
 
 The fixtures these tests share (`compile_cache`, `tiny_dataset`) are in conftest.py.
 """
 
+import glob
 import os
 
 from configs import synthetic
@@ -41,3 +43,20 @@ def subprocess_env(cache_dir: str) -> dict:
   env['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
   env['JAX_PLATFORMS'] = 'cpu'
   return env
+
+
+def flip_array_bytes(step_dir: str, count: int = 8) -> str:
+  """Inverts `count` bytes in the middle of the largest array data file of a checkpoint.
+
+  The largest file under state/ocdbt.process_0/d holds array chunks, so the flip changes array
+  values (Orbax reads them back without complaint) rather than the index. Returns the file.
+  """
+  files = glob.glob(os.path.join(step_dir, 'state', 'ocdbt.process_*', 'd', '*'))
+  path = max(files, key=os.path.getsize)
+  middle = os.path.getsize(path) // 2
+  with open(path, 'r+b') as f:
+    f.seek(middle)
+    original = f.read(count)
+    f.seek(middle)
+    f.write(bytes(b ^ 0xFF for b in original))
+  return path

@@ -1,45 +1,116 @@
-"""The Orbax CheckpointManager for the train state of one workdir.
+"""The Orbax CheckpointManager for the train state of one workdir, with checksums and retention.
 
-Layout: workdir/checkpoints/<step>/{state,meta}. `state` is the TrainState pytree, `meta` a
-small JSON record (step, epoch, the flattened config); a checkpoint of another config is
-refused on restore.
+Layout: workdir/checkpoints/<step>/{state,meta,checksums}. `state` is the TrainState pytree,
+`meta` a small JSON record (step, epoch, the flattened config), `checksums` the SHA-256 of every
+array of `state` (`checksums.py`). Orbax commits the three items together: a step folder
+appears only once all are written (an interrupted save leaves a `*.orbax-checkpoint-tmp`
+folder that Orbax ignores and removes).
+
+A restore compares every array with its checksum; a checkpoint of another config is refused.
+Retention is ours, not Orbax's `max_to_keep`: checkpoints beyond the newest `keep` are deleted
+only once the newest has been read back from disk and matched its checksums, so a damaged or
+failed save never costs the older, intact ones.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from typing import Any, Mapping
 
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 
+from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import orbax_noise
 from famipose_jax.checkpoints import workdir_binding
 
 CHECKPOINT_DIR = 'checkpoints'
+CHECKSUMS_ITEM = 'checksums'
+# Damaged checkpoints skipped by restore_latest_intact move here (workdir/corrupt_checkpoints):
+# training saves their steps again, and they stay for inspection.
+CORRUPT_DIR = 'corrupt_checkpoints'
+_FALL_BACK_OPTION = '--config.train.on_corrupt_checkpoint=fall_back'
 
 
 class CheckpointError(RuntimeError):
-  """A checkpoint that cannot be read, or one that belongs to another config."""
+  """A checkpoint that cannot be read or written, or one that belongs to another config."""
+
+
+class CorruptCheckpointError(CheckpointError):
+  """A checkpoint whose files cannot be read or whose arrays differ from their checksums.
+
+  `reason` is the first sentence of the message: what is wrong, without advice.
+  """
+
+  def __init__(self, reason: str, advice: str = ''):
+    super().__init__(f'{reason}{advice}')
+    self.reason = reason
+
+
+def _host_sharding():
+  """Where a read-back for verification goes: host memory, not the accelerator's."""
+  try:
+    device = jax.local_devices(backend='cpu')[0]
+  except RuntimeError:   # JAX_PLATFORMS without cpu
+    device = jax.local_devices()[0]
+  return jax.sharding.SingleDeviceSharding(device)
+
+
+def _read_back_target(state: Any) -> Any:
+  """ShapeDtypeStructs to read `state` back into, for comparing it with its checksums."""
+  if jax.process_count() > 1:   # arrays sharded over processes are read back as they were saved
+    sharding_of = lambda x: getattr(x, 'sharding', None) or _host_sharding()
+  else:
+    host = _host_sharding()
+    sharding_of = lambda x: host
+  return jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(np.shape(x), getattr(x, 'dtype', None) or np.result_type(x),
+                                     sharding=sharding_of(x)), state)
+
+
+def _reason(error: BaseException) -> str:
+  """'No space left on device' for an OSError anywhere in the chain, else 'Type: message'."""
+  seen = error
+  while seen is not None:
+    if isinstance(seen, OSError) and seen.strerror:
+      return seen.strerror
+    seen = seen.__cause__ or seen.__context__
+  first_line = (str(error).strip().splitlines() or [''])[0]
+  return f'{type(error).__name__}: {first_line[:300]}'
 
 
 class Checkpointer:
   """Orbax CheckpointManager for the train state of one workdir.
 
-  Saves every `save_every_steps` steps (and whenever `force`d), keeps the last `keep`, writes
-  asynchronously when `use_async`; `wait()` blocks until pending writes are on disk.
+  Saves every `save_every_steps` steps (and whenever `force`d), keeps the last `keep` (see the
+  module docstring), writes asynchronously when `use_async`; `wait()` blocks until pending
+  writes are on disk and read back.
   """
 
   def __init__(self, workdir: str, config: ml_collections.ConfigDict, *, save_every_steps: int,
                keep: int, use_async: bool = True):
     self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
     self.config = workdir_binding.flat_config(config)
+    self.keep = max(1, int(keep))
+    self._pending = None      # (step, read-back target) of a save not yet verified on disk
+    self._last_good = None    # the newest step restored or verified by this Checkpointer
+    self._failed = False      # a failed save was reported: Orbax may still report it, quieted
+    self._quiet = contextlib.ExitStack()
+    self._quiet.enter_context(orbax_noise.one_line_write_errors())
     options = ocp.CheckpointManagerOptions(
-        save_interval_steps=max(1, int(save_every_steps)), max_to_keep=max(1, int(keep)),
+        save_interval_steps=max(1, int(save_every_steps)), max_to_keep=None,
         enable_async_checkpointing=use_async, create=True)
-    self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                          item_names=('state', 'meta'))
+    try:
+      self._manager = ocp.CheckpointManager(self.directory, options=options,
+                                            item_names=('state', 'meta', CHECKSUMS_ITEM))
+    except OSError as e:
+      self._quiet.close()
+      raise CheckpointError(f'cannot create the checkpoint folder {self.directory}: '
+                            f'{_reason(e)}.') from e
 
   def step_dir(self, step: int) -> str:
     return os.path.join(self.directory, str(step))
@@ -51,40 +122,185 @@ class Checkpointer:
     return self._manager.latest_step()
 
   def save(self, step: int, state: Any, meta: Mapping[str, Any], force: bool = False) -> bool:
-    """Starts saving `state` at `step`; returns whether a save was started."""
+    """Starts saving `state` at `step`; returns whether a save was started.
+
+    Raises:
+      CheckpointError: naming the folder and the reason, if this save or the previous one
+        cannot be written (or the previous one does not read back as it was saved).
+    """
+    self._settle()
+    if not force and not self._manager.should_save(int(step)):
+      return False
     meta = dict(meta, step=int(step), config=self.config)
-    return self._manager.save(
-        int(step), args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                           meta=ocp.args.JsonSave(meta)), force=force)
+    try:
+      started = self._manager.save(
+          int(step), args=ocp.args.Composite(
+              state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta),
+              **{CHECKSUMS_ITEM: ocp.args.JsonSave(checksums.manifest(state))}),
+          force=force)
+    except Exception as e:  # Orbax and tensorstore report a failed write in many types.
+      raise self._write_error(int(step), e) from e
+    if started:
+      self._pending = (int(step), _read_back_target(state))
+    return started
 
   def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
     """The state saved at `step`, placed like `abstract_state` (ShapeDtypeStructs with shardings).
 
+    The returned meta has 'verified': False for a checkpoint without checksums (one written
+    before they existed), which is restored with a warning.
+
     Raises:
-      CheckpointError: naming the step directory, if it cannot be read or belongs to another config.
+      CorruptCheckpointError: naming the step directory (and the array), if it cannot be read or
+        an array differs from its checksum.
+      CheckpointError: naming the step directory, if it belongs to another config.
     """
+    advice = (f' Nothing was changed. To resume from the newest intact checkpoint instead, rerun '
+              f'with {_FALL_BACK_OPTION} (damaged checkpoints are moved to '
+              f'{self._corrupt_dir()}), or move that folder away.')
+    state, meta = self._read(int(step), abstract_state, advice)
+    self._last_good = int(step)
+    return state, meta
+
+  def restore_latest_intact(self, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
+    """The newest checkpoint that reads back intact; newer, damaged ones are set aside.
+
+    Walks the steps newest first and logs each one skipped, and why. The skipped ones move to
+    workdir/corrupt_checkpoints/<step>, so that training can save their steps again.
+
+    Raises:
+      CorruptCheckpointError: if no checkpoint is intact (nothing is moved then).
+      CheckpointError: if a checkpoint belongs to another config.
+    """
+    skipped = []
+    for step in reversed(self.all_steps()):
+      try:
+        state, meta = self.restore(step, abstract_state)
+      except CorruptCheckpointError as e:
+        logging.warning('skipped, as damaged: %s', e.reason)
+        skipped.append((step, e.reason))
+        continue
+      self._set_aside([s for s, _ in skipped])
+      return state, meta
+    raise CorruptCheckpointError(
+        f'no intact checkpoint in {self.directory}: ' + ' '.join(r for _, r in skipped),
+        ' Nothing was changed; move the folder away or choose a new --workdir to start afresh.')
+
+  def wait(self):
+    """Blocks until the pending save is on disk and verified; then applies retention.
+
+    Raises:
+      CheckpointError: as `save` does, for the pending save.
+    """
+    self._settle()
+
+  def close(self):
+    """Waits as `wait()` does, then closes Orbax's manager.
+
+    Raises:
+      CheckpointError: as `save` does, unless the failure was reported already.
+    """
+    try:
+      self._settle()
+    finally:
+      try:
+        self._manager.close()
+      except Exception as e:  # Orbax re-raises a failed save it has already raised once.
+        if not self._failed:
+          raise self._write_error(None, e) from e
+      if not self._failed:   # otherwise Orbax's threads may report the failure until exit
+        self._quiet.close()
+
+  def _read(self, step: int, abstract_state: Any, advice: str) -> tuple[Any, dict[str, Any]]:
     where = self.step_dir(step)
+    has_checksums = os.path.isdir(os.path.join(where, CHECKSUMS_ITEM))
+    items = {'state': ocp.args.StandardRestore(abstract_state), 'meta': ocp.args.JsonRestore()}
+    if has_checksums:
+      items[CHECKSUMS_ITEM] = ocp.args.JsonRestore()
     try:
       with orbax_noise.quiet_failed_reads():
-        restored = self._manager.restore(
-            int(step), args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                               meta=ocp.args.JsonRestore()))
+        restored = self._manager.restore(step, args=ocp.args.Composite(**items))
         state, meta = restored['state'], dict(restored['meta'])
         jax.block_until_ready(state)
     except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
-      raise CheckpointError(
+      raise CorruptCheckpointError(
           f'checkpoint {where} is corrupt or incomplete and cannot be restored '
-          f'({type(e).__name__}: {str(e)[:500]}). Move that directory away to resume from an '
-          f'earlier checkpoint, or start a new --workdir. Nothing was changed.') from e
+          f'({type(e).__name__}: {str(e)[:500]}).', advice) from e
     diffs = workdir_binding.config_differences(meta.get('config') or {}, self.config)
     if diffs:
       raise CheckpointError(f'checkpoint {where} was written by a different config:\n'
                             + workdir_binding.list_differences(diffs))
+    if has_checksums:
+      differing, compared = checksums.mismatches(restored[CHECKSUMS_ITEM], state)
+      if differing:
+        others = f' (and {len(differing) - 1} more)' if len(differing) > 1 else ''
+        raise CorruptCheckpointError(
+            f'checkpoint {where} is corrupt: {differing[0]}{others} does not match the checksum '
+            f'saved with it ({len(differing)} of {compared} arrays differ).', advice)
+    else:
+      logging.warning('checkpoint %s has no checksums (written by an earlier version): its '
+                      'arrays cannot be verified', where)
+    meta['verified'] = has_checksums
     return state, meta
 
-  def wait(self):
-    self._manager.wait_until_finished()
+  def _settle(self):
+    """Waits for the pending save, reads it back, and only then deletes old checkpoints."""
+    pending, self._pending = self._pending, None
+    try:
+      self._manager.wait_until_finished()
+    except Exception as e:  # Orbax and tensorstore report a failed write in many types.
+      raise self._write_error(pending[0] if pending else None, e) from e
+    if pending is None:
+      return
+    step, target = pending
+    self._manager.reload()   # a failed asynchronous save may leave a step Orbax only assumed
+    if step not in self._manager.all_steps():
+      raise self._write_error(step, None)
+    self._read(step, target, f' It was damaged right after it was written; '
+                             f'{self._last_good_note(step)}.')
+    self._last_good = step
+    for old in self.all_steps()[:-self.keep]:
+      if old < step:
+        self._manager.delete(old)
 
-  def close(self):
-    self._manager.wait_until_finished()
-    self._manager.close()
+  def _last_good_note(self, failed: int | None) -> str:
+    good = self._last_good
+    if good is None:
+      on_disk = [s for s in self.all_steps() if s != failed]
+      good = on_disk[-1] if on_disk else None
+    if good is None:
+      return 'no earlier checkpoint exists'
+    return f'the last good checkpoint, {self.step_dir(good)}, is kept'
+
+  def _write_error(self, step: int | None, error: BaseException | None) -> CheckpointError:
+    """The one-line error for a failed save (and a note that it has been reported)."""
+    self._failed = True
+    reason = _reason(error) if error is not None else 'the save did not complete (see the log)'
+    what = f'checkpoint {step}' if step is not None else 'a checkpoint'
+    return CheckpointError(f'cannot write {what} to {self.directory}: {reason}; '
+                           f'{self._last_good_note(step)}.')
+
+  def _corrupt_dir(self) -> str:
+    return os.path.join(os.path.dirname(self.directory), CORRUPT_DIR)
+
+  def _set_aside(self, steps: list[int]):
+    """Moves the step folders `steps` to workdir/corrupt_checkpoints (process 0 moves)."""
+    if not steps:
+      return
+    if jax.process_index() == 0:
+      aside = self._corrupt_dir()
+      for step in steps:
+        target = os.path.join(aside, str(step))
+        copy = 1
+        while os.path.exists(target):   # the same step was set aside before
+          target = os.path.join(aside, f'{step}.{copy}')
+          copy += 1
+        try:
+          os.makedirs(aside, exist_ok=True)
+          os.rename(self.step_dir(step), target)
+        except OSError as e:
+          raise CheckpointError(f'cannot move the corrupt checkpoint {self.step_dir(step)} to '
+                                f'{target}: {_reason(e)}.') from e
+        logging.warning('moved the corrupt checkpoint %s to %s', self.step_dir(step), target)
+    ocp.multihost.sync_global_processes('famipose_jax:set_aside_corrupt_checkpoints')
+    self._manager.reload()

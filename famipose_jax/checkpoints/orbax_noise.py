@@ -1,12 +1,14 @@
-"""Keeping Orbax's spurious reports out of the log: tracebacks after a failed read, and a warning.
+"""Keeping Orbax's spurious reports out of the log: tracebacks after a failed read or write, and
+a warning.
 
-Neither report says anything the caller's own error or result does not; both would bury it.
+None of them says anything the caller's own error or result does not; all would bury it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 
@@ -65,3 +67,33 @@ def quiet_missing_item_metadata():
     yield
   finally:
     absl_logger.removeFilter(quiet)
+
+
+class _OneLineWriteErrors(logging.Filter):
+  """Keeps the message of Orbax's error records and drops their tracebacks."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if (record.levelno >= logging.ERROR and record.exc_info
+        and f'{os.sep}orbax{os.sep}' in (record.pathname or '')):
+      record.msg = f'{record.getMessage()} ({record.exc_info[1]!r})'
+      record.args = None
+      record.exc_info = None
+      record.exc_text = None
+    return True
+
+
+@contextlib.contextmanager
+def one_line_write_errors():
+  """While active, Orbax's reports of a failed save are one line each, not a traceback each.
+
+  A failed asynchronous save (a full disk) makes Orbax log the same exception with its
+  traceback from three threads; the Checkpointer raises it once, as a CheckpointError that
+  names the checkpoint folder and the reason.
+  """
+  one_line = _OneLineWriteErrors()
+  absl_logger = logging.getLogger('absl')
+  absl_logger.addFilter(one_line)
+  try:
+    yield
+  finally:
+    absl_logger.removeFilter(one_line)

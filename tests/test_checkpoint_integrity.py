@@ -1,0 +1,146 @@
+"""Checkpoint integrity: checksums verified on restore, falling back, retention, full disks."""
+
+import errno
+import logging
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from orbax.checkpoint._src.handlers import json_checkpoint_handler
+
+from configs import posetrack17
+from famipose_jax import sharding
+from famipose_jax.checkpoints import checkpointer
+from tests.train_support import flip_array_bytes, snapshot_files
+
+# Large enough that its (incompressible) bytes fill the biggest data file of a checkpoint.
+_NOISE = np.random.default_rng(0).standard_normal(4096).astype(np.float32)
+
+
+def _state(value: float):
+  return {'w': jnp.asarray(_NOISE * value), 'step': jnp.asarray(int(value), jnp.int32),
+          'nested': {'b': jnp.arange(4, dtype=jnp.float32) * value}}
+
+
+def _abstract():
+  replicated = sharding.replicated(sharding.make_mesh(jax.devices()[:1]))
+  return jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), _state(0.0))
+
+
+def _checkpointer(workdir, keep=3, use_async=True):
+  return checkpointer.Checkpointer(str(workdir), posetrack17.get_config(), save_every_steps=1,
+                                   keep=keep, use_async=use_async)
+
+
+def _saved(workdir, steps, keep=3):
+  ckpt = _checkpointer(workdir, keep=keep)
+  for step in steps:
+    ckpt.save(step, _state(float(step)), {})
+  ckpt.close()
+  return _checkpointer(workdir, keep=keep)
+
+
+def test_bit_flipped_checkpoint_is_refused_naming_the_folder_and_the_leaf(tmp_path):
+  ckpt = _saved(tmp_path, [1, 2])
+  step_dir = ckpt.step_dir(2)
+  flip_array_bytes(step_dir)
+  before = snapshot_files(str(tmp_path))
+  with pytest.raises(checkpointer.CorruptCheckpointError) as error:
+    ckpt.restore(2, _abstract())
+  message = str(error.value)
+  assert message.startswith(f'checkpoint {step_dir} is corrupt: w does not match')
+  assert '--config.train.on_corrupt_checkpoint=fall_back' in message and '\n' not in message
+  assert snapshot_files(str(tmp_path)) == before           # nothing moved or deleted
+  state, meta = ckpt.restore(1, _abstract())                # the older one is intact
+  np.testing.assert_array_equal(state['w'], _NOISE)
+  assert meta['step'] == 1
+  ckpt.close()
+
+
+def test_restore_latest_intact_skips_corrupt_checkpoints_and_sets_them_aside(tmp_path, caplog):
+  ckpt = _saved(tmp_path, [1, 2, 3])
+  flip_array_bytes(ckpt.step_dir(3))
+  flip_array_bytes(ckpt.step_dir(2))
+  with caplog.at_level(logging.WARNING):
+    state, meta = ckpt.restore_latest_intact(_abstract())
+  assert meta['step'] == 1
+  np.testing.assert_array_equal(state['w'], _NOISE)
+  skipped = [r.getMessage() for r in caplog.records if 'skipped' in r.getMessage()]
+  assert len(skipped) == 2 and f'{ckpt.step_dir(3)} is corrupt: w' in skipped[0]
+  aside = os.path.join(str(tmp_path), checkpointer.CORRUPT_DIR)
+  assert sorted(os.listdir(aside)) == ['2', '3']
+  assert ckpt.all_steps() == [1] and ckpt.latest_step() == 1
+  # Training goes on from step 1 and saves steps 2 and 3 again.
+  assert ckpt.save(2, _state(20.0), {}) and ckpt.save(3, _state(30.0), {})
+  ckpt.wait()
+  assert ckpt.all_steps() == [1, 2, 3]
+  np.testing.assert_array_equal(ckpt.restore(3, _abstract())[0]['w'], _NOISE * 30.0)
+  ckpt.close()
+
+
+def test_no_intact_checkpoint_to_fall_back_to_is_an_error(tmp_path):
+  ckpt = _saved(tmp_path, [1])
+  flip_array_bytes(ckpt.step_dir(1))
+  with pytest.raises(checkpointer.CorruptCheckpointError,
+                     match=f'no intact checkpoint in {ckpt.directory}'):
+    ckpt.restore_latest_intact(_abstract())
+  assert ckpt.all_steps() == [1]                           # nothing was moved
+  ckpt.close()
+
+
+def test_checkpoint_without_checksums_is_unverified_not_corrupt(tmp_path, caplog):
+  # What a checkpoint written before checksums existed looks like.
+  ckpt = _saved(tmp_path, [1])
+  shutil.rmtree(os.path.join(ckpt.step_dir(1), checkpointer.CHECKSUMS_ITEM))
+  with caplog.at_level(logging.WARNING):
+    state, meta = ckpt.restore_latest_intact(_abstract())
+  assert meta['step'] == 1 and meta['verified'] is False
+  np.testing.assert_array_equal(state['w'], _NOISE)
+  assert any('has no checksums' in r.getMessage() for r in caplog.records)
+  ckpt.close()
+
+
+def test_old_checkpoints_are_deleted_only_after_the_newest_reads_back_intact(tmp_path):
+  ckpt = _checkpointer(tmp_path, keep=1, use_async=False)
+  ckpt.save(1, _state(1.0), {})
+  ckpt.save(2, _state(2.0), {})
+  assert ckpt.all_steps() == [1, 2]                        # 2 is not verified yet
+  flip_array_bytes(ckpt.step_dir(2))                       # damaged before it is read back
+  with pytest.raises(checkpointer.CheckpointError,
+                     match=f'checkpoint {ckpt.step_dir(2)} is corrupt: w does not match'):
+    ckpt.wait()
+  assert ckpt.all_steps() == [1, 2]
+  np.testing.assert_array_equal(ckpt.restore(1, _abstract())[0]['w'], _NOISE)
+  ckpt.save(3, _state(3.0), {})
+  ckpt.wait()                                              # 3 reads back intact: rotate
+  assert ckpt.all_steps() == [3]
+  ckpt.close()
+
+
+@pytest.mark.parametrize('use_async', [True, False])
+def test_full_disk_names_the_path_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch,
+                                                                      use_async):
+  ckpt = _checkpointer(tmp_path, keep=1, use_async=use_async)
+  ckpt.save(1, _state(1.0), {})
+  ckpt.wait()
+
+  async def disk_full(self, x, directory):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(directory))
+
+  monkeypatch.setattr(json_checkpoint_handler.JsonCheckpointHandler, '_save_fn', disk_full)
+  with pytest.raises(checkpointer.CheckpointError) as error:
+    ckpt.save(2, _state(2.0), {})
+    ckpt.wait()
+  assert str(error.value) == (
+      f'cannot write checkpoint 2 to {ckpt.directory}: No space left on device; the last good '
+      f'checkpoint, {ckpt.step_dir(1)}, is kept.')
+  ckpt.close()                                             # no second report
+  monkeypatch.undo()
+  again = _checkpointer(tmp_path, keep=1)
+  assert again.all_steps() == [1]
+  np.testing.assert_array_equal(again.restore(1, _abstract())[0]['w'], _NOISE)
+  again.close()
