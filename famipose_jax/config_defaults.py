@@ -136,6 +136,7 @@ def published_config() -> ml_collections.ConfigDict:
   t.checkpoint_every_steps = 1000        # also saved after every epoch and on SIGTERM/SIGINT
   t.keep_checkpoints = 3
   t.async_checkpointing = True
+  t.on_corrupt_checkpoint = 'error'      # 'fall_back': resume from the newest intact checkpoint
   t.eval_every_epochs = 0                # 0: evaluate once, after the last epoch
   t.pretrain_epochs = 0                  # > 0 (and no init_from): train the single-frame
   t.pretrain_lr_decay_epochs = ()        #   backbone first, in workdir/pretrain (the demo)

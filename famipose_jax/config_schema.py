@@ -42,6 +42,7 @@ CHOICES = {
     'data.on_bad_input': ('error', 'skip'),
     'loss.mi': ('published', 'critic', 'none'),
     'loss.simcc_batch_reduction': ('mean', 'sum'),
+    'train.on_corrupt_checkpoint': ('error', 'fall_back'),
     'eval.joint_score': ('times_box_score', 'raw'),
     'eval.prediction_layout': posetrack_video.LAYOUTS,   # the file layouts it reads and writes
 }

@@ -134,6 +134,14 @@ def fresh_state(experiment: experiment_lib.Experiment, mesh) -> train_state_lib.
   return state
 
 
+def restore_checkpoint(ckpt: checkpointer.Checkpointer, config: ml_collections.ConfigDict,
+                       abstract_state) -> tuple[Any, dict[str, Any]]:
+  """The latest checkpoint, or with train.on_corrupt_checkpoint='fall_back' the newest intact."""
+  if config.train.on_corrupt_checkpoint == 'fall_back':
+    return ckpt.restore_latest_intact(abstract_state)
+  return ckpt.restore(ckpt.latest_step(), abstract_state)
+
+
 def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[str, Any]:
   summary = {
       'step': step, 'table': evaluation['table'],
@@ -212,8 +220,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   latest = ckpt.latest_step()
   try:
     if latest is not None:
-      state, _ = ckpt.restore(latest, experiment.abstract_state(mesh))
-      log(f'resumed from {ckpt.step_dir(latest)}')
+      state, meta = restore_checkpoint(ckpt, config, experiment.abstract_state(mesh))
+      log(f'resumed from {ckpt.step_dir(meta["step"])}')
     else:
       state = fresh_state(experiment, mesh)
   except BaseException:
@@ -349,9 +357,9 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
     workdir_binding.bind_workdir(workdir, config, write=False)
     ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
                                       use_async=False)
-    step = ckpt.latest_step()
-    state, _ = ckpt.restore(step, experiment.abstract_state(mesh))
+    state, meta = restore_checkpoint(ckpt, config, experiment.abstract_state(mesh))
     ckpt.close()
+    step = meta['step']
     variables = experiment_lib.model_variables(state)
     source = ckpt.step_dir(step)
   elif config.init_from:

@@ -17,7 +17,7 @@ from famipose_jax import trainer
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding
-from tests.train_support import smoke_config, snapshot_files
+from tests.train_support import flip_array_bytes, smoke_config, snapshot_files
 
 
 def _steps_per_epoch(config):
@@ -219,3 +219,26 @@ def test_corrupt_checkpoint_is_named_and_left_alone(tmp_path, tiny_dataset, trai
                      match=f'checkpoint {step_dir} is corrupt or incomplete'):
     trainer.train(smoke_config(tiny_dataset, num_epochs=2), workdir)
   assert snapshot_files(workdir) == before
+
+
+def test_bit_flipped_newest_checkpoint_stops_the_run_or_falls_back(tmp_path, compile_cache,
+                                                                  tiny_dataset, trained_workdir):
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  steps = sorted(int(s) for s in os.listdir(checkpoints) if s.isdigit())
+  newest = os.path.join(checkpoints, str(steps[-1]))
+  flip_array_bytes(newest)
+  before = snapshot_files(workdir)
+  with pytest.raises(checkpointer.CheckpointError,
+                     match=f'checkpoint {newest} is corrupt.*on_corrupt_checkpoint=fall_back'):
+    trainer.train(smoke_config(tiny_dataset), workdir)
+  assert snapshot_files(workdir) == before
+  # Falling back resumes from the previous checkpoint and trains the lost steps again.
+  summary = trainer.train(smoke_config(tiny_dataset, **{
+      'train.on_corrupt_checkpoint': 'fall_back'}), workdir)
+  assert summary.step == steps[-1] and summary.checkpoint == newest
+  assert os.listdir(os.path.join(workdir, checkpointer.CORRUPT_DIR)) == [str(steps[-1])]
+  assert sorted(int(s) for s in os.listdir(checkpoints) if s.isdigit()) == steps
+  _, state = _latest_state(workdir)
+  assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state['params']))

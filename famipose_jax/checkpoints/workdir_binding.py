@@ -28,8 +28,8 @@ RUNTIME_FIELDS = (
     'data.val_json', 'data.val_boxes_json', 'data.eval_boxes', 'data.det_score_threshold',
     'data.video_annotation_dir',
     'train.log_every_steps', 'train.checkpoint_every_steps', 'train.keep_checkpoints',
-    'train.async_checkpointing', 'train.eval_every_epochs', 'train.num_vis_samples',
-    'train.progress_bar', 'train.distributed', 'train.coordinator_address',
+    'train.async_checkpointing', 'train.on_corrupt_checkpoint', 'train.eval_every_epochs',
+    'train.num_vis_samples', 'train.progress_bar', 'train.distributed', 'train.coordinator_address',
     'train.num_processes', 'train.process_id', 'train.pretrain_epochs',
     'train.pretrain_lr_decay_epochs',
 )
