@@ -22,6 +22,7 @@ from data_pipeline.bad_input import BadInputError
 from data_pipeline.dataset import SampleError
 from famipose_jax import config_schema
 from famipose_jax import trainer
+from famipose_jax import workdir_errors
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import workdir_binding
 from famipose_jax.trainer import evaluate, train_and_evaluate  # noqa: F401 (the public entry)
@@ -40,7 +41,7 @@ _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate'],
 # Errors that are the user's input, not a bug: printed as one clear line, exit status 2.
 USER_ERRORS = (config_schema.ConfigError, workdir_binding.ConfigMismatchError,
                checkpointer.CheckpointError, trainer.NonFiniteLossError, FileNotFoundError,
-               FileExistsError, BadInputError, SampleError)
+               FileExistsError, BadInputError, SampleError, workdir_errors.WorkdirWriteError)
 
 
 def _parse_flags(argv):

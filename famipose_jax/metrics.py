@@ -3,11 +3,13 @@
 Neither needs TensorFlow: events are `tensorboard`'s own protobufs framed by its record writer
 (TFRecord framing with masked CRC32C), so TensorBoard reads them as usual. Every record is one
 `write` of complete bytes followed by a flush, so a crash leaves whole records behind, never
-half a line or half an event.
+half a line or half an event. A write the file system refuses (disk full, read-only workdir)
+raises a WorkdirWriteError naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -18,6 +20,8 @@ from typing import Mapping
 from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
+
+from famipose_jax import workdir_errors
 
 METRICS_FILE = 'metrics.jsonl'
 TENSORBOARD_DIR = 'tensorboard'
@@ -74,10 +78,15 @@ class MetricsWriter:
     self.jsonl_path = os.path.join(workdir, METRICS_FILE)
     self._events = None
     self._jsonl = None
+    self._failed = False   # a write failed (and was reported): closing may not flush again
     if enabled:
-      os.makedirs(workdir, exist_ok=True)
-      self._events = EventFileWriter(os.path.join(workdir, TENSORBOARD_DIR))
-      self._jsonl = open(self.jsonl_path, 'a', encoding='utf-8')
+      with workdir_errors.writing(workdir):
+        os.makedirs(workdir, exist_ok=True)
+      logdir = os.path.join(workdir, TENSORBOARD_DIR)
+      with workdir_errors.writing(logdir):
+        self._events = EventFileWriter(logdir)
+      with workdir_errors.writing(self.jsonl_path):
+        self._jsonl = open(self.jsonl_path, 'a', encoding='utf-8')
 
   @property
   def event_file(self) -> str | None:
@@ -87,21 +96,40 @@ class MetricsWriter:
     """Logs `values` at `step`; `kind` ('train' | 'eval' | ...) prefixes the TensorBoard tags."""
     if not self.enabled:
       return
-    self._events.scalars(step, {f'{kind}/{k}': v for k, v in values.items()})
+    with self._writing(self._events.path):
+      self._events.scalars(step, {f'{kind}/{k}': v for k, v in values.items()})
     record = {'step': int(step), 'kind': kind, 'time': round(time.time(), 3)}
     record.update({k: _plain(v) for k, v in values.items()})
-    self._jsonl.write(json.dumps(record) + '\n')
-    self._jsonl.flush()
+    with self._writing(self.jsonl_path):
+      self._jsonl.write(json.dumps(record) + '\n')
+      self._jsonl.flush()
 
   def image_png(self, step: int, tag: str, png: bytes, height: int, width: int):
     if self.enabled:
-      self._events.image_png(step, tag, png, height, width)
+      with self._writing(self._events.path):
+        self._events.image_png(step, tag, png, height, width)
+
+  @contextlib.contextmanager
+  def _writing(self, path: str):
+    try:
+      with workdir_errors.writing(path):
+        yield
+    except workdir_errors.WorkdirWriteError:
+      self._failed = True
+      raise
 
   def close(self):
-    if self._events:
-      self._events.close()
-    if self._jsonl and not self._jsonl.closed:
-      self._jsonl.close()
+    """Closes both files; once a failed write was reported, a failed flush is not reported again."""
+    reported = self._failed
+    for path, file in ((self.event_file, self._events), (self.jsonl_path, self._jsonl)):
+      if file is None:
+        continue
+      try:
+        with workdir_errors.writing(path):
+          file.close()
+      except workdir_errors.WorkdirWriteError:
+        if not reported:
+          raise
 
 
 def read_event_scalars(path: str) -> dict[str, list[tuple[int, float]]]:

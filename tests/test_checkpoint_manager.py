@@ -1,5 +1,6 @@
 """Checkpoints: save/restore, retention, the config a workdir belongs to, damaged files, init_from."""
 
+import errno
 import json
 import os
 import signal
@@ -11,8 +12,10 @@ import orbax.checkpoint as ocp
 import pytest
 
 from configs import posetrack17
+from data_pipeline import atomic_files
 from famipose_jax import sharding
 from famipose_jax import stop_signal
+from famipose_jax import workdir_errors
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding
@@ -153,3 +156,17 @@ def test_stop_signal_defers_sigterm_then_restores_the_handler():
     os.kill(os.getpid(), signal.SIGTERM)
     assert stop.requested == 'SIGTERM'
   assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_config_json_in_a_read_only_workdir_is_one_clear_error(tmp_path, monkeypatch):
+  # Tests run as root, whom chmod does not stop: the write itself is made to fail.
+  def read_only(*args, **kwargs):
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(tmp_path))
+
+  monkeypatch.setattr(atomic_files.tempfile, 'mkstemp', read_only)
+  path = tmp_path / workdir_binding.CONFIG_FILE
+  with pytest.raises(workdir_errors.WorkdirWriteError) as error:
+    workdir_binding.bind_workdir(str(tmp_path), posetrack17.get_config())
+  assert str(error.value).startswith(f'cannot write {path}: Read-only file system;')
+  assert '\n' not in str(error.value) and not path.exists()
+  assert isinstance(error.value, OSError) and error.value.errno == errno.EROFS

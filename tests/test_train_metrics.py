@@ -1,5 +1,6 @@
 """Monitoring: TensorBoard event files without TensorFlow, JSON lines, the progress bar, the PNG."""
 
+import errno
 import io
 import json
 import os
@@ -9,10 +10,12 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
 
 from famipose_jax import metrics
 from famipose_jax import progress
 from famipose_jax import visualize
+from famipose_jax import workdir_errors
 
 
 def test_event_file_and_jsonl(tmp_path):
@@ -39,6 +42,29 @@ def test_event_file_and_jsonl(tmp_path):
   assert lines[0]['loss'] == 0.5 and lines[2]['final/mAP'] == 61.5
   assert lines[3]['loss'] == 'nan'     # JSON has no NaN; the line still parses
 
+
+
+def test_metrics_on_a_full_disk_name_the_file(tmp_path):
+  # /dev/full answers every write with ENOSPC: a real full disk, for the JSON-lines file.
+  path = tmp_path / metrics.METRICS_FILE
+  os.symlink('/dev/full', path)
+  writer = metrics.MetricsWriter(str(tmp_path))
+  with pytest.raises(workdir_errors.WorkdirWriteError) as error:
+    writer.write(10, {'loss': 0.5})
+  assert str(error.value).startswith(f'cannot write {path}: No space left on device;')
+  assert '\n' not in str(error.value)
+  writer.close()
+
+
+def test_metrics_in_a_read_only_workdir_name_the_folder(tmp_path, monkeypatch):
+  # Tests run as root, whom chmod does not stop: the folder's creation is made to fail.
+  def read_only(name, *args, **kwargs):
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), name)
+
+  monkeypatch.setattr(metrics.os, 'makedirs', read_only)
+  with pytest.raises(workdir_errors.WorkdirWriteError,
+                     match=f'^cannot write {tmp_path}: Read-only file system;'):
+    metrics.MetricsWriter(str(tmp_path))
 
 def test_writing_events_never_imports_tensorflow(tmp_path):
   code = ('import sys\n'

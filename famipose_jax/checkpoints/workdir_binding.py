@@ -16,6 +16,7 @@ import ml_collections
 
 from data_pipeline import atomic_files
 from famipose_jax import config_schema
+from famipose_jax import workdir_errors
 
 CONFIG_FILE = 'config.json'
 
@@ -66,6 +67,7 @@ def bind_workdir(workdir: str, config: ml_collections.ConfigDict, write: bool = 
 
   Raises:
     ConfigMismatchError: naming the differing fields, before anything in the workdir is touched.
+    WorkdirWriteError: naming config.json, if it cannot be written (disk full, read-only).
   """
   current = flat_config(config)
   path = os.path.join(workdir, CONFIG_FILE)
@@ -82,4 +84,5 @@ def bind_workdir(workdir: str, config: ml_collections.ConfigDict, write: bool = 
           f'workdir {workdir} holds a run of a different config ({path}):\n'
           + list_differences(diffs) + '\nUse a new --workdir (nothing was changed in this one).')
   elif write and jax.process_index() == 0:
-    atomic_files.write_json_atomic(path, {'config': current})
+    with workdir_errors.writing(path):
+      atomic_files.write_json_atomic(path, {'config': current})
