@@ -144,3 +144,19 @@ def test_full_disk_names_the_path_and_keeps_the_last_good_checkpoint(tmp_path, m
   assert again.all_steps() == [1]
   np.testing.assert_array_equal(again.restore(1, _abstract())[0]['w'], _NOISE)
   again.close()
+
+
+def test_a_save_cut_short_is_ignored_and_saved_again(tmp_path):
+  # kill -9 during a save leaves Orbax's temporary folder: arrays, perhaps no checksums yet.
+  ckpt = _saved(tmp_path, [1, 2])
+  ckpt.close()
+  cut_short = ckpt.step_dir(2) + '.orbax-checkpoint-tmp'
+  os.rename(ckpt.step_dir(2), cut_short)
+  shutil.rmtree(os.path.join(cut_short, checkpointer.CHECKSUMS_ITEM))
+  ckpt = _checkpointer(tmp_path)
+  assert ckpt.all_steps() == [1]
+  state, meta = ckpt.restore_latest_intact(_abstract())
+  assert meta['step'] == 1 and meta['verified'] is True
+  assert ckpt.save(2, _state(2.0), {})
+  ckpt.close()
+  assert sorted(os.listdir(ckpt.directory)) == ['1', '2']
