@@ -29,6 +29,7 @@ from data_pipeline import atomic_files
 from famipose_jax import config_schema
 from famipose_jax import eval_loop
 from famipose_jax import experiment as experiment_lib
+from famipose_jax import metric_window
 from famipose_jax import metrics as metrics_lib
 from famipose_jax import progress
 from famipose_jax import sharding
@@ -212,20 +213,25 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   latest = ckpt.latest_step()
   try:
     if latest is not None:
-      state, _ = ckpt.restore(latest, experiment.abstract_state(mesh))
+      state, meta = ckpt.restore(latest, experiment.abstract_state(mesh))
       log(f'resumed from {ckpt.step_dir(latest)}')
     else:
-      state = fresh_state(experiment, mesh)
+      state, meta = fresh_state(experiment, mesh), {}
   except BaseException:
     ckpt.close()
     raise
   start_step = int(jax.device_get(state.step))
 
   summary = RunSummary(workdir=workdir, step=start_step, total_steps=total_steps)
-  writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
+  writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0,
+                                     resume_step=start_step)
+  if writer.dropped_lines:
+    log(f'dropped {writer.dropped_lines} line(s) after step {start_step} from '
+        f'{writer.jsonl_path}: they are logged again')
   try:
     if start_step < total_steps:
-      state = _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary,
+      window = metric_window.MetricWindow.from_meta(meta)
+      state = _loop(config, state, experiment, mesh, train_set, ckpt, writer, window, summary,
                     steps_per_epoch, total_steps)
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
@@ -247,21 +253,24 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   return summary
 
 
-def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, steps_per_epoch,
-          total_steps):
-  """Runs steps summary.step .. total_steps - 1; returns the final state."""
+def _loop(config, state, experiment, mesh, train_set, ckpt, writer, window, summary,
+          steps_per_epoch, total_steps):
+  """Runs steps summary.step .. total_steps - 1; returns the final state.
+
+  `window` holds the metric sums since the last log line (restored with the checkpoint), and
+  every checkpoint saves it, so log lines average the same steps however often the run stops.
+  """
   step_fn = experiment.train_step(mesh)
   keys = experiment.train_keys
   start_step = summary.step
   bar = progress.ProgressBar(total_steps, 'train', start=start_step,
                              enabled=None if config.train.progress_bar else False)
-  sums: dict[str, float] = {}
-  count, interval_start = 0, time.time()
+  timed_steps, interval_start = 0, time.time()   # this process's steps in the window
   run_start = time.time()
   pending = None   # (step, metrics) dispatched but not yet checked
 
   def check(step, metrics):
-    nonlocal sums, count, interval_start
+    nonlocal timed_steps, interval_start
     values = _host_scalars(metrics)
     if not _finite(values):
       ckpt.wait()
@@ -271,15 +280,14 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, ste
           f'non-finite loss at step {step + 1} (' + ', '.join(f'{k}={v:.4g}' for k, v in
                                                          sorted(values.items()))
           + f'). Stopped; the last good checkpoint is {where} (nothing later was saved).')
-    for k, v in values.items():
-      sums[k] = sums.get(k, 0.0) + v
-    count += 1
+    window.add(values)
+    timed_steps += 1
     done = step + 1
     bar.update(done, f"loss {values['loss']:.3g}")
     if done % config.train.log_every_steps == 0 or done == total_steps:
       elapsed = time.time() - interval_start
-      means = {k: v / count for k, v in sums.items()}
-      means['clips_per_second'] = count * config.batch_size / max(elapsed, 1e-9)
+      means = window.means()
+      means['clips_per_second'] = timed_steps * config.batch_size / max(elapsed, 1e-9)
       means['epoch'] = done / steps_per_epoch
       writer.write(done, means)
       logging.info('step %d: %s', done, means)
@@ -287,10 +295,12 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, ste
         log(f'step {done}/{total_steps} loss {means["loss"]:.4g} (task {means["task_loss"]:.4g}, '
             f'mi {means["mi_loss"]:.4g}) lr {means["learning_rate"]:.2g} '
             f'{means["clips_per_second"]:.1f} clips/s')
-      sums, count, interval_start = {}, 0, time.time()
+      window.clear()
+      timed_steps, interval_start = 0, time.time()
 
   def save(state, step, force):
-    meta = {'epoch': step / steps_per_epoch}
+    # Saved right after step `step` was checked: the window holds exactly the steps up to it.
+    meta = {'epoch': step / steps_per_epoch, metric_window.META_KEY: window.to_meta()}
     return ckpt.save(step, state, meta, force=force)
 
   with stop_signal.StopSignal() as stop, data_pipeline.make_loader(
