@@ -24,6 +24,7 @@ from famipose_jax import config_schema
 from famipose_jax import trainer
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import workdir_binding
+from famipose_jax.checkpoints import workdir_lock
 from famipose_jax.trainer import evaluate, train_and_evaluate  # noqa: F401 (the public entry)
 
 DEFAULT_CONFIG = 'configs/synthetic.py'
@@ -39,6 +40,7 @@ _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate'],
 
 # Errors that are the user's input, not a bug: printed as one clear line, exit status 2.
 USER_ERRORS = (config_schema.ConfigError, workdir_binding.ConfigMismatchError,
+               workdir_lock.WorkdirLockedError,
                checkpointer.CheckpointError, trainer.NonFiniteLossError, FileNotFoundError,
                FileExistsError, BadInputError, SampleError)
 

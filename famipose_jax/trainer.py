@@ -1,6 +1,7 @@
 """The training loop: `train_and_evaluate(config, workdir)` and `evaluate(config, workdir)`.
 
-A run binds its workdir to its config (workdir_binding.bind_workdir), resumes from the latest
+A run locks its workdir for its whole length (workdir_lock: a second run there is refused
+before it writes), binds it to its config (workdir_binding.bind_workdir), resumes from the latest
 checkpoint there, feeds the jitted step in the data order the batch plan fixes (so a resumed
 run sees exactly the batches an uninterrupted one would), checks every step's loss one step
 late, saves on an interval, at every epoch end and on SIGTERM/SIGINT, and evaluates at the end.
@@ -38,6 +39,7 @@ from famipose_jax import train_state as train_state_lib
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding
+from famipose_jax.checkpoints import workdir_lock
 
 PRETRAIN_DIR = 'pretrain'
 RESULTS_FILE = 'eval_results.json'
@@ -161,12 +163,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
   """Trains `config` in `workdir` (resuming if it holds checkpoints) and evaluates the result.
 
   Returns:
-    The RunSummary of the (last) stage. Raises ConfigError, ConfigMismatchError,
-    CheckpointError or NonFiniteLossError with messages naming the field, folder or step.
+    The RunSummary of the (last) stage. Raises ConfigError, WorkdirLockedError (another run
+    holds the workdir), ConfigMismatchError, CheckpointError or NonFiniteLossError with messages
+    naming the field, folder or step.
   """
   config_schema.validate_config(config)
   initialize_distributed(config.train)
   workdir = os.path.abspath(workdir)
+  with workdir_lock.WorkdirLock(workdir, jax.process_index()):   # before anything is written
+    return _train_stages(config, workdir)
+
+
+def _train_stages(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
+  """`train_and_evaluate` with the workdir locked: both stages hold the one lock of `workdir`."""
   if config.train.pretrain_epochs:
     stage1 = pretrain_config(config)
     pre_dir = os.path.join(workdir, PRETRAIN_DIR)
@@ -195,7 +204,9 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
     raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
                                         f'train.pretrain_epochs={config.train.pretrain_epochs}')
   initialize_distributed(config.train)
-  return _train(config, os.path.abspath(workdir), evaluate=False)
+  workdir = os.path.abspath(workdir)
+  with workdir_lock.WorkdirLock(workdir, jax.process_index()):
+    return _train(config, workdir, evaluate=False)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
@@ -350,6 +361,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   config_schema.validate_config(config)
   initialize_distributed(config.train)
   workdir = os.path.abspath(workdir)
+  with workdir_lock.WorkdirLock(workdir, jax.process_index()):   # it writes metrics, results
+    return _evaluate(config, workdir)
+
+
+def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
+  """`evaluate` with the workdir locked."""
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
