@@ -1,4 +1,4 @@
-"""One run per workdir: a second run is refused before it writes, a killed run's lock is taken over."""
+"""One run per workdir: a second run is refused before it writes; a dead run's lock is freed."""
 
 import json
 import logging
