@@ -1,6 +1,7 @@
 """The posetrack_frames TFDS builder: `tfds build --manual_dir`, one record per frame, and the
 clip pipeline reading it gives the same bits as reading the raw folder."""
 
+import json
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 import data_pipeline
+from data_pipeline.bad_input import BadInputError
 from data_pipeline.frame_source import FolderFrameSource, TfdsFrameSource
 from tests.tiny_posetrack import tiny_config, write_tiny_posetrack
 
@@ -72,3 +74,23 @@ def test_clip_pipeline_reads_the_prepared_dataset_identically(prepared):
 def test_missing_prepared_dataset_says_how_to_build_it(tmp_path):
   with pytest.raises(Exception, match='python -m data_pipeline.posetrack_frames --manual_dir=ROOT'):
     TfdsFrameSource(str(tmp_path)).exists('x.jpg')
+
+
+def test_frames_of_another_size_than_annotated_are_named_or_skipped(prepared, tmp_path):
+  root, data_dir = prepared
+  with open(root / 'annotations' / 'posetrack_train.json') as f:
+    annotations = json.load(f)
+  for image in annotations['images']:
+    if '000002_mpii_train' in image['file_name']:
+      image['width'] = 80
+  train_json = tmp_path / 'train.json'
+  train_json.write_text(json.dumps(annotations))
+  config = tiny_config(root, frame_source='tfds', tfds_data_dir=str(data_dir),
+                       train_json=str(train_json))
+  with pytest.raises(BadInputError, match=r"posetrack_frames:images/train/000002_mpii_train/"
+                                          r"\d+\.jpg: field 'frame size' = \(64, 48\): "
+                                          r'the annotations say 80x48'):
+    data_pipeline.build_dataset(config, 'train')
+  config.on_bad_input = 'skip'
+  dataset = data_pipeline.build_dataset(config, 'train')
+  assert len(dataset) == 8 and dataset.num_skipped == 8
