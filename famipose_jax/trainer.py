@@ -266,11 +266,12 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, ste
     if not _finite(values):
       ckpt.wait()
       last = ckpt.latest_step()
-      where = ckpt.step_dir(last) if last is not None else 'none was saved yet'
+      where = (f'the last good checkpoint is {ckpt.step_dir(last)} (nothing later was saved)'
+               if last is not None else 'no checkpoint was saved before this step')
       raise NonFiniteLossError(
           f'non-finite loss at step {step + 1} (' + ', '.join(f'{k}={v:.4g}' for k, v in
                                                          sorted(values.items()))
-          + f'). Stopped; the last good checkpoint is {where} (nothing later was saved).')
+          + f'). Stopped; {where}.')
     for k, v in values.items():
       sums[k] = sums.get(k, 0.0) + v
     count += 1
