@@ -402,6 +402,15 @@ def variables_to_torch_state_dict(variables: Mapping[str, Any], model_kind: str 
 # Files
 
 
+_ZIP_MAGIC = b'PK\x03\x04'      # torch.save since PyTorch 1.6
+_PICKLE_PROTO = b'\x80'         # the legacy format: pickles, protocol 2 and up
+
+
+def _file_start(path: str, count: int = 16) -> bytes:
+  with open(path, 'rb') as f:
+    return f.read(count)
+
+
 def load_torch_checkpoint(path: str, trust_pickle: bool = False) -> dict[str, np.ndarray]:
   """Reads a .pth: a bare state_dict or {'state_dict': ...}; tensors become numpy arrays.
 
@@ -413,10 +422,20 @@ def load_torch_checkpoint(path: str, trust_pickle: bool = False) -> dict[str, np
   except FileNotFoundError:
     raise
   except Exception as e:  # pylint: disable=broad-except
-    raise ConversionError(
-        f'{path}: cannot read it as a PyTorch checkpoint ({type(e).__name__}: {str(e)[:300]})'
-        + ('' if trust_pickle else '. If it holds more than tensors and you trust the file, '
-           'retry with --trust-pickle.')) from e
+    head = _file_start(path)
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO)):
+      raise ConversionError(
+          f'{path}: not a PyTorch checkpoint (torch.save writes a zip archive or a pickle; '
+          f'this file starts with {head!r})') from e
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if not trust_pickle and 'weights_only' in str(e):   # only this refusal is cured by trust
+      detail = next((line for line in lines if 'Unsupported global' in line), '')
+      raise ConversionError(
+          f'{path}: holds pickled objects besides tensors, which the safe loader '
+          f'(torch.load weights_only=True) refuses' + (f' ({detail})' if detail else '')
+          + '; if you trust the file, retry with --trust-pickle.') from e
+    raise ConversionError(f'{path}: cannot read it as a PyTorch checkpoint '
+                          f'({type(e).__name__}: {(lines or [""])[0][:300]})') from e
   if isinstance(checkpoint, Mapping) and 'state_dict' in checkpoint:
     checkpoint = checkpoint['state_dict']
   if not isinstance(checkpoint, Mapping):
