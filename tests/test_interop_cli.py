@@ -128,3 +128,13 @@ def test_width_and_image_size_flags_shape_the_model():
   assert config.model.num_joints == 15 and config.data.num_joints == 15
   assert tuple(config.model.image_size) == (192, 256)
   assert tuple(config.model.heatmap_size) == (48, 64)
+
+
+def test_a_text_file_is_named_as_not_a_checkpoint(files, tmp_path, capsys):
+  notes = files['folder'] / 'notes.txt'
+  notes.write_text('epoch 12: loss 0.0003\n')
+  assert cli.main([str(notes), str(tmp_path / 'out'), '--config', files['config']]) == 1
+  err = capsys.readouterr().err
+  assert f'{notes}: not a PyTorch checkpoint' in err
+  assert 'trust-pickle' not in err
+
