@@ -138,3 +138,12 @@ def test_a_text_file_is_named_as_not_a_checkpoint(files, tmp_path, capsys):
   assert f'{notes}: not a PyTorch checkpoint' in err
   assert 'trust-pickle' not in err
 
+
+def test_hrnet_keys_given_as_fami_pose_are_summarised_with_the_hint(files, tmp_path, capsys):
+  assert cli.main([files['hrnet'], str(tmp_path / 'out'), '--config', files['config']]) == 1
+  lines = capsys.readouterr().err.splitlines()
+  num_keys = len(files['model'].hrnet.state_dict())
+  assert lines[0].startswith('error: the state_dict does not match the famipose model')
+  assert f'{num_keys} unexpected' in lines[0]
+  assert len(lines) < 30 and any('... and' in line for line in lines)
+  assert '--model hrnet' in lines[-1]

@@ -50,7 +50,7 @@ _WRAPPER_PREFIX = 'module.'
 
 
 class ConversionError(ValueError):
-  """A state_dict that does not fit the model (every problem listed by key)."""
+  """A state_dict that does not fit the model, or a file that holds none."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +97,12 @@ class ConversionReport:
     section('shape mismatches (checkpoint vs model, PyTorch layout)',
             [f'{k}: {tuple(a)} vs {tuple(b)}' for k, a, b in self.mismatched])
     return '\n'.join(lines)
+
+  def counts(self) -> str:
+    """How many keys of each kind did not fit, e.g. '588 missing, 588 unexpected'."""
+    kinds = [(len(self.missing), 'missing'), (len(self.unexpected), 'unexpected'),
+             (len(self.mismatched), 'shape mismatches')]
+    return ', '.join(f'{count} {kind}' for count, kind in kinds if count)
 
   def to_json(self) -> dict[str, Any]:
     return {'converted': len(self.converted), 'ignored': len(self.ignored),
@@ -275,8 +281,9 @@ def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_coll
     model_config: the `model` config section the variables are for.
     model_kind: 'famipose' or 'hrnet'.
     num_supporting: N, the number of supporting frames (sup_agg_block's input width is N*C).
-    strict: raise ConversionError listing every missing key, unexpected key and shape mismatch;
-      when False, report them and return the variables that did convert (a partial tree).
+    strict: raise ConversionError counting the missing keys, unexpected keys and shape
+      mismatches (naming the first few of each); when False, report them and return the
+      variables that did convert (a partial tree).
     shapes: the model's variable shapes, when the caller has them (else traced here).
 
   Returns:
@@ -314,9 +321,12 @@ def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_coll
     hint = _width_hint(normalized, model_config)
     raise ConversionError(
         f'the state_dict does not match the {model_kind} model '
-        f'({len(report.converted)} of {len(entries)} tensors fit):\n{report.problems()}'
-        + (f'\n{hint}' if hint else ''))
+        f'({len(report.converted)} of {len(entries)} tensors fit; {report.counts()}):\n'
+        f'{report.problems(limit=_ERROR_EXAMPLES)}' + (f'\n{hint}' if hint else ''))
   return variables, report
+
+
+_ERROR_EXAMPLES = 8    # keys shown per kind in a strict error; --non-strict records them all
 
 
 def _width_hint(state_dict: Mapping[str, Any], model_config) -> str:
