@@ -23,7 +23,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     posetrack17.get_config,
     config_defaults.published_config,
     *[lambda module=module, variant=variant: module.get_config(variant)
-      for module in (posetrack17_simcc, hrnet_w48_posetrack17, posetrack18, posetrack21)
+      for module in (posetrack17, posetrack17_simcc, hrnet_w48_posetrack17, posetrack18,
+                     posetrack21)
       for variant in ('', 'local')],
     synthetic.get_config,
     lambda: synthetic.get_config('smoke'),
