@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import ml_collections
 
+from data_pipeline import joints
 from data_pipeline import posetrack_video
 from famipose_jax import config_defaults
 
@@ -195,6 +196,13 @@ def _check_model_rules(model: ml_collections.ConfigDict) -> None:
 
 
 def _check_data_rules(data: ml_collections.ConfigDict) -> None:
+  if data.num_joints != joints.NUM_JOINTS:
+    # Named as the model's field: that is the one a user changes, and the data follows it.
+    raise ConfigError(
+        f'config.model.num_joints={data.num_joints!r} (shared with config.data.num_joints): the '
+        f'data pipeline fills the {joints.NUM_JOINTS} joint slots of data_pipeline/joints.py '
+        f"for every dataset (PoseTrack's 15 evaluated joints and the two ears it never "
+        f'annotates; flips and evaluation use the same slots), so set {joints.NUM_JOINTS}')
   if len(data.mean) != 3 or len(data.std) != 3:
     raise ConfigError(f'config.data.mean and config.data.std need 3 values, got '
                       f'{tuple(data.mean)}, {tuple(data.std)}')

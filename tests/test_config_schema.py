@@ -85,3 +85,14 @@ def test_the_data_pipeline_and_the_schema_do_not_import_jax():
   result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
                           check=True)
   assert result.stdout.strip() == 'False'
+
+
+def test_a_joint_count_the_data_layout_cannot_supply_names_the_model_field():
+  config = posetrack17.get_config()
+  config.model.num_joints = 15       # shared with config.data.num_joints
+  match = (r'config.model.num_joints=15 \(shared with config.data.num_joints\): the data '
+           r'pipeline fills the 17 joint slots of data_pipeline/joints.py')
+  with pytest.raises(config_schema.ConfigError, match=match):
+    config_schema.validate_config(config)
+  with pytest.raises(config_schema.ConfigError, match=match):
+    config_schema.validate_data_section(config.data, loader=False)
