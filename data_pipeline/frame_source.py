@@ -102,7 +102,7 @@ class UnreadableFrame(BadInputError):
     self.reason = reason
 
 
-def _probe_file(f) -> tuple[int, int]:
+def probe_image_file(f) -> tuple[int, int]:
   """(width, height) of the image open in `f`; ValueError(reason) if it cannot be used."""
   start = f.read(2)
   if not start:
@@ -170,7 +170,7 @@ class FolderFrameSource:
     path = self.path(name)
     try:
       with open(path, 'rb') as f:
-        return _probe_file(f)
+        return probe_image_file(f)
     except FileNotFoundError:
       raise UnreadableFrame(path, 'frame file not found') from None
     except ValueError as e:
@@ -255,6 +255,8 @@ class TfdsFrameSource:
     self._builder = tfds.builder_from_directory(os.path.join(folder, versions[-1]))
     frames = self._builder.info.metadata['frames']
     self._sources = {split: None for split in frames}
+    # Recorded by the builder since it checks each frame (older datasets: none recorded).
+    self._unreadable = dict(self._builder.info.metadata.get('unreadable_frames', {}))
     index, self._sizes, self._frame_sizes = {}, {}, {}
     for split, listing in frames.items():
       for i, (file_name, width, height) in enumerate(listing):
@@ -299,15 +301,18 @@ class TfdsFrameSource:
   def probe(self, name: str) -> tuple[int, int]:
     """(width, height) of frame `name` as the dataset's metadata lists it, reading no record.
 
-    Only the size and presence are checked here: whether the stored bytes are complete is
-    known only once they are read, so a truncated frame stops the run when it is loaded.
+    The builder checked each frame as FolderFrameSource.probe does and recorded the unusable
+    ones; a dataset prepared before it did so records none, and a truncated frame in it stops
+    the run only when it is loaded.
 
     Raises:
-      UnreadableFrame: if the dataset holds no such frame.
+      UnreadableFrame: if the dataset holds no such frame, or recorded it as unusable.
     """
     self._open()
     if name not in self._frame_sizes:
       raise UnreadableFrame(self.where(name), f'frame not in {self.name} in {self.data_dir}')
+    if name in self._unreadable:
+      raise UnreadableFrame(self.where(name), self._unreadable[name])
     return self._frame_sizes[name]
 
   def count_frames(self, folder: str) -> int:
