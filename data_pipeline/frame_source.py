@@ -93,8 +93,7 @@ def decode_region(data: bytes, name: str, box) -> tuple[np.ndarray, tuple[int, i
 
 
 class UnreadableFrame(BadInputError):
-  """A frame file that cannot give the pixels of its size: `reason` says why, without the path
-  (so that skips are counted per reason)."""
+  """A frame that cannot be used; `reason` says why without the path (skips count per reason)."""
 
   def __init__(self, path: str, reason: str):
     super().__init__(f'{path}: {reason}')
@@ -262,7 +261,8 @@ class TfdsFrameSource:
       for i, (file_name, width, height) in enumerate(listing):
         index[file_name] = (split, i)
         self._frame_sizes[file_name] = (int(width), int(height))
-        self._sizes[os.path.dirname(file_name)] = (int(width), int(height))
+        if file_name not in self._unreadable:   # recorded as 0 x 0
+          self._sizes[os.path.dirname(file_name)] = (int(width), int(height))
     self._index = index     # set last: other threads take a non-None index as "open"
 
   def _source(self, split):
