@@ -192,13 +192,15 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   config_schema.validate_config(config)
   if config.train.pretrain_epochs:
     raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
-                                        f'train.pretrain_epochs={config.train.pretrain_epochs}')
+                                    f'train.pretrain_epochs={config.train.pretrain_epochs}')
   initialize_distributed(config.train)
   return _train(config, os.path.abspath(workdir), evaluate=False)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
-  workdir_binding.bind_workdir(workdir, config)   # refuses another config's workdir
+  # Everything the config and the data can get wrong fails here, before the workdir is
+  # written: a corrected command must find the workdir as the failed one found it.
+  workdir_binding.bind_workdir(workdir, config, write=False)   # refuses another config's workdir
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -206,26 +208,35 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   steps_per_epoch = experiment_lib.steps_per_epoch(config, len(train_set))
   total_steps = config.num_epochs * steps_per_epoch
   experiment = experiment_lib.Experiment(config, steps_per_epoch)   # the schedule needs it
+  abstract_state = experiment.abstract_state(mesh)   # traces the network: shape errors here
+  val_set = None
+  if evaluate or config.train.eval_every_epochs:
+    val_set = eval_loop.prepare_evaluation(experiment)
   ckpt = checkpointer.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
   latest = ckpt.latest_step()
   try:
     if latest is not None:
-      state, _ = ckpt.restore(latest, experiment.abstract_state(mesh))
+      state, _ = ckpt.restore(latest, abstract_state)
       log(f'resumed from {ckpt.step_dir(latest)}')
     else:
       state = fresh_state(experiment, mesh)
+    # Only now, with a state that fits the config, does the workdir become this config's.
+    workdir_binding.bind_workdir(workdir, config)
   except BaseException:
     ckpt.close()
     raise
   start_step = int(jax.device_get(state.step))
+  if start_step > total_steps:
+    log(f'{workdir} is at step {start_step}, past num_epochs={config.num_epochs} '
+        f'({total_steps} steps): nothing to train; reporting step {start_step}')
 
   summary = RunSummary(workdir=workdir, step=start_step, total_steps=total_steps)
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     if start_step < total_steps:
-      state = _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary,
+      state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, summary,
                     steps_per_epoch, total_steps)
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
@@ -235,7 +246,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
         log(f'evaluating step {summary.step} on val')
         evaluation = eval_loop.evaluate_model(
             experiment, experiment_lib.model_variables(state), mesh, workdir, summary.step,
-            writer, show_progress=config.train.progress_bar)
+            writer, dataset=val_set, show_progress=config.train.progress_bar)
         summary.evaluation = _save_results(workdir, summary.step, evaluation)
         log(f'evaluation took {evaluation["seconds"]:.0f} s')
       log(summary.evaluation['table'])
@@ -247,8 +258,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   return summary
 
 
-def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, steps_per_epoch,
-          total_steps):
+def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, summary,
+          steps_per_epoch, total_steps):
   """Runs steps summary.step .. total_steps - 1; returns the final state."""
   step_fn = experiment.train_step(mesh)
   keys = experiment.train_keys
@@ -324,6 +335,7 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, ste
           and epoch % config.train.eval_every_epochs == 0):
         evaluation = eval_loop.evaluate_model(experiment, experiment_lib.model_variables(state),
                                               mesh, summary.workdir, done, writer,
+                                              dataset=val_set,
                                               show_progress=config.train.progress_bar)
         log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
     if pending is not None:
@@ -345,6 +357,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
   has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
   experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
+  val_set = eval_loop.prepare_evaluation(experiment)
   if has_checkpoints:
     workdir_binding.bind_workdir(workdir, config, write=False)
     ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
@@ -367,6 +380,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     evaluation = eval_loop.evaluate_model(experiment, variables, mesh, workdir, step, writer,
+                                          dataset=val_set,
                                           show_progress=config.train.progress_bar)
   finally:
     writer.close()
