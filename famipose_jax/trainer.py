@@ -165,7 +165,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
   """
   config_schema.validate_config(config)
   initialize_distributed(config.train)
-  workdir = os.path.abspath(workdir)
+  with stop_signal.StopSignal() as stop:
+    return _train_stages(config, os.path.abspath(workdir), stop)
+
+
+def _train_stages(config: ml_collections.ConfigDict, workdir: str,
+                  stop: stop_signal.StopSignal) -> RunSummary:
   if config.train.pretrain_epochs:
     stage1 = pretrain_config(config)
     pre_dir = os.path.join(workdir, PRETRAIN_DIR)
@@ -176,15 +181,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
     stage2.init_from = pre_dir
     workdir_binding.bind_workdir(workdir, stage2, write=False)
     log(f'== stage 1/2: single-frame HRNet baseline ({stage1.num_epochs} epochs) in {pre_dir}')
-    first = _train(stage1, pre_dir, evaluate=True)
+    first = _train(stage1, pre_dir, evaluate=True, stop=stop)
     if first.stopped_by:
       return first
     log(f'== stage 2/2: FAMI-Pose on the stage-1 backbone ({config.num_epochs} epochs) '
         f'in {workdir}')
-    second = _train(stage2, workdir, evaluate=True)
+    second = _train(stage2, workdir, evaluate=True, stop=stop)
     second.pretrain = first
     return second
-  return _train(config, workdir, evaluate=True)
+  return _train(config, workdir, evaluate=True, stop=stop)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
@@ -194,13 +199,16 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
     raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
                                     f'train.pretrain_epochs={config.train.pretrain_epochs}')
   initialize_distributed(config.train)
-  return _train(config, os.path.abspath(workdir), evaluate=False)
+  with stop_signal.StopSignal() as stop:
+    return _train(config, os.path.abspath(workdir), evaluate=False, stop=stop)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
+def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
+           stop: stop_signal.StopSignal) -> RunSummary:
   # Everything the config and the data can get wrong fails here, before the workdir is
   # written: a corrected command must find the workdir as the failed one found it.
   workdir_binding.bind_workdir(workdir, config, write=False)   # refuses another config's workdir
+  log(f'preparing {workdir}: checking the config, the data and the network')
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -236,8 +244,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     if start_step < total_steps:
-      state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, summary,
-                    steps_per_epoch, total_steps)
+      with stop.saving():
+        state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, summary,
+                      steps_per_epoch, total_steps, stop)
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
       if cached is not None:
@@ -259,7 +268,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
 
 
 def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, summary,
-          steps_per_epoch, total_steps):
+          steps_per_epoch, total_steps, stop):
   """Runs steps summary.step .. total_steps - 1; returns the final state."""
   step_fn = experiment.train_step(mesh)
   keys = experiment.train_keys
@@ -304,11 +313,12 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, sum
     meta = {'epoch': step / steps_per_epoch}
     return ckpt.save(step, state, meta, force=force)
 
-  with stop_signal.StopSignal() as stop, data_pipeline.make_loader(
+  with data_pipeline.make_loader(
       config.data, train_set, batch_size=sharding.local_batch_size(config.batch_size),
       train=True, seed=config.seed, start_step=start_step, process_index=jax.process_index(),
       process_count=jax.process_count()) as batches:
     for step in range(start_step, total_steps):
+      stop.raise_pending()
       batch = sharding.put_batch(next(batches), mesh, keys)
       with jax.transfer_guard('disallow'):   # the step itself never copies host <-> device
         state, metrics = step_fn(state, batch)
@@ -351,7 +361,11 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   """Evaluates the latest checkpoint of `workdir` (or, if it has none, config.init_from)."""
   config_schema.validate_config(config)
   initialize_distributed(config.train)
-  workdir = os.path.abspath(workdir)
+  with stop_signal.StopSignal():   # a signal stops at once, with a message
+    return _evaluate(config, os.path.abspath(workdir))
+
+
+def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
