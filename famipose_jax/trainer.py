@@ -165,7 +165,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
   """
   config_schema.validate_config(config)
   initialize_distributed(config.train)
-  workdir = os.path.abspath(workdir)
+  with stop_signal.StopSignal() as stop:
+    return _train_stages(config, os.path.abspath(workdir), stop)
+
+
+def _train_stages(config: ml_collections.ConfigDict, workdir: str,
+                  stop: stop_signal.StopSignal) -> RunSummary:
   if config.train.pretrain_epochs:
     stage1 = pretrain_config(config)
     pre_dir = os.path.join(workdir, PRETRAIN_DIR)
@@ -176,15 +181,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
     stage2.init_from = pre_dir
     workdir_binding.bind_workdir(workdir, stage2, write=False)
     log(f'== stage 1/2: single-frame HRNet baseline ({stage1.num_epochs} epochs) in {pre_dir}')
-    first = _train(stage1, pre_dir, evaluate=True)
+    first = _train(stage1, pre_dir, evaluate=True, stop=stop)
     if first.stopped_by:
       return first
     log(f'== stage 2/2: FAMI-Pose on the stage-1 backbone ({config.num_epochs} epochs) '
         f'in {workdir}')
-    second = _train(stage2, workdir, evaluate=True)
+    second = _train(stage2, workdir, evaluate=True, stop=stop)
     second.pretrain = first
     return second
-  return _train(config, workdir, evaluate=True)
+  return _train(config, workdir, evaluate=True, stop=stop)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
@@ -192,13 +197,18 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   config_schema.validate_config(config)
   if config.train.pretrain_epochs:
     raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
-                                        f'train.pretrain_epochs={config.train.pretrain_epochs}')
+                                    f'train.pretrain_epochs={config.train.pretrain_epochs}')
   initialize_distributed(config.train)
-  return _train(config, os.path.abspath(workdir), evaluate=False)
+  with stop_signal.StopSignal() as stop:
+    return _train(config, os.path.abspath(workdir), evaluate=False, stop=stop)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
-  workdir_binding.bind_workdir(workdir, config)   # refuses another config's workdir
+def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
+           stop: stop_signal.StopSignal) -> RunSummary:
+  # Everything the config and the data can get wrong fails here, before the workdir is
+  # written: a corrected command must find the workdir as the failed one found it.
+  workdir_binding.bind_workdir(workdir, config, write=False)   # refuses another config's workdir
+  log(f'preparing {workdir}: checking the config, the data and the network')
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -206,27 +216,37 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   steps_per_epoch = experiment_lib.steps_per_epoch(config, len(train_set))
   total_steps = config.num_epochs * steps_per_epoch
   experiment = experiment_lib.Experiment(config, steps_per_epoch)   # the schedule needs it
+  abstract_state = experiment.abstract_state(mesh)   # traces the network: shape errors here
+  val_set = None
+  if evaluate or config.train.eval_every_epochs:
+    val_set = eval_loop.prepare_evaluation(experiment)
   ckpt = checkpointer.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
   latest = ckpt.latest_step()
   try:
     if latest is not None:
-      state, _ = ckpt.restore(latest, experiment.abstract_state(mesh))
+      state, _ = ckpt.restore(latest, abstract_state)
       log(f'resumed from {ckpt.step_dir(latest)}')
     else:
       state = fresh_state(experiment, mesh)
+    # Only now, with a state that fits the config, does the workdir become this config's.
+    workdir_binding.bind_workdir(workdir, config)
   except BaseException:
     ckpt.close()
     raise
   start_step = int(jax.device_get(state.step))
+  if start_step > total_steps:
+    log(f'{workdir} is at step {start_step}, past num_epochs={config.num_epochs} '
+        f'({total_steps} steps): nothing to train; reporting step {start_step}')
 
   summary = RunSummary(workdir=workdir, step=start_step, total_steps=total_steps)
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     if start_step < total_steps:
-      state = _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary,
-                    steps_per_epoch, total_steps)
+      with stop.saving():
+        state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, summary,
+                      steps_per_epoch, total_steps, stop)
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
       if cached is not None:
@@ -235,7 +255,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
         log(f'evaluating step {summary.step} on val')
         evaluation = eval_loop.evaluate_model(
             experiment, experiment_lib.model_variables(state), mesh, workdir, summary.step,
-            writer, show_progress=config.train.progress_bar)
+            writer, dataset=val_set, show_progress=config.train.progress_bar)
         summary.evaluation = _save_results(workdir, summary.step, evaluation)
         log(f'evaluation took {evaluation["seconds"]:.0f} s')
       log(summary.evaluation['table'])
@@ -247,8 +267,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   return summary
 
 
-def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, steps_per_epoch,
-          total_steps):
+def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, summary,
+          steps_per_epoch, total_steps, stop):
   """Runs steps summary.step .. total_steps - 1; returns the final state."""
   step_fn = experiment.train_step(mesh)
   keys = experiment.train_keys
@@ -294,11 +314,12 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, ste
     meta = {'epoch': step / steps_per_epoch}
     return ckpt.save(step, state, meta, force=force)
 
-  with stop_signal.StopSignal() as stop, data_pipeline.make_loader(
+  with data_pipeline.make_loader(
       config.data, train_set, batch_size=sharding.local_batch_size(config.batch_size),
       train=True, seed=config.seed, start_step=start_step, process_index=jax.process_index(),
       process_count=jax.process_count()) as batches:
     for step in range(start_step, total_steps):
+      stop.raise_pending()
       batch = sharding.put_batch(next(batches), mesh, keys)
       with jax.transfer_guard('disallow'):   # the step itself never copies host <-> device
         state, metrics = step_fn(state, batch)
@@ -325,6 +346,7 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, ste
           and epoch % config.train.eval_every_epochs == 0):
         evaluation = eval_loop.evaluate_model(experiment, experiment_lib.model_variables(state),
                                               mesh, summary.workdir, done, writer,
+                                              dataset=val_set,
                                               show_progress=config.train.progress_bar)
         log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
     if pending is not None:
@@ -340,12 +362,17 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   """Evaluates the latest checkpoint of `workdir` (or, if it has none, config.init_from)."""
   config_schema.validate_config(config)
   initialize_distributed(config.train)
-  workdir = os.path.abspath(workdir)
+  with stop_signal.StopSignal():   # a signal stops at once, with a message
+    return _evaluate(config, os.path.abspath(workdir))
+
+
+def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
   has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
   experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
+  val_set = eval_loop.prepare_evaluation(experiment)
   if has_checkpoints:
     workdir_binding.bind_workdir(workdir, config, write=False)
     ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
@@ -368,6 +395,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     evaluation = eval_loop.evaluate_model(experiment, variables, mesh, workdir, step, writer,
+                                          dataset=val_set,
                                           show_progress=config.train.progress_bar)
   finally:
     writer.close()

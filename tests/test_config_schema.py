@@ -96,3 +96,29 @@ def test_a_joint_count_the_data_layout_cannot_supply_names_the_model_field():
     config_schema.validate_config(config)
   with pytest.raises(config_schema.ConfigError, match=match):
     config_schema.validate_data_section(config.data, loader=False)
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('optim.learning_rate', -1e-3, r'config\.optim\.learning_rate=-0\.001 must be > 0'),
+    ('optim.learning_rate', 0.0, r'must be > 0'),
+    ('optim.b2', 1.0, r'config\.optim\.b2=1\.0 must be in \[0, 1\)'),
+    ('data.flip_prob', 1.5, r'must be a probability'),
+    ('data.sigma', 0.0, r'config\.data\.sigma=0\.0 must be > 0'),
+    ('optim.weight_decay', -0.1, r'must be >= 0'),
+    ('data.supporting_offsets', ('a', 'b'), r'integer frame offsets'),
+])
+def test_bounds_name_the_field_and_value(field, value, message):
+  config = posetrack17.get_config()
+  section, name = field.split('.')
+  config[section][name] = value
+  with pytest.raises(config_schema.ConfigError, match=message):
+    config_schema.validate_config(config)
+
+
+def test_an_input_hrnet_cannot_halve_five_times_is_refused():
+  config = posetrack17.get_config()
+  config.model.image_size = (48, 48)
+  config.model.heatmap_size = (12, 12)
+  with pytest.raises(config_schema.ConfigError,
+                     match=r'config\.model\.image_size=\(48, 48\): expected multiples of 32'):
+    config_schema.validate_config(config)
