@@ -82,6 +82,12 @@ class Experiment:
     targets = tuple(name for codec in self.target_codecs for name in codec.target_keys)
     return self.input_keys + targets + ('target_weight',)
 
+  @property
+  def prediction_names(self) -> tuple[str, ...]:
+    """What predict_fn returns: 'final', and in temporal mode 'backbone' (the backbone's own
+    heatmaps, which the single-frame network's 'final' already is)."""
+    return (('backbone', 'final') if 'supporting_images' in self.input_keys else ('final',))
+
   def dataset(self, split: str) -> data_pipeline.ClipDataset:
     """The split's ClipDataset; val elements carry no training targets (nothing reads them)."""
     codecs = self.target_codecs if split == 'train' else ()
@@ -121,11 +127,12 @@ class Experiment:
 
     coords [B, K, 2] in input-crop pixels; 'final' is the head's prediction, 'backbone' the
     backbone's own heatmaps (temporal mode only). With config.eval.flip_test the mirrored
-    input's outputs are flipped back and averaged first.
+    input's outputs are flipped back and averaged first. The names are `prediction_names`.
     """
     config = self.config
     model = self.model
     decode = decoding.make_decoder(config, self.head)
+    names = self.prediction_names
     flip_pairs = tuple(tuple(p) for p in config.data.flip_pairs)
 
     def predict(variables, batch):
@@ -138,7 +145,7 @@ class Experiment:
         outputs = decoding.fuse_flipped_outputs(outputs, flipped, flip_pairs,
                                                 shift_heatmap=config.eval.flip_shift_heatmap)
       return {name: {'coords': coords, 'maxvals': maxvals}
-              for name, (coords, maxvals) in decode(outputs).items()}
+              for name, (coords, maxvals) in decode(outputs).items() if name in names}
 
     return predict
 
