@@ -11,6 +11,7 @@ checkpoint and exit cleanly. `train_and_evaluate(config, workdir)` is the import
 
 import os
 import re
+import signal
 import sys
 
 from absl import app
@@ -114,10 +115,11 @@ def main(argv):
   except USER_ERRORS as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
-  except KeyboardInterrupt:   # a second Ctrl-C, or one outside the training loop
-    print(f'interrupted; checkpoints in {_WORKDIR.value} are kept, rerun to resume.',
+  except KeyboardInterrupt as e:   # a second signal, or one outside the training loop
+    name = getattr(e, 'signal_name', 'SIGINT')
+    print(f'{name}: stopped at once; checkpoints in {_WORKDIR.value} are kept, rerun to resume.',
           file=sys.stderr)
-    sys.exit(130)
+    sys.exit(128 + signal.Signals[name].value)
   print(_closing_note(summary), flush=True)
 
 

@@ -170,11 +170,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
   config_schema.validate_config(config)
   initialize_distributed(config.train)
   workdir = os.path.abspath(workdir)
-  with workdir_lock.WorkdirLock(workdir, jax.process_index()):   # before anything is written
-    return _train_stages(config, workdir)
+  # The lock comes before anything is written; signals are handled for the whole run.
+  with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
+      stop_signal.StopSignal() as stop:
+    return _train_stages(config, workdir, stop)
 
 
-def _train_stages(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
+def _train_stages(config: ml_collections.ConfigDict, workdir: str,
+                  stop: stop_signal.StopSignal) -> RunSummary:
   """`train_and_evaluate` with the workdir locked: both stages hold the one lock of `workdir`."""
   if config.train.pretrain_epochs:
     stage1 = pretrain_config(config)
@@ -186,15 +189,15 @@ def _train_stages(config: ml_collections.ConfigDict, workdir: str) -> RunSummary
     stage2.init_from = pre_dir
     workdir_binding.bind_workdir(workdir, stage2, write=False)
     log(f'== stage 1/2: single-frame HRNet baseline ({stage1.num_epochs} epochs) in {pre_dir}')
-    first = _train(stage1, pre_dir, evaluate=True)
+    first = _train(stage1, pre_dir, evaluate=True, stop=stop)
     if first.stopped_by:
       return first
     log(f'== stage 2/2: FAMI-Pose on the stage-1 backbone ({config.num_epochs} epochs) '
         f'in {workdir}')
-    second = _train(stage2, workdir, evaluate=True)
+    second = _train(stage2, workdir, evaluate=True, stop=stop)
     second.pretrain = first
     return second
-  return _train(config, workdir, evaluate=True)
+  return _train(config, workdir, evaluate=True, stop=stop)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
@@ -202,15 +205,20 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   config_schema.validate_config(config)
   if config.train.pretrain_epochs:
     raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
-                                        f'train.pretrain_epochs={config.train.pretrain_epochs}')
+                                    f'train.pretrain_epochs={config.train.pretrain_epochs}')
   initialize_distributed(config.train)
   workdir = os.path.abspath(workdir)
-  with workdir_lock.WorkdirLock(workdir, jax.process_index()):
-    return _train(config, workdir, evaluate=False)
+  with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
+      stop_signal.StopSignal() as stop:
+    return _train(config, workdir, evaluate=False, stop=stop)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
-  workdir_binding.bind_workdir(workdir, config)   # refuses another config's workdir
+def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
+           stop: stop_signal.StopSignal) -> RunSummary:
+  # Everything the config and the data can get wrong fails here, before the workdir is
+  # written: a corrected command must find the workdir as the failed one found it.
+  workdir_binding.bind_workdir(workdir, config, write=False)   # refuses another config's workdir
+  log(f'preparing {workdir}: checking the config, the data and the network')
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -218,20 +226,29 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   steps_per_epoch = experiment_lib.steps_per_epoch(config, len(train_set))
   total_steps = config.num_epochs * steps_per_epoch
   experiment = experiment_lib.Experiment(config, steps_per_epoch)   # the schedule needs it
+  abstract_state = experiment.abstract_state(mesh)   # traces the network: shape errors here
+  val_set = None
+  if evaluate or config.train.eval_every_epochs:
+    val_set = eval_loop.prepare_evaluation(experiment)
   ckpt = checkpointer.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
   latest = ckpt.latest_step()
   try:
     if latest is not None:
-      state, meta = ckpt.restore(latest, experiment.abstract_state(mesh))
+      state, meta = ckpt.restore(latest, abstract_state)
       log(f'resumed from {ckpt.step_dir(latest)}')
     else:
       state, meta = fresh_state(experiment, mesh), {}
+    # Only now, with a state that fits the config, does the workdir become this config's.
+    workdir_binding.bind_workdir(workdir, config)
   except BaseException:
     ckpt.close()
     raise
   start_step = int(jax.device_get(state.step))
+  if start_step > total_steps:
+    log(f'{workdir} is at step {start_step}, past num_epochs={config.num_epochs} '
+        f'({total_steps} steps): nothing to train; reporting step {start_step}')
 
   summary = RunSummary(workdir=workdir, step=start_step, total_steps=total_steps)
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0,
@@ -242,8 +259,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   try:
     if start_step < total_steps:
       window = metric_window.MetricWindow.from_meta(meta)
-      state = _loop(config, state, experiment, mesh, train_set, ckpt, writer, window, summary,
-                    steps_per_epoch, total_steps)
+      with stop.saving():
+        state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, window,
+                      summary, steps_per_epoch, total_steps, stop)
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
       if cached is not None:
@@ -252,7 +270,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
         log(f'evaluating step {summary.step} on val')
         evaluation = eval_loop.evaluate_model(
             experiment, experiment_lib.model_variables(state), mesh, workdir, summary.step,
-            writer, show_progress=config.train.progress_bar)
+            writer, dataset=val_set, show_progress=config.train.progress_bar)
         summary.evaluation = _save_results(workdir, summary.step, evaluation)
         log(f'evaluation took {evaluation["seconds"]:.0f} s')
       log(summary.evaluation['table'])
@@ -264,8 +282,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   return summary
 
 
-def _loop(config, state, experiment, mesh, train_set, ckpt, writer, window, summary,
-          steps_per_epoch, total_steps):
+def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, window, summary,
+          steps_per_epoch, total_steps, stop):
   """Runs steps summary.step .. total_steps - 1; returns the final state.
 
   `window` holds the metric sums since the last log line (restored with the checkpoint), and
@@ -286,11 +304,12 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, window, summ
     if not _finite(values):
       ckpt.wait()
       last = ckpt.latest_step()
-      where = ckpt.step_dir(last) if last is not None else 'none was saved yet'
+      where = (f'the last good checkpoint is {ckpt.step_dir(last)} (nothing later was saved)'
+               if last is not None else 'no checkpoint was saved before this step')
       raise NonFiniteLossError(
           f'non-finite loss at step {step + 1} (' + ', '.join(f'{k}={v:.4g}' for k, v in
                                                          sorted(values.items()))
-          + f'). Stopped; the last good checkpoint is {where} (nothing later was saved).')
+          + f'). Stopped; {where}.')
     window.add(values)
     timed_steps += 1
     done = step + 1
@@ -314,11 +333,12 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, window, summ
     meta = {'epoch': step / steps_per_epoch, metric_window.META_KEY: window.to_meta()}
     return ckpt.save(step, state, meta, force=force)
 
-  with stop_signal.StopSignal() as stop, data_pipeline.make_loader(
+  with data_pipeline.make_loader(
       config.data, train_set, batch_size=sharding.local_batch_size(config.batch_size),
       train=True, seed=config.seed, start_step=start_step, process_index=jax.process_index(),
       process_count=jax.process_count()) as batches:
     for step in range(start_step, total_steps):
+      stop.raise_pending()
       batch = sharding.put_batch(next(batches), mesh, keys)
       with jax.transfer_guard('disallow'):   # the step itself never copies host <-> device
         state, metrics = step_fn(state, batch)
@@ -345,6 +365,7 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, window, summ
           and epoch % config.train.eval_every_epochs == 0):
         evaluation = eval_loop.evaluate_model(experiment, experiment_lib.model_variables(state),
                                               mesh, summary.workdir, done, writer,
+                                              dataset=val_set,
                                               show_progress=config.train.progress_bar)
         log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
     if pending is not None:
@@ -361,7 +382,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   config_schema.validate_config(config)
   initialize_distributed(config.train)
   workdir = os.path.abspath(workdir)
-  with workdir_lock.WorkdirLock(workdir, jax.process_index()):   # it writes metrics, results
+  with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
+      stop_signal.StopSignal():   # it writes metrics and results; a signal stops at once
     return _evaluate(config, workdir)
 
 
@@ -372,6 +394,7 @@ def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
   has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
   experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
+  val_set = eval_loop.prepare_evaluation(experiment)
   if has_checkpoints:
     workdir_binding.bind_workdir(workdir, config, write=False)
     ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
@@ -394,6 +417,7 @@ def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     evaluation = eval_loop.evaluate_model(experiment, variables, mesh, workdir, step, writer,
+                                          dataset=val_set,
                                           show_progress=config.train.progress_bar)
   finally:
     writer.close()
