@@ -11,6 +11,7 @@ checkpoint and exit cleanly. `train_and_evaluate(config, workdir)` is the import
 
 import os
 import re
+import signal
 import sys
 
 from absl import app
@@ -25,6 +26,7 @@ from famipose_jax import trainer
 from famipose_jax import workdir_errors
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import workdir_binding
+from famipose_jax.checkpoints import workdir_lock
 from famipose_jax.trainer import evaluate, train_and_evaluate  # noqa: F401 (the public entry)
 
 DEFAULT_CONFIG = 'configs/synthetic.py'
@@ -40,6 +42,7 @@ _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate'],
 
 # Errors that are the user's input, not a bug: printed as one clear line, exit status 2.
 USER_ERRORS = (config_schema.ConfigError, workdir_binding.ConfigMismatchError,
+               workdir_lock.WorkdirLockedError,
                checkpointer.CheckpointError, trainer.NonFiniteLossError, FileNotFoundError,
                FileExistsError, BadInputError, SampleError, workdir_errors.WorkdirWriteError)
 
@@ -113,10 +116,11 @@ def main(argv):
   except USER_ERRORS as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
-  except KeyboardInterrupt:   # a second Ctrl-C, or one outside the training loop
-    print(f'interrupted; checkpoints in {_WORKDIR.value} are kept, rerun to resume.',
+  except KeyboardInterrupt as e:   # a second signal, or one outside the training loop
+    name = getattr(e, 'signal_name', 'SIGINT')
+    print(f'{name}: stopped at once; checkpoints in {_WORKDIR.value} are kept, rerun to resume.',
           file=sys.stderr)
-    sys.exit(130)
+    sys.exit(128 + signal.Signals[name].value)
   print(_closing_note(summary), flush=True)
 
 

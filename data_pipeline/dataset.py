@@ -1,9 +1,10 @@
 """The clip dataset: a sample list plus the per-sample function both loaders call.
 
 `build_dataset(config.data, 'train' | 'val', codecs)` reads the annotations, checks that every
-frame a clip needs exists, and returns a `ClipDataset`. `ClipDataset.load(i, train=, seed=,
-epoch=)` turns sample i into one batch element (`element_spec` lists its entries; batches add a
-leading axis; docs/data.md describes a batch); its randomness is derived from (seed, epoch, i) alone, so any loader, worker
+frame a clip needs exists, is readable and has the annotated size (data_pipeline/frame_checks.py),
+and returns a `ClipDataset`. `ClipDataset.load(i, train=, seed=, epoch=)` turns sample i into
+one batch element (`element_spec` lists its entries; batches add a leading axis; docs/data.md
+describes a batch); its randomness is derived from (seed, epoch, i) alone, so any loader, worker
 count or resume point produces the same element. The training targets are those of the given
 codecs (famipose_jax.heads), so a run builds only what its head and objectives read.
 """
@@ -17,6 +18,7 @@ import numpy as np
 
 from data_pipeline import clip_frames
 from data_pipeline import clip_transform
+from data_pipeline import frame_checks
 from data_pipeline.augment import ClipAugmentation, draw_augmentation, no_augmentation, sample_rng
 from data_pipeline.bad_input import BadInputError, BadInputPolicy
 from data_pipeline.coco_keypoints import BoxConvention, read_ground_truth
@@ -104,6 +106,11 @@ class ClipDataset:
         self.settings.boundary_rule)
     return [s.frame.number] + support
 
+  def clip_files(self, index: int) -> list[str]:
+    """Frame names of the clip, in `clip_frame_numbers` order."""
+    frame = self.samples[index].frame
+    return [frame.path_of(n) for n in self.clip_frame_numbers(index)]
+
   def metadata(self, index: int) -> dict:
     """What a prediction writer needs about sample `index`."""
     s = self.samples[index]
@@ -115,7 +122,7 @@ class ClipDataset:
         'num_frames': s.num_frames,
         'image_id': s.image_id,
         'file_name': s.file_name,
-        'clip_files': [s.frame.path_of(n) for n in self.clip_frame_numbers(index)],
+        'clip_files': self.clip_files(index),
         'center': np.array(s.center),
         'scale': np.array(s.scale),
         'box': s.box,
@@ -229,21 +236,6 @@ def _root_path(settings: DataSettings, relative: str) -> str:
   return relative if os.path.isabs(relative) else os.path.join(settings.root, relative)
 
 
-def _check_clip_frames(samples, settings, source, policy) -> list[Sample]:
-  """Drops (or refuses) samples whose clip needs a frame file that does not exist."""
-  probe = ClipDataset(samples, settings, source, 'probe', codecs=())
-  kept = []
-  for i, s in enumerate(samples):
-    missing = [s.frame.path_of(n) for n in sorted(set(probe.clip_frame_numbers(i)))
-               if not source.exists(s.frame.path_of(n))]
-    if missing:
-      policy(missing[0], 'frame file', missing[0],
-             f'missing (needed by the clip of {s.file_name}; {len(missing)} missing)')
-      continue
-    kept.append(s)
-  return kept
-
-
 def read_samples(data_config, split: str, settings: DataSettings, source,
                  policy: BadInputPolicy) -> list[Sample]:
   """The sample list of `split` as config.data describes it (before the frame check)."""
@@ -296,7 +288,8 @@ def build_dataset(data_config, split: str, codecs=None) -> ClipDataset:
   source = make_frame_source(data_config)
   policy = BadInputPolicy(settings.on_bad_input)
   samples = read_samples(data_config, split, settings, source, policy)
-  samples = _check_clip_frames(samples, settings, source, policy)
+  clips = ClipDataset(samples, settings, source, 'probe', codecs=())
+  samples = frame_checks.check_clip_frames(samples, clips.clip_files, source, policy)
   policy.log_summary(f'{split} clip frames')
   if not samples:
     raise BadInputError(f'no usable {split} samples under {settings.root!r}'

@@ -10,13 +10,13 @@ name them.
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 
 import cv2
 import numpy as np
 
+from data_pipeline import jpeg_header
 from data_pipeline.bad_input import BadInputError
 
 try:
@@ -92,14 +92,34 @@ def decode_region(data: bytes, name: str, box) -> tuple[np.ndarray, tuple[int, i
   return frame[y0:max(y1, y0), x0:max(x1, x0)], (x0, y0), (width, height)
 
 
-def _header_size(data: bytes, name: str) -> tuple[int, int]:
-  """(width, height) from an image header without decoding the pixels."""
-  import PIL.Image  # pylint: disable=g-import-not-at-top
-  try:
-    with PIL.Image.open(io.BytesIO(data)) as image:
-      return image.size
-  except Exception as e:  # PIL raises several unrelated types here.
-    raise BadInputError(f'{name}: cannot read the image header ({e})') from None
+class UnreadableFrame(BadInputError):
+  """A frame that cannot be used; `reason` says why without the path (skips count per reason)."""
+
+  def __init__(self, path: str, reason: str):
+    super().__init__(f'{path}: {reason}')
+    self.path = path
+    self.reason = reason
+
+
+def probe_image_file(f) -> tuple[int, int]:
+  """(width, height) of the image open in `f`; ValueError(reason) if it cannot be used."""
+  start = f.read(2)
+  if not start:
+    raise ValueError('frame file is empty')
+  if start != jpeg_header.START_OF_IMAGE:   # another format: PIL reads only its header
+    import PIL.Image  # pylint: disable=g-import-not-at-top
+    f.seek(0)
+    try:
+      with PIL.Image.open(f) as image:
+        return image.size
+    except PIL.UnidentifiedImageError:
+      raise ValueError('cannot read the image header (not an image file)') from None
+    except Exception as e:  # PIL raises several unrelated types here.
+      raise ValueError(f'cannot read the image header ({e})') from None
+  size = jpeg_header.frame_size(f)
+  if not jpeg_header.has_end_marker(f):
+    raise ValueError('truncated JPEG (no end-of-image marker)')
+  return size
 
 
 class FolderFrameSource:
@@ -115,6 +135,10 @@ class FolderFrameSource:
 
   def path(self, name: str) -> str:
     return os.path.join(self.root, name)
+
+  def where(self, name: str) -> str:
+    """Frame `name` as messages name it."""
+    return self.path(name)
 
   def exists(self, name: str) -> bool:
     try:
@@ -135,6 +159,24 @@ class FolderFrameSource:
   def read_region(self, name: str, box):
     return decode_region(self.read_bytes(name), self.path(name), box)
 
+  def probe(self, name: str) -> tuple[int, int]:
+    """(width, height) of frame `name` from its header, without decoding it.
+
+    Raises:
+      UnreadableFrame: for a missing or empty file, a JPEG without its end-of-image marker
+        (truncated) or a header that gives no size.
+    """
+    path = self.path(name)
+    try:
+      with open(path, 'rb') as f:
+        return probe_image_file(f)
+    except FileNotFoundError:
+      raise UnreadableFrame(path, 'frame file not found') from None
+    except ValueError as e:
+      raise UnreadableFrame(path, str(e)) from None
+    except OSError as e:
+      raise UnreadableFrame(path, f'cannot read the frame file ({e.strerror or e})') from None
+
   def folder_listing(self, folder: str) -> frozenset:
     if folder not in self._listings:
       path = self.path(folder)
@@ -147,10 +189,24 @@ class FolderFrameSource:
     return sum(1 for f in self.folder_listing(folder) if os.path.splitext(f)[0][-1:].isdigit())
 
   def image_size(self, name: str) -> tuple[int, int]:
-    """(width, height) of a frame; all frames of a video are taken to share it."""
+    """(width, height) of a frame; all frames of a video are taken to share it.
+
+    If frame `name` cannot be read, the video's other frames are tried: the clip check
+    (data_pipeline/frame_checks.py) reports the bad frame itself, under data.on_bad_input.
+    """
     folder = os.path.dirname(name)
     if folder not in self._sizes:
-      self._sizes[folder] = _header_size(self.read_bytes(name), self.path(name))
+      others = sorted(self.folder_listing(folder) - {name})
+      errors = []
+      for candidate in [name] + others:
+        try:
+          self._sizes[folder] = self.probe(candidate)
+          break
+        except UnreadableFrame as e:
+          errors.append(e)
+      else:
+        raise BadInputError(f'{errors[0]} (and no other frame of {self.path(folder)} is '
+                            'readable)')
     return self._sizes[folder]
 
   def __getstate__(self):
@@ -198,11 +254,15 @@ class TfdsFrameSource:
     self._builder = tfds.builder_from_directory(os.path.join(folder, versions[-1]))
     frames = self._builder.info.metadata['frames']
     self._sources = {split: None for split in frames}
-    index, self._sizes = {}, {}
+    # Recorded by the builder since it checks each frame (older datasets: none recorded).
+    self._unreadable = dict(self._builder.info.metadata.get('unreadable_frames', {}))
+    index, self._sizes, self._frame_sizes = {}, {}, {}
     for split, listing in frames.items():
       for i, (file_name, width, height) in enumerate(listing):
         index[file_name] = (split, i)
-        self._sizes[os.path.dirname(file_name)] = (int(width), int(height))
+        self._frame_sizes[file_name] = (int(width), int(height))
+        if file_name not in self._unreadable:   # recorded as 0 x 0
+          self._sizes[os.path.dirname(file_name)] = (int(width), int(height))
     self._index = index     # set last: other threads take a non-None index as "open"
 
   def _source(self, split):
@@ -215,6 +275,10 @@ class TfdsFrameSource:
   def exists(self, name: str) -> bool:
     self._open()
     return name in self._index
+
+  def where(self, name: str) -> str:
+    """Frame `name` as messages name it."""
+    return f'{self.name}:{name}'
 
   def file_names(self) -> list[str]:
     """Every stored frame's file name, sorted."""
@@ -233,6 +297,23 @@ class TfdsFrameSource:
 
   def read_region(self, name: str, box):
     return decode_region(self.read_bytes(name), f'{self.name}:{name}', box)
+
+  def probe(self, name: str) -> tuple[int, int]:
+    """(width, height) of frame `name` as the dataset's metadata lists it, reading no record.
+
+    The builder checked each frame as FolderFrameSource.probe does and recorded the unusable
+    ones; a dataset prepared before it did so records none, and a truncated frame in it stops
+    the run only when it is loaded.
+
+    Raises:
+      UnreadableFrame: if the dataset holds no such frame, or recorded it as unusable.
+    """
+    self._open()
+    if name not in self._frame_sizes:
+      raise UnreadableFrame(self.where(name), f'frame not in {self.name} in {self.data_dir}')
+    if name in self._unreadable:
+      raise UnreadableFrame(self.where(name), self._unreadable[name])
+    return self._frame_sizes[name]
 
   def count_frames(self, folder: str) -> int:
     self._open()

@@ -37,8 +37,6 @@ class DataSettings:
   mean: tuple
   std: tuple
   det_score_threshold: float
-  simcc_sigma: float
-  simcc_split_ratio: float
   crop_convention: str
   decode_reduction: str
   region_decode: bool

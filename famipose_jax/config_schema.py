@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import ml_collections
 
+from data_pipeline import joints
 from data_pipeline import posetrack_video
 from famipose_jax import config_defaults
 
@@ -57,7 +58,26 @@ MINIMUM = {
     'batch_size': 1, 'eval_batch_size': 1, 'num_epochs': 1,
     'train.log_every_steps': 1, 'train.checkpoint_every_steps': 1, 'train.keep_checkpoints': 1,
     'train.eval_every_epochs': 0, 'train.pretrain_epochs': 0, 'train.num_vis_samples': 0,
+    'optim.weight_decay': 0.0, 'data.num_workers': 0, 'data.prefetch_batches': 1,
+    'data.det_score_threshold': 0.0,
 }
+
+# Fields that must be above 0: a zero or negative value trains or decodes nonsense silently.
+POSITIVE = (
+    'optim.learning_rate', 'optim.lr_decay_factor', 'optim.eps', 'data.sigma',
+    'data.simcc_sigma', 'data.simcc_split_ratio', 'data.pixel_std', 'data.box_enlarge',
+    'loss.mi_temperature', 'loss.simcc_beta', 'eval.dark_kernel_size',
+)
+
+# Probabilities and Adam's decay rates: within [0, 1] (Adam's below 1).
+UNIT_INTERVAL = ('data.flip_prob', 'data.rotation_prob', 'data.half_body_prob')
+BELOW_ONE = ('optim.b1', 'optim.b2')
+
+# (W, H) sizes: two positive integers.
+SIZE_FIELDS = ('model.image_size', 'model.heatmap_size')
+
+# HRNet halves its input five times (stem 4x, then three more branches): the input must divide.
+_BACKBONE_STRIDE = 32
 
 # Sizes that both config.model and config.data hold: one value, which the configs tie together
 # with a FieldReference (a config built in Python can break the tie).
@@ -144,6 +164,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   for name, least in MINIMUM.items():
     if flat[name] < least:
       raise ConfigError(f'config.{name}={flat[name]!r} must be >= {least}')
+  _check_bounds(flat)
 
   _check_shared_fields(config)
   _check_model_rules(config.model)
@@ -177,6 +198,28 @@ def _check_shared_fields(config: ml_collections.ConfigDict) -> None:
                         'differ; model, targets and decoding need one value')
 
 
+def _check_bounds(flat: Mapping[str, Any]) -> None:
+  for name in POSITIVE:
+    if not flat[name] > 0:
+      raise ConfigError(f'config.{name}={flat[name]!r} must be > 0')
+  for name in UNIT_INTERVAL:
+    if not 0 <= flat[name] <= 1:
+      raise ConfigError(f'config.{name}={flat[name]!r} must be a probability in [0, 1]')
+  for name in BELOW_ONE:
+    if not 0 <= flat[name] < 1:
+      raise ConfigError(f'config.{name}={flat[name]!r} must be in [0, 1)')
+  for name in SIZE_FIELDS:
+    value = tuple(flat[name])
+    if len(value) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                  for v in value):
+      raise ConfigError(f'config.{name}={value!r} must be (width, height), two positive '
+                        'integers')
+  offsets = tuple(flat['data.supporting_offsets'])
+  if not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets):
+    raise ConfigError(f'config.data.supporting_offsets={offsets!r} must be integer frame '
+                      'offsets, e.g. (-2, -1, 1, 2)')
+
+
 def _check_model_rules(model: ml_collections.ConfigDict) -> None:
   def check(ok: bool, field: str, value, expected: str):
     if not ok:
@@ -185,6 +228,9 @@ def _check_model_rules(model: ml_collections.ConfigDict) -> None:
   check(model.head_kernel_size % 2 == 1, 'head_kernel_size', model.head_kernel_size,
         'an odd size')
   width, height = model.image_size
+  check(width % _BACKBONE_STRIDE == 0 and height % _BACKBONE_STRIDE == 0, 'image_size',
+        tuple(model.image_size), f'multiples of {_BACKBONE_STRIDE} (HRNet halves its input '
+        'five times)')
   hm_width, hm_height = model.heatmap_size
   stride = _HEATMAP_STRIDE
   check((hm_width * stride, hm_height * stride) == (width, height), 'heatmap_size',
@@ -196,6 +242,13 @@ def _check_model_rules(model: ml_collections.ConfigDict) -> None:
 
 
 def _check_data_rules(data: ml_collections.ConfigDict) -> None:
+  if data.num_joints != joints.NUM_JOINTS:
+    # Named as the model's field: that is the one a user changes, and the data follows it.
+    raise ConfigError(
+        f'config.model.num_joints={data.num_joints!r} (shared with config.data.num_joints): the '
+        f'data pipeline fills the {joints.NUM_JOINTS} joint slots of data_pipeline/joints.py '
+        f"for every dataset (PoseTrack's 15 evaluated joints and the two ears it never "
+        f'annotates; flips and evaluation use the same slots), so set {joints.NUM_JOINTS}')
   if len(data.mean) != 3 or len(data.std) != 3:
     raise ConfigError(f'config.data.mean and config.data.std need 3 values, got '
                       f'{tuple(data.mean)}, {tuple(data.std)}')

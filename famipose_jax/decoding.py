@@ -34,18 +34,20 @@ def fuse_flipped_outputs(outputs: dict, outputs_flipped: dict, flip_pairs, *,
     flip_pairs: left/right joint pairs.
     shift_heatmap: see `heads.heatmap.flip_back_heatmaps`.
 
+  Each output is flipped back by its codec: heatmaps (the head's and the backbone's) by
+  `heads.HeatmapCodec.flip_back`, SimCC vectors by `heads.SimCCCodec.flip_back`.
+
   Returns:
     A copy of `outputs` with the decodable entries replaced by the averages.
   """
   fused = dict(outputs)
   for key in ('heatmaps', 'backbone_heatmaps'):
     if key in outputs:
-      back = heads.heatmap.flip_back_heatmaps(outputs_flipped[key], flip_pairs,
-                                              shift=shift_heatmap)
+      back = heads.HeatmapCodec.flip_back(outputs_flipped[key], flip_pairs, shift=shift_heatmap)
       fused[key] = (outputs[key] + back) * 0.5
   if 'simcc_x' in outputs:
-    back_x, back_y = heads.simcc.flip_back_simcc(outputs_flipped['simcc_x'],
-                                                 outputs_flipped['simcc_y'], flip_pairs)
+    back_x, back_y = heads.SimCCCodec.flip_back(outputs_flipped['simcc_x'],
+                                                outputs_flipped['simcc_y'], flip_pairs)
     fused['simcc_x'] = (outputs['simcc_x'] + back_x) * 0.5
     fused['simcc_y'] = (outputs['simcc_y'] + back_y) * 0.5
   return fused
@@ -56,18 +58,19 @@ def fuse_flipped_outputs(outputs: dict, outputs_flipped: dict, flip_pairs, *,
 # ---------------------------------------------------------------------------------------------
 
 
-def make_decoder(config) -> Callable[[dict], dict]:
+def make_decoder(config, head=None) -> Callable[[dict], dict]:
   """A jit-able function from model outputs to crop coordinates, as the config asks.
 
   Args:
     config: the experiment ConfigDict (its head, sizes and config.eval decoding settings).
+    head: the config's head when already built (heads.build_head(config) otherwise).
 
   Returns:
     decode(outputs) -> {'final': (coords, maxvals), 'backbone': (coords, maxvals)} with
     coords [B, K, 2] in input-crop pixels and maxvals [B, K]: 'final' by the configured head,
     'backbone' by the heatmap codec, only when the outputs have 'backbone_heatmaps'.
   """
-  head = heads.build_head(config)
+  head = heads.build_head(config) if head is None else head
   backbone_codec = heads.heatmap_codec(config)
 
   def decode(outputs: dict) -> dict:

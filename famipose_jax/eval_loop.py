@@ -23,6 +23,7 @@ from jax.sharding import Mesh
 
 import data_pipeline
 from data_pipeline import posetrack_video as ptv
+from data_pipeline.bad_input import BadInputError
 from famipose_jax import compiler_options
 from famipose_jax import decoding
 from famipose_jax import evaluation
@@ -108,6 +109,29 @@ def ground_truth_dir(config: ml_collections.ConfigDict) -> str:
   folder = config.data.video_annotation_dir
   folder = folder if os.path.isabs(folder) else os.path.join(root, folder)
   return os.path.join(folder, 'val')
+
+
+def prepare_evaluation(experiment):
+  """The val ClipDataset, after checking everything evaluation will read (before training).
+
+  Raises, naming the file: a missing val frame or box file, malformed boxes or ground truth
+  (through the data pipeline's and the PoseTrack reader's checks), or ground truth without a
+  single annotated person.
+  """
+  dataset = experiment.dataset('val')
+  gt_dir = ground_truth_dir(experiment.config)
+  gt_paths = sorted(glob.glob(os.path.join(gt_dir, '*.json')))
+  if not gt_paths:
+    raise FileNotFoundError(f'no per-video ground-truth files (*.json) in {gt_dir} '
+                            '(config.data.root / data.video_annotation_dir / val)')
+  try:
+    videos = [ptv.read_video(p, ptv.GROUND_TRUTH) for p in gt_paths]
+  except ValueError as e:   # the reader names the file and field; a user's input, not a bug
+    raise BadInputError(str(e)) from e
+  if not any(frame.persons for video in videos for frame in video.frames):
+    raise BadInputError(f'{gt_dir}: {len(gt_paths)} ground-truth file(s) and not one annotated '
+                        'person: nothing to evaluate against')
+  return dataset
 
 
 def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[str, list],

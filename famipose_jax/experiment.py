@@ -20,6 +20,7 @@ from jax.sharding import Mesh
 
 import data_pipeline
 from data_pipeline import batch_plan
+from famipose_jax import config_schema
 from famipose_jax import decoding
 from famipose_jax import heads
 from famipose_jax import losses
@@ -32,6 +33,10 @@ from famipose_jax import train_step as train_step_lib
 
 def steps_per_epoch(config: ml_collections.ConfigDict, num_train_samples: int) -> int:
   """Optimiser updates per epoch: the batch plan's full global batches."""
+  if num_train_samples < config.batch_size:
+    raise config_schema.ConfigError(
+        f'config.batch_size={config.batch_size} is more than the {num_train_samples} training '
+        f'samples under {config.data.root!r}: not one batch per epoch')
   return batch_plan.BatchPlan(num_samples=num_train_samples, batch_size=config.batch_size,
                               train=True).steps_per_epoch
 
@@ -47,13 +52,15 @@ class Experiment:
     tx: the optimiser; its state carries the learning rate (optim.current_learning_rate).
   """
 
-  def __init__(self, config: ml_collections.ConfigDict, steps_per_epoch: int = 1):
-    """`steps_per_epoch` shapes only the learning-rate schedule, not the state."""
+  def __init__(self, config: ml_collections.ConfigDict, steps_per_epoch: int | None = None):
+    """`steps_per_epoch` shapes only the learning-rate schedule, not the state: without it the
+    experiment restores, evaluates and builds datasets, but refuses to build a train step."""
     self.config = config
+    self.steps_per_epoch = steps_per_epoch
     self.model = models.build_model(config.model)
     self.head = heads.build_head(config)
     self.critic = losses.build_mi_critic(config.loss, config.model.num_joints)
-    self.tx = optim.make_optimizer(config, steps_per_epoch)
+    self.tx = optim.make_optimizer(config, steps_per_epoch or 1)
 
   # --- what the data pipeline builds and the device reads -----------------------------------
 
@@ -74,6 +81,12 @@ class Experiment:
     """The batch entries the train step reads on the device."""
     targets = tuple(name for codec in self.target_codecs for name in codec.target_keys)
     return self.input_keys + targets + ('target_weight',)
+
+  @property
+  def prediction_names(self) -> tuple[str, ...]:
+    """What predict_fn returns: 'final', and in temporal mode 'backbone' (the backbone's own
+    heatmaps, which the single-frame network's 'final' already is)."""
+    return (('backbone', 'final') if 'supporting_images' in self.input_keys else ('final',))
 
   def dataset(self, split: str) -> data_pipeline.ClipDataset:
     """The split's ClipDataset; val elements carry no training targets (nothing reads them)."""
@@ -100,6 +113,9 @@ class Experiment:
 
   def train_step(self, mesh: Mesh) -> Callable:
     """The jitted, donating (state, batch) -> (state, metrics) step."""
+    if self.steps_per_epoch is None:
+      raise ValueError('Experiment(config) without steps_per_epoch has no learning-rate schedule '
+                       'to train with: pass steps_per_epoch(config, len(train_set))')
     state = self.abstract_state(mesh)
     labels = optim.param_labels(state.params, bool(self.config.model.freeze_backbone))
     step_fn = train_step_lib.make_train_step(self.model, self.head, self.critic, self.tx, labels,
@@ -111,11 +127,12 @@ class Experiment:
 
     coords [B, K, 2] in input-crop pixels; 'final' is the head's prediction, 'backbone' the
     backbone's own heatmaps (temporal mode only). With config.eval.flip_test the mirrored
-    input's outputs are flipped back and averaged first.
+    input's outputs are flipped back and averaged first. The names are `prediction_names`.
     """
     config = self.config
     model = self.model
-    decode = decoding.make_decoder(config)
+    decode = decoding.make_decoder(config, self.head)
+    names = self.prediction_names
     flip_pairs = tuple(tuple(p) for p in config.data.flip_pairs)
 
     def predict(variables, batch):
@@ -128,7 +145,7 @@ class Experiment:
         outputs = decoding.fuse_flipped_outputs(outputs, flipped, flip_pairs,
                                                 shift_heatmap=config.eval.flip_shift_heatmap)
       return {name: {'coords': coords, 'maxvals': maxvals}
-              for name, (coords, maxvals) in decode(outputs).items()}
+              for name, (coords, maxvals) in decode(outputs).items() if name in names}
 
     return predict
 

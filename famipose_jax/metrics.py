@@ -5,6 +5,11 @@ Neither needs TensorFlow: events are `tensorboard`'s own protobufs framed by its
 `write` of complete bytes followed by a flush, so a crash leaves whole records behind, never
 half a line or half an event. A write the file system refuses (disk full, read-only workdir)
 raises a WorkdirWriteError naming the file.
+
+Resuming (`resume_step`): a run that crashed after its last checkpoint had logged steps the
+resumed run computes again. The writer then drops the lines of later steps from metrics.jsonl
+(rewritten atomically) and writes a TensorBoard `SessionLog.START` event, after which
+TensorBoard discards the earlier events of later steps; every step is then logged once.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
+from data_pipeline import atomic_files
 from famipose_jax import workdir_errors
 
 METRICS_FILE = 'metrics.jsonl'
@@ -62,20 +68,60 @@ class EventFileWriter:
     summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, image=image)])
     self._write(event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary))
 
+  def session_start(self, step: int):
+    """Marks a restart: TensorBoard drops the events it has read with a step >= `step`.
+
+    (tensorboard's EventAccumulator purges on SessionLog.START, keeping events whose step is
+    smaller than the START event's.)
+    """
+    self._write(event_pb2.Event(wall_time=time.time(), step=int(step),
+                                session_log=event_pb2.SessionLog(
+                                    status=event_pb2.SessionLog.START)))
+
   def close(self):
     if not self._file.closed:
       self._file.close()
 
 
+def drop_lines_after(path: str, step: int) -> int:
+  """Rewrites the JSON-lines file `path` without the records of steps after `step`.
+
+  A line that does not parse (the torn end of a file cut by a power loss) goes too. The file is
+  replaced atomically, and only when something is dropped. Returns how many lines were dropped.
+  """
+  try:
+    with open(path, encoding='utf-8') as f:
+      lines = f.readlines()
+  except FileNotFoundError:
+    return 0
+  kept = [line for line in lines if _step_of(line) <= step]
+  if len(kept) < len(lines):
+    atomic_files.write_bytes_atomic(path, ''.join(kept).encode('utf-8'))
+  return len(lines) - len(kept)
+
+
+def _step_of(line: str) -> float:
+  """The step a metrics line records; infinity (never kept) for a torn or unreadable line."""
+  if not line.endswith('\n'):
+    return math.inf
+  try:
+    return int(json.loads(line)['step'])
+  except (ValueError, KeyError, TypeError):
+    return math.inf
+
+
 class MetricsWriter:
   """Writes the same scalars to TensorBoard and to `workdir/metrics.jsonl`.
 
-  Only process 0 writes (`enabled=False` elsewhere), so multi-host runs keep one log.
+  Only process 0 writes (`enabled=False` elsewhere), so multi-host runs keep one log. A
+  training run passes `resume_step`, the step its state was restored at (0 for a fresh state):
+  whatever an earlier run logged after that step is dropped, since it is logged again.
   """
 
-  def __init__(self, workdir: str, enabled: bool = True):
+  def __init__(self, workdir: str, enabled: bool = True, resume_step: int | None = None):
     self.enabled = enabled
     self.jsonl_path = os.path.join(workdir, METRICS_FILE)
+    self.dropped_lines = 0
     self._events = None
     self._jsonl = None
     self._failed = False   # a write failed (and was reported): closing may not flush again
@@ -85,6 +131,12 @@ class MetricsWriter:
       logdir = os.path.join(workdir, TENSORBOARD_DIR)
       with workdir_errors.writing(logdir):
         self._events = EventFileWriter(logdir)
+      if resume_step is not None:
+        with workdir_errors.writing(self.jsonl_path):
+          self.dropped_lines = drop_lines_after(self.jsonl_path, resume_step)
+        # +1: the events at the restored step itself (its log line, an evaluation) stay valid.
+        with workdir_errors.writing(logdir):
+          self._events.session_start(resume_step + 1)
       with workdir_errors.writing(self.jsonl_path):
         self._jsonl = open(self.jsonl_path, 'a', encoding='utf-8')
 

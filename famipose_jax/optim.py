@@ -66,24 +66,22 @@ def stop_frozen_gradients(trainable: Any, labels: Any) -> Any:
 _ADAM_STATIC_ARGS = ('b1', 'b2', 'eps', 'eps_root', 'mu_dtype', 'nesterov')
 
 
-def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int,
-                   labels: Any = None) -> optax.GradientTransformation:
+def make_optimizer(config: ml_collections.ConfigDict,
+                   steps_per_epoch: int) -> optax.GradientTransformation:
   """Adam (PyTorch semantics: weight decay added to the gradient) on trainable leaves only.
 
   Args:
     config: the experiment config (optim section, model.freeze_backbone).
     steps_per_epoch: optimiser updates per epoch (the schedule counts updates).
-    labels: the `param_labels` tree of the trainable params, when already known.
   """
   o = config.optim
   adam = optax.inject_hyperparams(optax.adam, static_args=_ADAM_STATIC_ARGS)(
       learning_rate=learning_rate_schedule(o, steps_per_epoch), b1=o.b1, b2=o.b2, eps=o.eps)
   if o.weight_decay:
     adam = optax.chain(optax.add_decayed_weights(o.weight_decay), adam)
-  if labels is None:
-    freeze = bool(config.model.freeze_backbone)
-    labels = lambda trainable: param_labels(trainable, freeze)
-  return optax.multi_transform({TRAINABLE: adam, FROZEN: optax.set_to_zero()}, labels)
+  freeze = bool(config.model.freeze_backbone)
+  return optax.multi_transform({TRAINABLE: adam, FROZEN: optax.set_to_zero()},
+                               lambda trainable: param_labels(trainable, freeze))
 
 
 def current_learning_rate(opt_state: optax.OptState) -> jax.Array:

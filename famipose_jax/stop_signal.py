@@ -1,4 +1,11 @@
-"""SIGTERM / SIGINT during training: finish the step, save a checkpoint, then stop."""
+"""SIGTERM / SIGINT for a whole run: save and stop in the loop, stop at once elsewhere.
+
+While training (`with stop.saving():`) the first signal only sets `requested`: the loop
+finishes the step, saves a checkpoint and stops. A second signal, or any signal outside the
+loop (start-up, evaluation), raises `Interrupted` at once. Checkpoints already written are
+kept either way, and a save in flight is finished by the checkpointer's `close()`, which the
+trainer runs on the way out. Every signal logs what it does.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +15,56 @@ import signal
 import threading
 
 
-class StopSignal(contextlib.AbstractContextManager):
-  """While active, the first SIGTERM or SIGINT only sets `requested` (the loop saves and exits).
+class Interrupted(KeyboardInterrupt):
+  """A signal stopped the run at once; `signal_name` says which ('SIGTERM', 'SIGINT')."""
 
-  A second SIGINT raises KeyboardInterrupt as usual, for a user who does not want to wait.
-  Outside the main thread (where handlers cannot be installed) it does nothing.
+  def __init__(self, signal_name: str, where: str):
+    super().__init__(f'{signal_name} during {where}: stopped at once')
+    self.signal_name = signal_name
+
+
+class StopSignal(contextlib.AbstractContextManager):
+  """Installs the handlers for its `with` block (main thread only; elsewhere it does nothing).
+
+  Attributes:
+    requested: the first signal's name once one arrived in the loop, else None.
   """
 
   def __init__(self):
     self.requested: str | None = None
+    self._in_loop = False
+    self._pending: Interrupted | None = None
     self._previous = {}
 
   def _handler(self, signum, frame):
+    del frame
     name = signal.Signals(signum).name
-    if self.requested and signum == signal.SIGINT:
-      raise KeyboardInterrupt
-    self.requested = name
-    logging.warning('%s received: saving a checkpoint and stopping after this step.', name)
+    if self._in_loop and not self.requested:
+      self.requested = name
+      logging.warning('%s received: saving a checkpoint and stopping after this step (send it '
+                      'again to stop at once).', name)
+      return
+    where = 'training, after a first signal' if self._in_loop else 'start-up or evaluation'
+    logging.warning('%s received during %s: stopping at once; saved checkpoints are kept.',
+                    name, where)
+    # Kept as well as raised: a handler that runs inside a garbage-collection callback has its
+    # exception swallowed, so the loop also raises it at the next step (`raise_pending`).
+    self._pending = Interrupted(name, where)
+    raise self._pending
+
+  def raise_pending(self):
+    """Re-raises a stop-at-once signal whose exception was swallowed where it arrived."""
+    if self._pending is not None:
+      raise self._pending
+
+  @contextlib.contextmanager
+  def saving(self):
+    """The training loop: the first signal asks for a checkpoint instead of stopping."""
+    self._in_loop = True
+    try:
+      yield self
+    finally:
+      self._in_loop = False
 
   def __enter__(self):
     if threading.current_thread() is threading.main_thread():

@@ -1,6 +1,7 @@
 """The training loop: `train_and_evaluate(config, workdir)` and `evaluate(config, workdir)`.
 
-A run binds its workdir to its config (workdir_binding.bind_workdir), resumes from the latest
+A run locks its workdir for its whole length (workdir_lock: a second run there is refused
+before it writes), binds it to its config (workdir_binding.bind_workdir), resumes from the latest
 checkpoint there, feeds the jitted step in the data order the batch plan fixes (so a resumed
 run sees exactly the batches an uninterrupted one would), checks every step's loss one step
 late, saves on an interval, at every epoch end and on SIGTERM/SIGINT, and evaluates at the end.
@@ -29,6 +30,7 @@ from data_pipeline import atomic_files
 from famipose_jax import config_schema
 from famipose_jax import eval_loop
 from famipose_jax import experiment as experiment_lib
+from famipose_jax import metric_window
 from famipose_jax import metrics as metrics_lib
 from famipose_jax import progress
 from famipose_jax import sharding
@@ -37,6 +39,7 @@ from famipose_jax import train_state as train_state_lib
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding
+from famipose_jax.checkpoints import workdir_lock
 
 PRETRAIN_DIR = 'pretrain'
 RESULTS_FILE = 'eval_results.json'
@@ -168,12 +171,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
   """Trains `config` in `workdir` (resuming if it holds checkpoints) and evaluates the result.
 
   Returns:
-    The RunSummary of the (last) stage. Raises ConfigError, ConfigMismatchError,
-    CheckpointError or NonFiniteLossError with messages naming the field, folder or step.
+    The RunSummary of the (last) stage. Raises ConfigError, WorkdirLockedError (another run
+    holds the workdir), ConfigMismatchError, CheckpointError or NonFiniteLossError with messages
+    naming the field, folder or step.
   """
   config_schema.validate_config(config)
   initialize_distributed(config.train)
   workdir = os.path.abspath(workdir)
+  # The lock comes before anything is written; signals are handled for the whole run.
+  with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
+      stop_signal.StopSignal() as stop:
+    return _train_stages(config, workdir, stop)
+
+
+def _train_stages(config: ml_collections.ConfigDict, workdir: str,
+                  stop: stop_signal.StopSignal) -> RunSummary:
+  """`train_and_evaluate` with the workdir locked: both stages hold the one lock of `workdir`."""
   if config.train.pretrain_epochs:
     stage1 = pretrain_config(config)
     pre_dir = os.path.join(workdir, PRETRAIN_DIR)
@@ -184,15 +197,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
     stage2.init_from = pre_dir
     workdir_binding.bind_workdir(workdir, stage2, write=False)
     log(f'== stage 1/2: single-frame HRNet baseline ({stage1.num_epochs} epochs) in {pre_dir}')
-    first = _train(stage1, pre_dir, evaluate=True)
+    first = _train(stage1, pre_dir, evaluate=True, stop=stop)
     if first.stopped_by:
       return first
     log(f'== stage 2/2: FAMI-Pose on the stage-1 backbone ({config.num_epochs} epochs) '
         f'in {workdir}')
-    second = _train(stage2, workdir, evaluate=True)
+    second = _train(stage2, workdir, evaluate=True, stop=stop)
     second.pretrain = first
     return second
-  return _train(config, workdir, evaluate=True)
+  return _train(config, workdir, evaluate=True, stop=stop)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
@@ -200,13 +213,20 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   config_schema.validate_config(config)
   if config.train.pretrain_epochs:
     raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
-                                        f'train.pretrain_epochs={config.train.pretrain_epochs}')
+                                    f'train.pretrain_epochs={config.train.pretrain_epochs}')
   initialize_distributed(config.train)
-  return _train(config, os.path.abspath(workdir), evaluate=False)
+  workdir = os.path.abspath(workdir)
+  with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
+      stop_signal.StopSignal() as stop:
+    return _train(config, workdir, evaluate=False, stop=stop)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> RunSummary:
-  workdir_binding.bind_workdir(workdir, config)   # refuses another config's workdir
+def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
+           stop: stop_signal.StopSignal) -> RunSummary:
+  # Everything the config and the data can get wrong fails here, before the workdir is
+  # written: a corrected command must find the workdir as the failed one found it.
+  workdir_binding.bind_workdir(workdir, config, write=False)   # refuses another config's workdir
+  log(f'preparing {workdir}: checking the config, the data and the network')
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
@@ -214,27 +234,42 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   steps_per_epoch = experiment_lib.steps_per_epoch(config, len(train_set))
   total_steps = config.num_epochs * steps_per_epoch
   experiment = experiment_lib.Experiment(config, steps_per_epoch)   # the schedule needs it
+  abstract_state = experiment.abstract_state(mesh)   # traces the network: shape errors here
+  val_set = None
+  if evaluate or config.train.eval_every_epochs:
+    val_set = eval_loop.prepare_evaluation(experiment)
   ckpt = checkpointer.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
   latest = ckpt.latest_step()
   try:
     if latest is not None:
-      state, meta = restore_checkpoint(ckpt, config, experiment.abstract_state(mesh))
+      state, meta = restore_checkpoint(ckpt, config, abstract_state)
       log(f'resumed from {ckpt.step_dir(meta["step"])}')
     else:
-      state = fresh_state(experiment, mesh)
+      state, meta = fresh_state(experiment, mesh), {}
+    # Only now, with a state that fits the config, does the workdir become this config's.
+    workdir_binding.bind_workdir(workdir, config)
   except BaseException:
     ckpt.close()
     raise
   start_step = int(jax.device_get(state.step))
+  if start_step > total_steps:
+    log(f'{workdir} is at step {start_step}, past num_epochs={config.num_epochs} '
+        f'({total_steps} steps): nothing to train; reporting step {start_step}')
 
   summary = RunSummary(workdir=workdir, step=start_step, total_steps=total_steps)
-  writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
+  writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0,
+                                     resume_step=start_step)
+  if writer.dropped_lines:
+    log(f'dropped {writer.dropped_lines} line(s) after step {start_step} from '
+        f'{writer.jsonl_path}: they are logged again')
   try:
     if start_step < total_steps:
-      state = _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary,
-                    steps_per_epoch, total_steps)
+      window = metric_window.MetricWindow.from_meta(meta)
+      with stop.saving():
+        state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, window,
+                      summary, steps_per_epoch, total_steps, stop)
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
       if cached is not None:
@@ -243,7 +278,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
         log(f'evaluating step {summary.step} on val')
         evaluation = eval_loop.evaluate_model(
             experiment, experiment_lib.model_variables(state), mesh, workdir, summary.step,
-            writer, show_progress=config.train.progress_bar)
+            writer, dataset=val_set, show_progress=config.train.progress_bar)
         summary.evaluation = _save_results(workdir, summary.step, evaluation)
         log(f'evaluation took {evaluation["seconds"]:.0f} s')
       log(summary.evaluation['table'])
@@ -255,39 +290,42 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool) -> R
   return summary
 
 
-def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, steps_per_epoch,
-          total_steps):
-  """Runs steps summary.step .. total_steps - 1; returns the final state."""
+def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, window, summary,
+          steps_per_epoch, total_steps, stop):
+  """Runs steps summary.step .. total_steps - 1; returns the final state.
+
+  `window` holds the metric sums since the last log line (restored with the checkpoint), and
+  every checkpoint saves it, so log lines average the same steps however often the run stops.
+  """
   step_fn = experiment.train_step(mesh)
   keys = experiment.train_keys
   start_step = summary.step
   bar = progress.ProgressBar(total_steps, 'train', start=start_step,
                              enabled=None if config.train.progress_bar else False)
-  sums: dict[str, float] = {}
-  count, interval_start = 0, time.time()
+  timed_steps, interval_start = 0, time.time()   # this process's steps in the window
   run_start = time.time()
   pending = None   # (step, metrics) dispatched but not yet checked
 
   def check(step, metrics):
-    nonlocal sums, count, interval_start
+    nonlocal timed_steps, interval_start
     values = _host_scalars(metrics)
     if not _finite(values):
       ckpt.wait()
       last = ckpt.latest_step()
-      where = ckpt.step_dir(last) if last is not None else 'none was saved yet'
+      where = (f'the last good checkpoint is {ckpt.step_dir(last)} (nothing later was saved)'
+               if last is not None else 'no checkpoint was saved before this step')
       raise NonFiniteLossError(
           f'non-finite loss at step {step + 1} (' + ', '.join(f'{k}={v:.4g}' for k, v in
                                                          sorted(values.items()))
-          + f'). Stopped; the last good checkpoint is {where} (nothing later was saved).')
-    for k, v in values.items():
-      sums[k] = sums.get(k, 0.0) + v
-    count += 1
+          + f'). Stopped; {where}.')
+    window.add(values)
+    timed_steps += 1
     done = step + 1
     bar.update(done, f"loss {values['loss']:.3g}")
     if done % config.train.log_every_steps == 0 or done == total_steps:
       elapsed = time.time() - interval_start
-      means = {k: v / count for k, v in sums.items()}
-      means['clips_per_second'] = count * config.batch_size / max(elapsed, 1e-9)
+      means = window.means()
+      means['clips_per_second'] = timed_steps * config.batch_size / max(elapsed, 1e-9)
       means['epoch'] = done / steps_per_epoch
       writer.write(done, means)
       logging.info('step %d: %s', done, means)
@@ -295,17 +333,20 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, ste
         log(f'step {done}/{total_steps} loss {means["loss"]:.4g} (task {means["task_loss"]:.4g}, '
             f'mi {means["mi_loss"]:.4g}) lr {means["learning_rate"]:.2g} '
             f'{means["clips_per_second"]:.1f} clips/s')
-      sums, count, interval_start = {}, 0, time.time()
+      window.clear()
+      timed_steps, interval_start = 0, time.time()
 
   def save(state, step, force):
-    meta = {'epoch': step / steps_per_epoch}
+    # Saved right after step `step` was checked: the window holds exactly the steps up to it.
+    meta = {'epoch': step / steps_per_epoch, metric_window.META_KEY: window.to_meta()}
     return ckpt.save(step, state, meta, force=force)
 
-  with stop_signal.StopSignal() as stop, data_pipeline.make_loader(
+  with data_pipeline.make_loader(
       config.data, train_set, batch_size=sharding.local_batch_size(config.batch_size),
       train=True, seed=config.seed, start_step=start_step, process_index=jax.process_index(),
       process_count=jax.process_count()) as batches:
     for step in range(start_step, total_steps):
+      stop.raise_pending()
       batch = sharding.put_batch(next(batches), mesh, keys)
       with jax.transfer_guard('disallow'):   # the step itself never copies host <-> device
         state, metrics = step_fn(state, batch)
@@ -332,6 +373,7 @@ def _loop(config, state, experiment, mesh, train_set, ckpt, writer, summary, ste
           and epoch % config.train.eval_every_epochs == 0):
         evaluation = eval_loop.evaluate_model(experiment, experiment_lib.model_variables(state),
                                               mesh, summary.workdir, done, writer,
+                                              dataset=val_set,
                                               show_progress=config.train.progress_bar)
         log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
     if pending is not None:
@@ -348,11 +390,19 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   config_schema.validate_config(config)
   initialize_distributed(config.train)
   workdir = os.path.abspath(workdir)
+  with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
+      stop_signal.StopSignal():   # it writes metrics and results; a signal stops at once
+    return _evaluate(config, workdir)
+
+
+def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
+  """`evaluate` with the workdir locked."""
   ensure_dataset(config)
   mesh = sharding.make_mesh()
   ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
   has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
   experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
+  val_set = eval_loop.prepare_evaluation(experiment)
   if has_checkpoints:
     workdir_binding.bind_workdir(workdir, config, write=False)
     ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
@@ -375,6 +425,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     evaluation = eval_loop.evaluate_model(experiment, variables, mesh, workdir, step, writer,
+                                          dataset=val_set,
                                           show_progress=config.train.progress_bar)
   finally:
     writer.close()

@@ -151,7 +151,7 @@ def test_load_variables_reads_the_converter_layout(tmp_path):
 
 def test_stop_signal_defers_sigterm_then_restores_the_handler():
   previous = signal.getsignal(signal.SIGTERM)
-  with stop_signal.StopSignal() as stop:
+  with stop_signal.StopSignal() as stop, stop.saving():
     assert stop.requested is None
     os.kill(os.getpid(), signal.SIGTERM)
     assert stop.requested == 'SIGTERM'
@@ -170,3 +170,16 @@ def test_config_json_in_a_read_only_workdir_is_one_clear_error(tmp_path, monkeyp
   assert str(error.value).startswith(f'cannot write {path}: Read-only file system;')
   assert '\n' not in str(error.value) and not path.exists()
   assert isinstance(error.value, OSError) and error.value.errno == errno.EROFS
+
+
+def test_stop_signal_outside_the_loop_and_a_second_signal_stop_at_once():
+  with stop_signal.StopSignal() as stop:
+    with pytest.raises(stop_signal.Interrupted, match='SIGTERM during start-up or evaluation'):
+      os.kill(os.getpid(), signal.SIGTERM)
+    with stop.saving():
+      os.kill(os.getpid(), signal.SIGINT)
+      assert stop.requested == 'SIGINT'
+      with pytest.raises(stop_signal.Interrupted, match='SIGTERM during training'):
+        os.kill(os.getpid(), signal.SIGTERM)
+      with pytest.raises(stop_signal.Interrupted):    # kept for a handler whose raise was lost
+        stop.raise_pending()

@@ -23,7 +23,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     posetrack17.get_config,
     config_defaults.published_config,
     *[lambda module=module, variant=variant: module.get_config(variant)
-      for module in (posetrack17_simcc, hrnet_w48_posetrack17, posetrack18, posetrack21)
+      for module in (posetrack17, posetrack17_simcc, hrnet_w48_posetrack17, posetrack18,
+                     posetrack21)
       for variant in ('', 'local')],
     synthetic.get_config,
     lambda: synthetic.get_config('smoke'),
@@ -84,3 +85,40 @@ def test_the_data_pipeline_and_the_schema_do_not_import_jax():
   result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
                           check=True)
   assert result.stdout.strip() == 'False'
+
+
+def test_a_joint_count_the_data_layout_cannot_supply_names_the_model_field():
+  config = posetrack17.get_config()
+  config.model.num_joints = 15       # shared with config.data.num_joints
+  match = (r'config.model.num_joints=15 \(shared with config.data.num_joints\): the data '
+           r'pipeline fills the 17 joint slots of data_pipeline/joints.py')
+  with pytest.raises(config_schema.ConfigError, match=match):
+    config_schema.validate_config(config)
+  with pytest.raises(config_schema.ConfigError, match=match):
+    config_schema.validate_data_section(config.data, loader=False)
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('optim.learning_rate', -1e-3, r'config\.optim\.learning_rate=-0\.001 must be > 0'),
+    ('optim.learning_rate', 0.0, r'must be > 0'),
+    ('optim.b2', 1.0, r'config\.optim\.b2=1\.0 must be in \[0, 1\)'),
+    ('data.flip_prob', 1.5, r'must be a probability'),
+    ('data.sigma', 0.0, r'config\.data\.sigma=0\.0 must be > 0'),
+    ('optim.weight_decay', -0.1, r'must be >= 0'),
+    ('data.supporting_offsets', ('a', 'b'), r'integer frame offsets'),
+])
+def test_bounds_name_the_field_and_value(field, value, message):
+  config = posetrack17.get_config()
+  section, name = field.split('.')
+  config[section][name] = value
+  with pytest.raises(config_schema.ConfigError, match=message):
+    config_schema.validate_config(config)
+
+
+def test_an_input_hrnet_cannot_halve_five_times_is_refused():
+  config = posetrack17.get_config()
+  config.model.image_size = (48, 48)
+  config.model.heatmap_size = (12, 12)
+  with pytest.raises(config_schema.ConfigError,
+                     match=r'config\.model\.image_size=\(48, 48\): expected multiples of 32'):
+    config_schema.validate_config(config)

@@ -4,6 +4,8 @@ import json
 import math
 import os
 
+import cv2
+import numpy as np
 import pytest
 
 import data_pipeline
@@ -60,11 +62,53 @@ def test_frame_deleted_after_building_names_the_sample(root):
     dataset.load(0, train=True)
 
 
-def test_truncated_jpeg(root):
-  path = root / 'images' / 'train' / '000001_mpii_train' / '00000002.jpg'
+def _frame(root, number):
+  return root / 'images' / 'train' / '000001_mpii_train' / f'{number:08d}.jpg'
+
+
+def _half(path):
   data = path.read_bytes()
   path.write_bytes(data[:len(data) // 2])
+
+
+def _smaller(path):
+  cv2.imwrite(str(path), np.zeros((40, 64, 3), np.uint8))
+
+
+@pytest.mark.parametrize('damage, match', [
+    (lambda path: path.write_bytes(b''), r'frame file is empty'),
+    (_half, r'truncated JPEG \(no end-of-image marker\)'),
+    (lambda path: path.write_text('not a picture'), r'cannot read the image header'),
+    (_smaller, r"field 'frame size' = \(64, 40\): the annotations say 64x48"),
+], ids=['empty', 'truncated', 'not_an_image', 'other_size'])
+def test_unreadable_frames_are_named_at_build_or_skipped(root, damage, match):
+  damage(_frame(root, 3))
+  with pytest.raises(BadInputError, match=r'00000003\.jpg.*' + match):
+    data_pipeline.build_dataset(tiny_config(root), 'train')
+  config = tiny_config(root, on_bad_input='skip', boundary_rule='clamp',
+                       supporting_offsets=(-1,))
+  dataset = data_pipeline.build_dataset(config, 'train')
+  assert len(dataset) == 4 and dataset.num_skipped == 4    # frames 3 and 4 need frame 3
+  for index in range(len(dataset)):    # what is left loads: the run does not stop
+    dataset.load(index, train=True)
+
+
+def test_unreadable_frame_that_would_give_the_video_size(root):
+  # Per-video files carry no image size: it is read from a frame of the video.
+  _frame(root, 1).write_bytes(b'')
+  config = tiny_config(root, annotation_source='per_video', boundary_rule='clamp',
+                       supporting_offsets=(-1,))
+  with pytest.raises(BadInputError, match=r'00000001\.jpg.*frame file is empty'):
+    data_pipeline.build_dataset(config, 'train')
+  config.on_bad_input = 'skip'
+  dataset = data_pipeline.build_dataset(config, 'train')
+  assert len(dataset) == 4 and dataset.num_skipped == 4    # frames 1 and 2 need frame 1
+  assert dataset.samples[0].image_size == (64, 48)
+
+
+def test_frame_truncated_after_building_names_the_sample(root):
   dataset = data_pipeline.build_dataset(tiny_config(root), 'train')
+  _half(_frame(root, 2))
   with pytest.raises(SampleError, match=r'00000002\.jpg: truncated JPEG'):
     dataset.load(2, train=False)
 

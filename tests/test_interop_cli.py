@@ -128,3 +128,22 @@ def test_width_and_image_size_flags_shape_the_model():
   assert config.model.num_joints == 15 and config.data.num_joints == 15
   assert tuple(config.model.image_size) == (192, 256)
   assert tuple(config.model.heatmap_size) == (48, 64)
+
+
+def test_a_text_file_is_named_as_not_a_checkpoint(files, tmp_path, capsys):
+  notes = files['folder'] / 'notes.txt'
+  notes.write_text('epoch 12: loss 0.0003\n')
+  assert cli.main([str(notes), str(tmp_path / 'out'), '--config', files['config']]) == 1
+  err = capsys.readouterr().err
+  assert f'{notes}: not a PyTorch checkpoint' in err
+  assert 'trust-pickle' not in err
+
+
+def test_hrnet_keys_given_as_fami_pose_are_summarised_with_the_hint(files, tmp_path, capsys):
+  assert cli.main([files['hrnet'], str(tmp_path / 'out'), '--config', files['config']]) == 1
+  lines = capsys.readouterr().err.splitlines()
+  num_keys = len(files['model'].hrnet.state_dict())
+  assert lines[0].startswith('error: the state_dict does not match the famipose model')
+  assert f'{num_keys} unexpected' in lines[0]
+  assert len(lines) < 30 and any('... and' in line for line in lines)
+  assert '--model hrnet' in lines[-1]

@@ -1,5 +1,7 @@
 """The converter: naming rule both ways on W48, round trip, strict and non-strict, prefixes, files."""
 
+import argparse
+
 import numpy as np
 import pytest
 
@@ -190,8 +192,22 @@ def test_unreadable_checkpoints_are_named(tmp_path):
     convert.load_torch_checkpoint(str(not_dict))
   garbage = tmp_path / 'garbage.pth'
   garbage.write_bytes(b'not a checkpoint')
-  with pytest.raises(convert.ConversionError, match='garbage.pth: cannot read it'):
+  with pytest.raises(convert.ConversionError, match='garbage.pth: not a PyTorch checkpoint'):
     convert.load_torch_checkpoint(str(garbage))
+  with_objects = tmp_path / 'with_objects.pth'
+  torch.save({'state_dict': {'conv1.weight': torch.zeros(1)},
+              'args': argparse.Namespace(lr=0.001)}, with_objects)
+  with pytest.raises(convert.ConversionError,
+                     match=r'with_objects.pth: holds pickled objects .*argparse\.Namespace.*'
+                           r'retry with --trust-pickle'):
+    convert.load_torch_checkpoint(str(with_objects))
+  assert list(convert.load_torch_checkpoint(str(with_objects), trust_pickle=True)) == [
+      'conv1.weight']
+  damaged = tmp_path / 'damaged.pth'
+  damaged.write_bytes(with_objects.read_bytes()[:200])
+  with pytest.raises(convert.ConversionError, match='damaged.pth: cannot read it') as error:
+    convert.load_torch_checkpoint(str(damaged))
+  assert 'trust-pickle' not in str(error.value)
 
 
 @pytest.mark.parametrize('change', ['simcc', 'affine', 'single_frame'])

@@ -171,10 +171,22 @@ def _write(tmp_path, text, name='bad.json'):
   return str(path)
 
 
+CATEGORIES = [{'name': 'person', 'keypoints': list(joints.JOINT_NAMES)}]
+
+
 def _pt18(keypoints=None, **annotation):
   ann = {'image_id': 1, 'keypoints': keypoints if keypoints is not None else [1.0] * 51}
   ann.update(annotation)
-  return {'images': [{'id': 1, 'file_name': 'f.jpg'}], 'annotations': [ann]}
+  return {'images': [{'id': 1, 'file_name': 'f.jpg'}], 'annotations': [ann],
+          'categories': CATEGORIES}
+
+
+def _two_videos(**second):
+  """A PoseTrack18 document whose second image belongs to another video."""
+  images = [{'id': 1, 'vid_id': '000342', 'file_name': 'images/val/000342_mpii_test/000000.jpg'},
+            {'id': 2, 'vid_id': '000342', 'file_name': 'images/val/000342_mpii_test/000001.jpg'}]
+  images[1].update(second)
+  return {'images': images, 'annotations': [], 'categories': CATEGORIES}
 
 
 @pytest.mark.parametrize('text, fragments', [
@@ -184,7 +196,8 @@ def _pt18(keypoints=None, **annotation):
     (json.dumps(_pt18([1.0] * 48)),
      ['annotations[0].keypoints', 'expected 51 numbers', 'got 48']),
     (json.dumps({'images': [{'id': 1, 'file_name': 'f.jpg'}], 'annotations': [
-        {'image_id': 1, 'keypoints': [1.0] * 51}, {'keypoints': [1.0] * 51}]}),
+        {'image_id': 1, 'keypoints': [1.0] * 51}, {'keypoints': [1.0] * 51}],
+                 'categories': CATEGORIES}),
      ['annotations[1].image_id', 'missing field']),
     (json.dumps(_pt18(image_id=7)), ['annotations[0].image_id', 'no image with this id', '7']),
     (json.dumps(_pt18([1.0] * 50 + ['a'])), ['annotations[0].keypoints[50]', "'a'"]),
@@ -202,8 +215,22 @@ def _pt18(keypoints=None, **annotation):
     (json.dumps({**_pt18(), 'categories': [{'keypoints': ['nose', 'pelvis']}]}),
      ['categories[0].keypoints[1]', 'unknown joint name', 'pelvis']),
     (json.dumps({'images': [{'id': 1, 'file_name': 'f.jpg', 'ignore_regions_x': [[1, 2]],
-                             'ignore_regions_y': [[1]]}], 'annotations': []}),
+                             'ignore_regions_y': [[1]]}], 'annotations': [],
+                 'categories': CATEGORIES}),
      ['images[0].ignore_regions[0]', '2 x values but 1 y values']),
+    (json.dumps({k: v for k, v in _pt18().items() if k != 'categories'}),
+     ['categories: missing', 'categories[0].keypoints', 'poseval']),
+    (json.dumps(_two_videos(vid_id='000522')),
+     ['images[1].vid_id', 'two videos', "'000342'", "'000522'"]),
+    (json.dumps(_two_videos(vid_id=None,
+                            file_name='images/val/000522_mpii_test/000001.jpg')),
+     ['images[1].file_name', 'two videos', "'images/val/000342_mpii_test'",
+      "'images/val/000522_mpii_test'"]),
+    (json.dumps({'annolist': [
+        {'image': [{'name': 'images/bonn/000342_mpii/00000001.jpg'}], 'annorect': []},
+        {'image': [{'name': 'images/bonn/000522_mpii/00000001.jpg'}], 'annorect': []}]}),
+     ['annolist[1].image', 'two videos', "'images/bonn/000342_mpii'",
+      "'images/bonn/000522_mpii'"]),
 ])
 def test_bad_input_names_file_field_and_value(tmp_path, text, fragments):
   path = _write(tmp_path, text)

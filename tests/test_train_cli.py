@@ -77,6 +77,31 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, compile_cache, t
   assert 'evaluating' not in output              # stopped runs do not evaluate
 
 
+def test_sigterm_during_start_up_stops_at_once_and_writes_nothing(tmp_path, compile_cache,
+                                                                  tiny_dataset):
+  workdir = tmp_path / 'run'
+  process = subprocess.Popen(
+      [sys.executable, 'train.py', '--config=configs/synthetic.py:smoke',
+       f'--config.data.root={tiny_dataset}', f'--workdir={workdir}'],
+      cwd=REPO, env=subprocess_env(compile_cache), stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True)
+  lines = []
+  try:
+    for line in process.stdout:           # start-up has begun: the handlers are installed
+      lines.append(line)
+      if line.startswith('preparing '):
+        break
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=120)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  output = ''.join(lines) + rest
+  assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
+  assert 'SIGTERM: stopped at once' in output, output[-3000:]
+  assert not (workdir / 'config.json').exists()
+
+
 def test_prediction_folder_missing_a_video_is_named(tmp_path, tiny_dataset):
   gt_dir, pred_dir = tmp_path / 'gt', tmp_path / 'pred'
   gt_dir.mkdir()

@@ -139,12 +139,11 @@ def test_resume_is_bitwise_identical(tmp_path, compile_cache, tiny_dataset, trai
                                      if s > steps // 2 + 2}
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch,
-                                                                  compile_cache, tiny_dataset):
+def _poison_targets_from(monkeypatch, first_bad_step):
+  """Training batches whose heatmap targets turn NaN from step `first_bad_step` (0-based) on."""
   real_make_loader = data_pipeline.make_loader
 
   class Poisoned:
-    """Training batches whose heatmap targets turn NaN from the 7th step on."""
 
     def __init__(self, loader, start_step):
       self.loader, self.step = loader, start_step
@@ -157,7 +156,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
 
     def __next__(self):
       batch = next(self.loader)
-      if self.step >= 6:
+      if self.step >= first_bad_step:
         batch['heatmap'][...] = np.nan
       self.step += 1
       return batch
@@ -167,6 +166,11 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     return Poisoned(loader, kwargs['start_step']) if kwargs['train'] else loader
 
   monkeypatch.setattr(data_pipeline, 'make_loader', make_loader)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch,
+                                                                  compile_cache, tiny_dataset):
+  _poison_targets_from(monkeypatch, 6)
   workdir = str(tmp_path / 'run')
   with pytest.raises(trainer.NonFiniteLossError) as error:
     trainer.train(smoke_config(tiny_dataset), workdir)
@@ -177,6 +181,14 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
   step, state = _latest_state(workdir)
   assert step == 4 and int(state['step']) == 4
   assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(state['params']))
+
+
+def test_non_finite_loss_before_any_checkpoint_says_none_was_saved(tmp_path, monkeypatch,
+                                                                    compile_cache, tiny_dataset):
+  _poison_targets_from(monkeypatch, 0)
+  with pytest.raises(trainer.NonFiniteLossError) as error:
+    trainer.train(smoke_config(tiny_dataset), str(tmp_path / 'run'))
+  assert str(error.value).endswith('). Stopped; no checkpoint was saved before this step.')
 
 
 def test_programmatic_config_errors_touch_nothing(tmp_path, tiny_dataset):

@@ -11,6 +11,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from tensorboard.backend.event_processing import event_accumulator
 
 from famipose_jax import metrics
 from famipose_jax import progress
@@ -65,6 +66,34 @@ def test_metrics_in_a_read_only_workdir_name_the_folder(tmp_path, monkeypatch):
   with pytest.raises(workdir_errors.WorkdirWriteError,
                      match=f'^cannot write {tmp_path}: Read-only file system;'):
     metrics.MetricsWriter(str(tmp_path))
+
+
+def test_resume_drops_what_an_interrupted_run_logged_after_the_resumed_step(tmp_path):
+  crashed = metrics.MetricsWriter(str(tmp_path))
+  for step in (2, 4, 6):
+    crashed.write(step, {'loss': float(step)})
+    crashed.write(step, {'final/mAP': 10.0 * step}, kind='eval')
+  crashed.close()
+  with open(tmp_path / metrics.METRICS_FILE, 'a') as f:
+    f.write('{"step": 8, "kind": "tr')              # torn by a power loss
+  resumed = metrics.MetricsWriter(str(tmp_path), resume_step=4)   # the checkpoint at step 4
+  assert resumed.dropped_lines == 3
+  resumed.write(6, {'loss': 6.5})
+  resumed.write(6, {'final/mAP': 61.0}, kind='eval')
+  resumed.close()
+
+  with open(tmp_path / metrics.METRICS_FILE) as f:
+    lines = [json.loads(line) for line in f]
+  assert [(r['step'], r['kind'], r.get('loss', r.get('final/mAP'))) for r in lines] == [
+      (2, 'train', 2.0), (2, 'eval', 20.0), (4, 'train', 4.0), (4, 'eval', 40.0),
+      (6, 'train', 6.5), (6, 'eval', 61.0)]
+  accumulator = event_accumulator.EventAccumulator(str(tmp_path / metrics.TENSORBOARD_DIR))
+  accumulator.Reload()
+  assert [(e.step, e.value) for e in accumulator.Scalars('train/loss')] == [
+      (2, 2.0), (4, 4.0), (6, 6.5)]
+  assert [(e.step, e.value) for e in accumulator.Scalars('eval/final/mAP')] == [
+      (2, 20.0), (4, 40.0), (6, 61.0)]
+
 
 def test_writing_events_never_imports_tensorflow(tmp_path):
   code = ('import sys\n'

@@ -10,18 +10,23 @@ test) and writes one example per frame: the original JPEG bytes (never re-encode
 are bit-identical to the raw-folder route), its file name relative to the root, the video
 folder, the frame number and the image size. Examples keep a fixed order (sorted file names);
 the dataset's metadata lists (file name, width, height) per split, so the clip pipeline
-(`data.frame_source = 'tfds'`) maps a file name to its record without reading any image.
+(`data.frame_source = 'tfds'`) maps a file name to its record without reading any image. Each
+frame is checked as the folder route checks it (empty, truncated, no readable size); unusable
+frames are stored as they are and listed with the reason under `unreadable_frames`, so that
+`data.on_bad_input` treats them as on the folder route.
 Clips are assembled at load time from these frames, so a frame shared by many clips (or many
 persons) is stored once. Annotation files stay where they are (data.root/annotations).
 """
 
 from __future__ import annotations
 
-import io
+import logging
 import os
 
 import numpy as np
 import tensorflow_datasets as tfds
+
+from data_pipeline import frame_source
 
 SPLITS = ('train', 'val', 'test')
 _IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
@@ -36,15 +41,6 @@ def list_frames(root: str, split: str) -> list[str]:
       if name.lower().endswith(_IMAGE_EXTENSIONS):
         names.append(os.path.relpath(os.path.join(folder, name), root))
   return sorted(names)
-
-
-def image_size(data: bytes, name: str) -> tuple[int, int]:
-  import PIL.Image  # pylint: disable=g-import-not-at-top
-  try:
-    with PIL.Image.open(io.BytesIO(data)) as image:
-      return image.size
-  except Exception as e:  # PIL raises several unrelated types.
-    raise ValueError(f'{name}: not a readable image ({e})') from None
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -78,18 +74,28 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     splits = {split: names for split, names in splits.items() if names}
     if not splits:
       raise ValueError(f'{root}: no frames under images/{{train,val,test}}/<video>/')
-    sizes = {}
+    sizes, unreadable = {}, {}
     for split, names in splits.items():
-      sizes[split] = [self._size_of(root, name) for name in names]
+      sizes[split] = [self._size_of(root, name, unreadable) for name in names]
     self.info.metadata['frames'] = {
         split: [[name, *sizes[split][i]] for i, name in enumerate(names)]
         for split, names in splits.items()}
+    self.info.metadata['unreadable_frames'] = unreadable
+    if unreadable:
+      name, reason = next(iter(unreadable.items()))
+      logging.warning('%d unusable frame(s), stored and recorded as such (first: %s: %s)',
+                      len(unreadable), name, reason)
     return {split: self._generate_examples(root, names, sizes[split])
             for split, names in splits.items()}
 
-  def _size_of(self, root: str, name: str) -> tuple[int, int]:
+  def _size_of(self, root: str, name: str, unreadable: dict) -> tuple[int, int]:
+    """The frame's size; (0, 0) and its reason in `unreadable` if it cannot be used."""
     with open(os.path.join(root, name), 'rb') as f:
-      return image_size(f.read(), os.path.join(root, name))
+      try:
+        return frame_source.probe_image_file(f)
+      except ValueError as e:
+        unreadable[name] = str(e)
+        return 0, 0
 
   def _generate_examples(self, root: str, names: list[str], sizes: list[tuple[int, int]]):
     for name, (width, height) in zip(names, sizes):

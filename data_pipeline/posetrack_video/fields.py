@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import posixpath
 from typing import Any
 
 import numpy as np
@@ -88,3 +89,30 @@ class Source:
         return array
     return np.array([self.number(v, f'{field}[{i}]') for i, v in enumerate(values)],
                     np.float64)
+
+
+_ONE_VIDEO = 'PoseTrack keeps one video per file'
+
+
+class OneVideo:
+  """Refuses a file whose frames belong to more than one video (by folder or by vid_id)."""
+
+  def __init__(self, src: Source):
+    self.src = src
+    self.folder = None
+    self.video_id = None
+
+  def frame(self, file_name: str, field: str) -> None:
+    folder = posixpath.dirname(file_name.replace('\\', '/'))
+    if self.folder is None:
+      self.folder = folder
+    elif folder != self.folder:
+      raise self.src.error(field, f'a frame of another video folder: the file holds two videos, '
+                                  f'{self.folder!r} and {folder!r} ({_ONE_VIDEO})')
+
+  def video(self, video_id: str, field: str) -> None:
+    if self.video_id is None:
+      self.video_id = video_id
+    elif video_id != self.video_id:
+      raise self.src.error(field, f'the file holds two videos, vid_id {self.video_id!r} and '
+                                  f'{video_id!r} ({_ONE_VIDEO})')

@@ -4,7 +4,8 @@ A list of frames, each with ``image: [{name}]``, ``imgnum``, ``is_labeled``, ``i
 polygons and ``annorect`` persons carrying a head box ``x1, y1, x2, y2``, ``track_id``,
 ``score`` and ``annopoints: [{point: [{id, x, y, is_visible | score}]}]`` with poseval joint
 ids 0..14. Values are usually 1-element lists. Points are read as poseval reads them: unknown
-joint ids and repeated ones are skipped (and counted in a warning).
+joint ids and repeated ones are skipped (and counted in a warning). A file holds one video:
+frames from two folders are refused.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def parse(data, name: str, kind: str, src: fields.Source) -> VideoAnnotation:
   annolist = src.as_list(annolist, 'annolist')
   counts = {'unknown_id': 0, 'duplicate_id': 0}
   frames = []
+  one_video = fields.OneVideo(src)
   for index, frame in enumerate(annolist):
     field = f'annolist[{index}]'
     if not isinstance(frame, dict):
@@ -41,8 +43,10 @@ def parse(data, name: str, kind: str, src: fields.Source) -> VideoAnnotation:
       xs = [src.get(p, 'x', f'{rfield}[{i}]') for i, p in enumerate(points)]
       ys = [src.get(p, 'y', f'{rfield}[{i}]') for i, p in enumerate(points)]
       regions.append(src.polygon(xs, ys, rfield))
+    file_name = _image_name(frame, src, field)
+    one_video.frame(file_name, f'{field}.image')
     frames.append(FrameAnnotation(
-        file_name=_image_name(frame, src, field),
+        file_name=file_name,
         frame_index=index,
         image_id=(src.integer(frame['imgnum'], f'{field}.imgnum')
                   if 'imgnum' in frame else None),

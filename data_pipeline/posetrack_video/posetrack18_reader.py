@@ -2,8 +2,9 @@
 
 ``images`` with ``id, file_name, frame_id, vid_id, nframes, is_labeled,
 ignore_regions_x/_y`` and ``annotations`` with ``image_id, track_id, bbox, bbox_head,
-keypoints`` (17 x (x, y, v)) and, for predictions, ``scores``. The category's keypoint names,
-when present, map the listed keypoints onto the 17 slots.
+keypoints`` (17 x (x, y, v)) and, for predictions, ``scores``. The category's keypoint names
+(required, as poseval requires them) map the listed keypoints onto the 17 slots. A file holds
+one video: frames from two folders or two ``vid_id`` values are refused.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def parse(data: dict, name: str, kind: str, src: fields.Source) -> VideoAnnotati
   images = src.as_list(data['images'], 'images')
   annotations = src.as_list(src.get(data, 'annotations', '<top level>'), 'annotations')
   slots = _slot_table(data, src)
-  frames, frame_of_image, video_id = [], {}, None
+  frames, frame_of_image = [], {}
+  one_video = fields.OneVideo(src)
   for index, image in enumerate(images):
     field = f'images[{index}]'
     image_id = src.integer(src.get(image, 'id', field), f'{field}.id')
@@ -33,6 +35,9 @@ def parse(data: dict, name: str, kind: str, src: fields.Source) -> VideoAnnotati
     file_name = src.get(image, 'file_name', field)
     if not isinstance(file_name, str):
       raise src.error(f'{field}.file_name', 'expected a string', file_name)
+    one_video.frame(file_name, f'{field}.file_name')
+    if image.get('vid_id') is not None:
+      one_video.video(str(image['vid_id']), f'{field}.vid_id')
     regions = []
     if 'ignore_regions_x' in image or 'ignore_regions_y' in image:
       xs = src.as_list(src.get(image, 'ignore_regions_x', field), f'{field}.ignore_regions_x')
@@ -42,8 +47,6 @@ def parse(data: dict, name: str, kind: str, src: fields.Source) -> VideoAnnotati
                         f'{len(xs)} x polygons but {len(ys)} y polygons')
       regions = [src.polygon(x, y, f'{field}.ignore_regions[{r}]')
                  for r, (x, y) in enumerate(zip(xs, ys))]
-    if video_id is None and image.get('vid_id') is not None:
-      video_id = str(image['vid_id'])
     frame_of_image[image_id] = len(frames)
     frames.append(FrameAnnotation(
         file_name=file_name, frame_index=index, image_id=image_id,
@@ -61,14 +64,22 @@ def parse(data: dict, name: str, kind: str, src: fields.Source) -> VideoAnnotati
   for frame in frames:
     if frame.is_labeled is None:
       frame.is_labeled = bool(frame.persons)
-  return VideoAnnotation(name=name, layout=POSETRACK18, frames=frames, video_id=video_id)
+  return VideoAnnotation(name=name, layout=POSETRACK18, frames=frames,
+                         video_id=one_video.video_id)
 
 
 def _slot_table(data: dict, src: fields.Source) -> list[int]:
-  """The 17-slot index of each keypoint the file lists (by category keypoint names)."""
+  """The 17-slot index of each keypoint the file lists (by category keypoint names).
+
+  A file without categories is refused rather than read in an assumed order: poseval's
+  PoseTrack18 reader (github.com/leonid-pishchulin/poseval, py/convert.py, Video.from_new)
+  requires the category and its keypoint names too, so such a file is not evaluated there either.
+  """
   categories = data.get('categories')
   if not categories:
-    return list(range(joints.NUM_JOINTS))
+    raise src.error('categories', 'missing: a PoseTrack18 file names the order of its '
+                    'keypoints in categories[0].keypoints (poseval refuses a file without it)',
+                    categories)
   categories = src.as_list(categories, 'categories')
   names = src.as_list(src.get(categories[0], 'keypoints', 'categories[0]'),
                       'categories[0].keypoints')

@@ -127,7 +127,9 @@ class HeatmapCodec:
                       self.image_size[1] / self.heatmap_size[1]], np.float32)
     return coords * ratio, maxvals
 
-  def flip_back(self, heatmaps_flipped, flip_pairs, *, shift: bool):
+  @staticmethod
+  def flip_back(heatmaps_flipped, flip_pairs, *, shift: bool):
+    """Maps predicted on a mirrored input, back in the input's frame (`flip_back_heatmaps`)."""
     return flip_back_heatmaps(heatmaps_flipped, flip_pairs, shift=shift)
 
 
@@ -144,8 +146,6 @@ class HeatmapHead:
   loss_weight: float = 1.0
   use_target_weight: bool = True
 
-  output_keys = ('heatmaps',)
-
   @property
   def target_keys(self) -> tuple[str, ...]:
     return self.codec.target_keys + ('target_weight',)
@@ -156,8 +156,3 @@ class HeatmapHead:
 
   def decode(self, outputs: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
     return self.codec.decode(outputs['heatmaps'])
-
-  def flip_back(self, outputs_flipped: dict[str, jax.Array], flip_pairs, *,
-                shift_heatmap: bool) -> dict[str, jax.Array]:
-    return {'heatmaps': self.codec.flip_back(outputs_flipped['heatmaps'], flip_pairs,
-                                             shift=shift_heatmap)}

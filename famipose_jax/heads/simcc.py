@@ -141,7 +141,9 @@ class SimCCCodec:
     """Logits -> (coords [B, K, 2] input-crop pixels, scores [B, K])."""
     return decode_simcc(simcc_x, simcc_y, split_ratio=self.split_ratio)
 
-  def flip_back(self, simcc_x_flipped, simcc_y_flipped, flip_pairs):
+  @staticmethod
+  def flip_back(simcc_x_flipped, simcc_y_flipped, flip_pairs):
+    """Vectors predicted on a mirrored input, back in the input's frame (`flip_back_simcc`)."""
     return flip_back_simcc(simcc_x_flipped, simcc_y_flipped, flip_pairs)
 
 
@@ -158,8 +160,6 @@ class SimCCHead:
   use_target_weight: bool = True
   batch_reduction: str = 'mean'
 
-  output_keys = ('simcc_x', 'simcc_y')
-
   @property
   def target_keys(self) -> tuple[str, ...]:
     return self.codec.target_keys + ('target_weight',)
@@ -173,10 +173,3 @@ class SimCCHead:
 
   def decode(self, outputs: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array]:
     return self.codec.decode(outputs['simcc_x'], outputs['simcc_y'])
-
-  def flip_back(self, outputs_flipped: dict[str, jax.Array], flip_pairs, *,
-                shift_heatmap: bool) -> dict[str, jax.Array]:
-    del shift_heatmap   # a heatmap-only correction
-    x, y = self.codec.flip_back(outputs_flipped['simcc_x'], outputs_flipped['simcc_y'],
-                                flip_pairs)
-    return {'simcc_x': x, 'simcc_y': y}

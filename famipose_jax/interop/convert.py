@@ -50,7 +50,7 @@ _WRAPPER_PREFIX = 'module.'
 
 
 class ConversionError(ValueError):
-  """A state_dict that does not fit the model (every problem listed by key)."""
+  """A state_dict that does not fit the model, or a file that holds none."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +97,12 @@ class ConversionReport:
     section('shape mismatches (checkpoint vs model, PyTorch layout)',
             [f'{k}: {tuple(a)} vs {tuple(b)}' for k, a, b in self.mismatched])
     return '\n'.join(lines)
+
+  def counts(self) -> str:
+    """How many keys of each kind did not fit, e.g. '588 missing, 588 unexpected'."""
+    kinds = [(len(self.missing), 'missing'), (len(self.unexpected), 'unexpected'),
+             (len(self.mismatched), 'shape mismatches')]
+    return ', '.join(f'{count} {kind}' for count, kind in kinds if count)
 
   def to_json(self) -> dict[str, Any]:
     return {'converted': len(self.converted), 'ignored': len(self.ignored),
@@ -275,8 +281,9 @@ def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_coll
     model_config: the `model` config section the variables are for.
     model_kind: 'famipose' or 'hrnet'.
     num_supporting: N, the number of supporting frames (sup_agg_block's input width is N*C).
-    strict: raise ConversionError listing every missing key, unexpected key and shape mismatch;
-      when False, report them and return the variables that did convert (a partial tree).
+    strict: raise ConversionError counting the missing keys, unexpected keys and shape
+      mismatches (naming the first few of each); when False, report them and return the
+      variables that did convert (a partial tree).
     shapes: the model's variable shapes, when the caller has them (else traced here).
 
   Returns:
@@ -314,9 +321,12 @@ def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_coll
     hint = _width_hint(normalized, model_config)
     raise ConversionError(
         f'the state_dict does not match the {model_kind} model '
-        f'({len(report.converted)} of {len(entries)} tensors fit):\n{report.problems()}'
-        + (f'\n{hint}' if hint else ''))
+        f'({len(report.converted)} of {len(entries)} tensors fit; {report.counts()}):\n'
+        f'{report.problems(limit=_ERROR_EXAMPLES)}' + (f'\n{hint}' if hint else ''))
   return variables, report
+
+
+_ERROR_EXAMPLES = 8    # keys shown per kind in a strict error; --non-strict records them all
 
 
 def _width_hint(state_dict: Mapping[str, Any], model_config) -> str:
@@ -402,6 +412,15 @@ def variables_to_torch_state_dict(variables: Mapping[str, Any], model_kind: str 
 # Files
 
 
+_ZIP_MAGIC = b'PK\x03\x04'      # torch.save since PyTorch 1.6
+_PICKLE_PROTO = b'\x80'         # the legacy format: pickles, protocol 2 and up
+
+
+def _file_start(path: str, count: int = 16) -> bytes:
+  with open(path, 'rb') as f:
+    return f.read(count)
+
+
 def load_torch_checkpoint(path: str, trust_pickle: bool = False) -> dict[str, np.ndarray]:
   """Reads a .pth: a bare state_dict or {'state_dict': ...}; tensors become numpy arrays.
 
@@ -413,10 +432,20 @@ def load_torch_checkpoint(path: str, trust_pickle: bool = False) -> dict[str, np
   except FileNotFoundError:
     raise
   except Exception as e:  # pylint: disable=broad-except
-    raise ConversionError(
-        f'{path}: cannot read it as a PyTorch checkpoint ({type(e).__name__}: {str(e)[:300]})'
-        + ('' if trust_pickle else '. If it holds more than tensors and you trust the file, '
-           'retry with --trust-pickle.')) from e
+    head = _file_start(path)
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO)):
+      raise ConversionError(
+          f'{path}: not a PyTorch checkpoint (torch.save writes a zip archive or a pickle; '
+          f'this file starts with {head!r})') from e
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if not trust_pickle and 'weights_only' in str(e):   # only this refusal is cured by trust
+      detail = next((line for line in lines if 'Unsupported global' in line), '')
+      raise ConversionError(
+          f'{path}: holds pickled objects besides tensors, which the safe loader '
+          f'(torch.load weights_only=True) refuses' + (f' ({detail})' if detail else '')
+          + '; if you trust the file, retry with --trust-pickle.') from e
+    raise ConversionError(f'{path}: cannot read it as a PyTorch checkpoint '
+                          f'({type(e).__name__}: {(lines or [""])[0][:300]})') from e
   if isinstance(checkpoint, Mapping) and 'state_dict' in checkpoint:
     checkpoint = checkpoint['state_dict']
   if not isinstance(checkpoint, Mapping):
