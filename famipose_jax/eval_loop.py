@@ -30,6 +30,7 @@ from famipose_jax import evaluation
 from famipose_jax import progress
 from famipose_jax import sharding
 from famipose_jax import visualize
+from famipose_jax import workdir_errors
 
 # Per-box metadata that travels through the device so every process sees the whole batch.
 META_KEYS = ('center', 'scale', 'rotation', 'box_score', 'sample_index', 'valid')
@@ -152,7 +153,8 @@ def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[st
     videos = evaluation.assemble_predictions(
         gt_videos, persons, missing_frame_score=config.eval.missing_frame_score)
     folder = os.path.join(out_dir, name)
-    evaluation.write_prediction_folder(videos, folder, layout=config.eval.prediction_layout)
+    with workdir_errors.writing(folder):
+      evaluation.write_prediction_folder(videos, folder, layout=config.eval.prediction_layout)
     results[name] = evaluation.evaluate_folders(
         gt_dir, folder, pckh_threshold=config.eval.pckh_threshold,
         head_size_factor=config.eval.head_size_factor)
@@ -209,7 +211,8 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
   panel = draw_frames(config, gt_videos, pred_videos['final'], config.train.num_vis_samples)
   if panel is not None:
     image_path = os.path.join(workdir, PREDICTIONS_DIR, f'step_{step}.png')
-    png = visualize.write_png(image_path, panel)
+    with workdir_errors.writing(image_path):
+      png = visualize.write_png(image_path, panel)
     if writer is not None:
       writer.image_png(step, 'eval/predictions', png, panel.shape[0], panel.shape[1])
   if writer is not None:

@@ -36,6 +36,7 @@ from famipose_jax import progress
 from famipose_jax import sharding
 from famipose_jax import stop_signal
 from famipose_jax import train_state as train_state_lib
+from famipose_jax import workdir_errors
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding
@@ -153,7 +154,9 @@ def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[s
       'columns': {name: result.columns for name, result in evaluation['results'].items()},
   }
   if jax.process_index() == 0:
-    atomic_files.write_json_atomic(os.path.join(workdir, RESULTS_FILE), summary)
+    path = os.path.join(workdir, RESULTS_FILE)
+    with workdir_errors.writing(path):
+      atomic_files.write_json_atomic(path, summary)
   return summary
 
 

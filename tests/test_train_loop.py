@@ -218,6 +218,20 @@ def test_workdir_of_another_config_is_refused(tmp_path, tiny_dataset):
   assert snapshot_files(workdir) == before
 
 
+def test_checkpoints_of_another_config_are_refused_without_config_json(tmp_path, tiny_dataset,
+                                                                      trained_workdir):
+  """With config.json gone, the checkpoint's own config refuses the run before it rewrites it."""
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)
+  os.remove(os.path.join(workdir, workdir_binding.CONFIG_FILE))
+  before = snapshot_files(workdir)
+  other = smoke_config(tiny_dataset, **{'model.gtm_channels': 8})
+  with pytest.raises(checkpointer.CheckpointError, match='another config|different config'):
+    trainer.train(other, workdir)
+  assert not os.path.exists(os.path.join(workdir, workdir_binding.CONFIG_FILE))
+  assert snapshot_files(workdir) == before
+
+
 def test_corrupt_checkpoint_is_named_and_left_alone(tmp_path, tiny_dataset, trained_workdir):
   workdir = str(tmp_path / 'run')
   shutil.copytree(trained_workdir, workdir)

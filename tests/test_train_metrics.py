@@ -15,6 +15,7 @@ from tensorboard.backend.event_processing import event_accumulator
 
 from famipose_jax import metrics
 from famipose_jax import progress
+from famipose_jax import trainer
 from famipose_jax import visualize
 from famipose_jax import workdir_errors
 
@@ -194,3 +195,15 @@ def test_frame_panel_draws_both_skeletons(tmp_path):
   visualize.write_png(path, panel)
   np.testing.assert_array_equal(cv2.imread(path), panel)
   assert os.listdir(tmp_path) == ['panel.png']   # no temporary file left behind
+
+
+def test_eval_results_on_a_full_disk_name_the_file(tmp_path, monkeypatch):
+  def full(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+  monkeypatch.setattr(trainer.atomic_files, 'write_json_atomic', full)
+  evaluation = {'table': '', 'prediction_dir': '', 'image': None, 'results': {}}
+  path = tmp_path / trainer.RESULTS_FILE
+  with pytest.raises(workdir_errors.WorkdirWriteError,
+                     match=f'^cannot write {path}: No space left on device;'):
+    trainer._save_results(str(tmp_path), 10, evaluation)  # pylint: disable=protected-access

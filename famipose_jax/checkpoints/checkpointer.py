@@ -214,22 +214,34 @@ class Checkpointer:
   def _read(self, step: int, abstract_state: Any, advice: str) -> tuple[Any, dict[str, Any]]:
     where = self.step_dir(step)
     has_checksums = os.path.isdir(os.path.join(where, CHECKSUMS_ITEM))
-    items = {'state': ocp.args.StandardRestore(abstract_state), 'meta': ocp.args.JsonRestore()}
-    if has_checksums:
-      items[CHECKSUMS_ITEM] = ocp.args.JsonRestore()
-    try:
-      with orbax_noise.quiet_failed_reads():
-        restored = self._manager.restore(step, args=ocp.args.Composite(**items))
-        state, meta = restored['state'], dict(restored['meta'])
-        jax.block_until_ready(state)
-    except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
-      raise CorruptCheckpointError(
-          f'checkpoint {where} is corrupt or incomplete and cannot be restored '
-          f'({type(e).__name__}: {str(e)[:500]}).', advice) from e
+
+    def read(items):
+      try:
+        with orbax_noise.quiet_failed_reads():
+          return self._manager.restore(step, args=ocp.args.Composite(**items))
+      except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
+        raise CorruptCheckpointError(
+            f'checkpoint {where} is corrupt or incomplete and cannot be restored '
+            f'({type(e).__name__}: {str(e)[:500]}).', advice) from e
+
+    # The config first: another config's arrays do not fit this state, and such a checkpoint
+    # is not damaged (falling back must never set it aside as corrupt).
+    meta = dict(read({'meta': ocp.args.JsonRestore()})['meta'])
     diffs = workdir_binding.config_differences(meta.get('config') or {}, self.config)
     if diffs:
       raise CheckpointError(f'checkpoint {where} was written by a different config:\n'
                             + workdir_binding.list_differences(diffs))
+    items = {'state': ocp.args.StandardRestore(abstract_state)}
+    if has_checksums:
+      items[CHECKSUMS_ITEM] = ocp.args.JsonRestore()
+    restored = read(items)
+    state = restored['state']
+    try:
+      jax.block_until_ready(state)
+    except Exception as e:  # tensorstore may fail while the arrays arrive
+      raise CorruptCheckpointError(
+          f'checkpoint {where} is corrupt or incomplete and cannot be restored '
+          f'({type(e).__name__}: {str(e)[:500]}).', advice) from e
     if has_checksums:
       differing, compared = checksums.mismatches(restored[CHECKSUMS_ITEM], state)
       if differing:
