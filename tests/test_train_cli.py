@@ -46,26 +46,32 @@ def test_bad_override_of_the_default_config_is_named(tmp_path, compile_cache):
   assert 'Traceback' not in result.stderr
   assert not workdir.exists()
 
-def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, compile_cache, tiny_dataset):
-  workdir = tmp_path / 'run'
-  process = subprocess.Popen(
-      [sys.executable, 'train.py', '--config=configs/synthetic.py:smoke',
-       f'--config.data.root={tiny_dataset}', '--config.num_epochs=500', f'--workdir={workdir}'],
-      cwd=REPO, env=subprocess_env(compile_cache), stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True)
+def _signal_when(args, line_prefix: str, cache_dir: str, signum=signal.SIGTERM):
+  """Runs train.py with `args`, sends `signum` once it prints a line starting with `line_prefix`
+  (or after 240 s); returns (the finished process, all it printed)."""
+  process = subprocess.Popen([sys.executable, 'train.py'] + args, cwd=REPO,
+                             env=subprocess_env(cache_dir), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
   lines = []
   deadline = time.time() + 240
   try:
-    for line in process.stdout:           # wait until training runs
+    for line in process.stdout:
       lines.append(line)
-      if line.startswith('step 4/') or time.time() > deadline:
+      if line.startswith(line_prefix) or time.time() > deadline:
         break
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     rest, _ = process.communicate(timeout=120)
   finally:
     if process.poll() is None:
       process.kill()
-  output = ''.join(lines) + rest
+  return process, ''.join(lines) + rest
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, compile_cache, tiny_dataset):
+  workdir = tmp_path / 'run'
+  process, output = _signal_when(
+      ['--config=configs/synthetic.py:smoke', f'--config.data.root={tiny_dataset}',
+       '--config.num_epochs=500', f'--workdir={workdir}'], 'step 4/', compile_cache)
   assert process.returncode == 0, output[-3000:]
   match = re.search(r'SIGTERM: saved (\S+) and stopped at step (\d+)/', output)
   assert match, output[-3000:]
@@ -80,23 +86,9 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, compile_cache, t
 def test_sigterm_during_start_up_stops_at_once_and_writes_nothing(tmp_path, compile_cache,
                                                                   tiny_dataset):
   workdir = tmp_path / 'run'
-  process = subprocess.Popen(
-      [sys.executable, 'train.py', '--config=configs/synthetic.py:smoke',
-       f'--config.data.root={tiny_dataset}', f'--workdir={workdir}'],
-      cwd=REPO, env=subprocess_env(compile_cache), stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True)
-  lines = []
-  try:
-    for line in process.stdout:           # start-up has begun: the handlers are installed
-      lines.append(line)
-      if line.startswith('preparing '):
-        break
-    process.send_signal(signal.SIGTERM)
-    rest, _ = process.communicate(timeout=120)
-  finally:
-    if process.poll() is None:
-      process.kill()
-  output = ''.join(lines) + rest
+  process, output = _signal_when(
+      ['--config=configs/synthetic.py:smoke', f'--config.data.root={tiny_dataset}',
+       f'--workdir={workdir}'], 'preparing ', compile_cache)   # start-up has begun
   assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
   assert 'SIGTERM: stopped at once' in output, output[-3000:]
   assert not (workdir / 'config.json').exists()

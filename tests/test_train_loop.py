@@ -17,7 +17,8 @@ from famipose_jax import trainer
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding
-from tests.train_support import flip_array_bytes, smoke_config, snapshot_files
+from tests.train_support import edit_training_batches, flip_array_bytes, smoke_config
+from tests.train_support import snapshot_files
 
 
 def _steps_per_epoch(config):
@@ -141,31 +142,14 @@ def test_resume_is_bitwise_identical(tmp_path, compile_cache, tiny_dataset, trai
 
 def _poison_targets_from(monkeypatch, first_bad_step):
   """Training batches whose heatmap targets turn NaN from step `first_bad_step` (0-based) on."""
-  real_make_loader = data_pipeline.make_loader
 
-  class Poisoned:
+  def poison(step, fetch):
+    batch = fetch()
+    if step >= first_bad_step:
+      batch['heatmap'][...] = np.nan
+    return batch
 
-    def __init__(self, loader, start_step):
-      self.loader, self.step = loader, start_step
-
-    def __enter__(self):
-      return self
-
-    def __exit__(self, *exc):
-      self.loader.close()
-
-    def __next__(self):
-      batch = next(self.loader)
-      if self.step >= first_bad_step:
-        batch['heatmap'][...] = np.nan
-      self.step += 1
-      return batch
-
-  def make_loader(data_config, dataset, **kwargs):
-    loader = real_make_loader(data_config, dataset, **kwargs)
-    return Poisoned(loader, kwargs['start_step']) if kwargs['train'] else loader
-
-  monkeypatch.setattr(data_pipeline, 'make_loader', make_loader)
+  edit_training_batches(monkeypatch, poison)
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch,

@@ -6,10 +6,9 @@ import os
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-import data_pipeline
 from famipose_jax import metrics
 from famipose_jax import trainer
-from tests.train_support import smoke_config
+from tests.train_support import edit_training_batches, smoke_config
 
 # Wall-clock entries differ between any two runs.
 WALL_CLOCK_KEYS = ('time', 'clips_per_second')
@@ -21,31 +20,13 @@ class _Crash(Exception):
 
 def _crash_before_step(monkeypatch, crash_step: int):
   """Training loaders raise _Crash when asked for the batch of step index `crash_step`."""
-  real_make_loader = data_pipeline.make_loader
 
-  class Crashing:
+  def crash(step, fetch):
+    if step == crash_step:
+      raise _Crash(f'crash before step index {crash_step}')
+    return fetch()
 
-    def __init__(self, loader, start_step):
-      self.loader, self.step = loader, start_step
-
-    def __enter__(self):
-      return self
-
-    def __exit__(self, *exc):
-      self.loader.close()
-
-    def __next__(self):
-      if self.step == crash_step:
-        raise _Crash(f'crash before step index {crash_step}')
-      self.step += 1
-      return next(self.loader)
-
-  def make_loader(data_config, dataset, **kwargs):
-    loader = real_make_loader(data_config, dataset, **kwargs)
-    return Crashing(loader, kwargs['start_step']) if kwargs['train'] else loader
-
-  monkeypatch.setattr(data_pipeline, 'make_loader', make_loader)
-  return lambda: monkeypatch.setattr(data_pipeline, 'make_loader', real_make_loader)
+  return edit_training_batches(monkeypatch, crash)
 
 
 def _jsonl(workdir):

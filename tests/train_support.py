@@ -1,5 +1,5 @@
-"""Helpers of the training tests: the smoke config, folder snapshots, a child process's env, and
-damaging a checkpoint's array data.
+"""Helpers of the training tests: the smoke config, folder snapshots, a child process's env,
+damaging a checkpoint's array data, and editing the batches a training loader hands out.
 
 The fixtures these tests share (`compile_cache`, `tiny_dataset`) are in conftest.py.
 """
@@ -7,6 +7,7 @@ The fixtures these tests share (`compile_cache`, `tiny_dataset`) are in conftest
 import glob
 import os
 
+import data_pipeline
 from configs import synthetic
 
 
@@ -60,3 +61,33 @@ def flip_array_bytes(step_dir: str, count: int = 8) -> str:
     f.seek(middle)
     f.write(bytes(b ^ 0xFF for b in original))
   return path
+
+
+def edit_training_batches(monkeypatch, edit):
+  """Training loaders hand out `edit(step index, fetch)`; `fetch()` returns the real batch.
+
+  Evaluation loaders are left alone. Returns a function that puts the real loader back.
+  """
+  real_make_loader = data_pipeline.make_loader
+
+  class Edited:
+
+    def __init__(self, loader, start_step):
+      self.loader, self.step = loader, start_step
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *exc):
+      self.loader.close()
+
+    def __next__(self):
+      step, self.step = self.step, self.step + 1
+      return edit(step, lambda: next(self.loader))
+
+  def make_loader(data_config, dataset, **kwargs):
+    loader = real_make_loader(data_config, dataset, **kwargs)
+    return Edited(loader, kwargs['start_step']) if kwargs['train'] else loader
+
+  monkeypatch.setattr(data_pipeline, 'make_loader', make_loader)
+  return lambda: monkeypatch.setattr(data_pipeline, 'make_loader', real_make_loader)

@@ -60,13 +60,8 @@ def quiet_missing_item_metadata():
   A training checkpoint keeps that file one level up (the step folder, written by the
   CheckpointManager), so reading its `state` item alone always warns, about nothing.
   """
-  quiet = _DropMissingItemMetadata()
-  absl_logger = logging.getLogger('absl')
-  absl_logger.addFilter(quiet)
-  try:
+  with _absl_filter(_DropMissingItemMetadata()):
     yield
-  finally:
-    absl_logger.removeFilter(quiet)
 
 
 class _OneLineWriteErrors(logging.Filter):
@@ -90,10 +85,16 @@ def one_line_write_errors():
   traceback from three threads; the Checkpointer raises it once, as a CheckpointError that
   names the checkpoint folder and the reason.
   """
-  one_line = _OneLineWriteErrors()
+  with _absl_filter(_OneLineWriteErrors()):
+    yield
+
+
+@contextlib.contextmanager
+def _absl_filter(record_filter: logging.Filter):
+  """`record_filter` on absl's logger (where Orbax logs) while active."""
   absl_logger = logging.getLogger('absl')
-  absl_logger.addFilter(one_line)
+  absl_logger.addFilter(record_filter)
   try:
     yield
   finally:
-    absl_logger.removeFilter(one_line)
+    absl_logger.removeFilter(record_filter)
