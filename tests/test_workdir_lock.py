@@ -32,6 +32,7 @@ def _in_use_message(workdir, pid):
 @pytest.mark.parametrize('entry', ['train', 'train_and_evaluate', 'evaluate'])
 def test_a_second_run_is_refused_before_it_writes_anything(tmp_path, tiny_dataset, entry):
   workdir = str(tmp_path / 'run')
+  os.makedirs(workdir)   # an existing workdir: the lock leaves the folder itself in place
   config = smoke_config(tiny_dataset)
   with workdir_lock.WorkdirLock(workdir):
     before = snapshot_files(workdir)

@@ -63,16 +63,19 @@ def _same_file(fd: int, path: str) -> bool:
 class WorkdirLock:
   """`with WorkdirLock(workdir):` holds the workdir's lock, or raises WorkdirLockedError.
 
-  The workdir is created if needed; nothing else in it is touched before the lock is held.
+  The workdir is created if needed; nothing else in it is touched before the lock is held. A
+  workdir the lock created and the run left empty (a start that failed) is removed again.
   """
 
   def __init__(self, workdir: str, process_index: int = 0):
     self.workdir = os.path.abspath(workdir)
     self.path = lock_path(self.workdir, process_index)
     self._fd: int | None = None
+    self._created_workdir = False
 
   def acquire(self):
     """Takes the lock. Raises WorkdirLockedError naming the workdir and the holder."""
+    self._created_workdir = not os.path.isdir(self.workdir)
     os.makedirs(self.workdir, exist_ok=True)
     while True:
       fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -116,6 +119,11 @@ class WorkdirLock:
       pass
     os.close(self._fd)
     self._fd = None
+    if self._created_workdir:
+      try:
+        os.rmdir(self.workdir)   # only if empty: then nothing of the run is lost
+      except OSError:
+        pass
 
   def __enter__(self) -> WorkdirLock:
     self.acquire()
