@@ -66,6 +66,15 @@ class StopSignal(contextlib.AbstractContextManager):
     finally:
       self._in_loop = False
 
+  @contextlib.contextmanager
+  def at_once(self):
+    """A stretch of the loop with nothing to save (an evaluation): a signal stops at once."""
+    in_loop, self._in_loop = self._in_loop, False
+    try:
+      yield self
+    finally:
+      self._in_loop = in_loop
+
   def __enter__(self):
     if threading.current_thread() is threading.main_thread():
       for signum in (signal.SIGTERM, signal.SIGINT):

@@ -138,6 +138,11 @@ def fresh_state(experiment: experiment_lib.Experiment, mesh) -> train_state_lib.
   return state
 
 
+def _has_checkpoints(workdir: str) -> bool:
+  folder = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
+  return os.path.isdir(folder) and any(name.isdigit() for name in os.listdir(folder))
+
+
 def restore_checkpoint(ckpt: checkpointer.Checkpointer, config: ml_collections.ConfigDict,
                        abstract_state) -> tuple[Any, dict[str, Any]]:
   """The latest checkpoint, or with train.on_corrupt_checkpoint='fall_back' the newest intact."""
@@ -241,16 +246,17 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
   val_set = None
   if evaluate or config.train.eval_every_epochs:
     val_set = eval_loop.prepare_evaluation(experiment)
+  # A fresh start builds its state (init_from included) before Orbax creates checkpoints/.
+  resuming = _has_checkpoints(workdir)
+  if not resuming:
+    state, meta = fresh_state(experiment, mesh), {}
   ckpt = checkpointer.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
-  latest = ckpt.latest_step()
   try:
-    if latest is not None:
+    if resuming:
       state, meta = restore_checkpoint(ckpt, config, abstract_state)
       log(f'resumed from {ckpt.step_dir(meta["step"])}')
-    else:
-      state, meta = fresh_state(experiment, mesh), {}
     # Only now, with a state that fits the config, does the workdir become this config's.
     workdir_binding.bind_workdir(workdir, config)
   except BaseException:
@@ -273,6 +279,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
       with stop.saving():
         state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, window,
                       summary, steps_per_epoch, total_steps, stop)
+      # A signal that arrived after the last step's save (the loop did not see it) stops too.
+      summary.stopped_by = summary.stopped_by or stop.requested
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
       if cached is not None:
@@ -358,26 +366,27 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
       pending = (step, metrics)
       done = step + 1
       epoch_end = done % steps_per_epoch == 0
-      if done % config.train.checkpoint_every_steps == 0 or epoch_end or stop.requested \
+      stopping = stop.requested   # read once: a signal between two reads would skip the save
+      if done % config.train.checkpoint_every_steps == 0 or epoch_end or stopping \
           or done == total_steps:
         check(*pending)   # never save a state that came from a non-finite step
         pending = None
-        save(state, done, force=epoch_end or bool(stop.requested) or done == total_steps)
+        save(state, done, force=epoch_end or bool(stopping) or done == total_steps)
       summary.step = done
-      if stop.requested:
+      if stopping:
         ckpt.wait()
-        summary.stopped_by = stop.requested
+        summary.stopped_by = stopping
         bar.close()
-        log(f'{stop.requested}: saved {ckpt.step_dir(done)} and stopped at step {done}/'
+        log(f'{stopping}: saved {ckpt.step_dir(done)} and stopped at step {done}/'
             f'{total_steps}; run the same command again to resume.')
         return state
       epoch = done // steps_per_epoch
       if (epoch_end and config.train.eval_every_epochs and done < total_steps
           and epoch % config.train.eval_every_epochs == 0):
-        evaluation = eval_loop.evaluate_model(experiment, experiment_lib.model_variables(state),
-                                              mesh, summary.workdir, done, writer,
-                                              dataset=val_set,
-                                              show_progress=config.train.progress_bar)
+        with stop.at_once():   # the epoch's checkpoint is saved: nothing to wait for
+          evaluation = eval_loop.evaluate_model(
+              experiment, experiment_lib.model_variables(state), mesh, summary.workdir, done,
+              writer, dataset=val_set, show_progress=config.train.progress_bar)
         log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
     if pending is not None:
       check(*pending)
@@ -402,8 +411,7 @@ def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   """`evaluate` with the workdir locked."""
   ensure_dataset(config)
   mesh = sharding.make_mesh()
-  ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
-  has_checkpoints = os.path.isdir(ckpt_dir) and any(s.isdigit() for s in os.listdir(ckpt_dir))
+  has_checkpoints = _has_checkpoints(workdir)
   experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
   val_set = eval_loop.prepare_evaluation(experiment)
   if has_checkpoints:

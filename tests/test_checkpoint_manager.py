@@ -183,3 +183,12 @@ def test_stop_signal_outside_the_loop_and_a_second_signal_stop_at_once():
         os.kill(os.getpid(), signal.SIGTERM)
       with pytest.raises(stop_signal.Interrupted):    # kept for a handler whose raise was lost
         stop.raise_pending()
+
+
+def test_an_evaluation_inside_the_loop_stops_at_once():
+  with stop_signal.StopSignal() as stop, stop.saving():
+    with stop.at_once():
+      with pytest.raises(stop_signal.Interrupted, match='SIGTERM during start-up or evaluation'):
+        os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGINT)        # back in the loop: the first signal saves
+    assert stop.requested == 'SIGINT'

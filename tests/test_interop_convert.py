@@ -233,3 +233,8 @@ def test_key_table_matches_the_reference_for_every_variant(change):
   for key, value in reference.state_dict().items():
     if not key.endswith('num_batches_tracked'):
       assert torch.equal(exported[key], value), key
+
+
+def test_a_folder_given_as_the_checkpoint_is_named(tmp_path):
+  with pytest.raises(convert.ConversionError, match=f'{tmp_path}: cannot read it as a PyTorch'):
+    convert.load_torch_checkpoint(str(tmp_path))

@@ -15,6 +15,7 @@ import pytest
 from data_pipeline.bad_input import BadInputError
 from famipose_jax import config_schema
 from famipose_jax import trainer
+from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import workdir_binding
 from tests.train_support import smoke_config
 
@@ -79,3 +80,11 @@ def test_fewer_epochs_than_the_workdir_holds_is_said(tmp_path, compile_cache, ti
   again = trainer.train(smoke_config(tiny_dataset, num_epochs=1), workdir)
   assert again.step == done and again.total_steps == done // 2
   assert f'is at step {done}, past num_epochs=1 ({done // 2} steps)' in capsys.readouterr().out
+
+
+def test_an_init_from_that_cannot_be_read_leaves_no_trace(tmp_path, tiny_dataset):
+  workdir = str(tmp_path / 'run')
+  config = smoke_config(tiny_dataset, init_from=str(tmp_path / 'missing'))
+  with pytest.raises(checkpointer.CheckpointError, match='neither a converted checkpoint'):
+    trainer.train(config, workdir)
+  assert not os.path.exists(workdir)

@@ -78,3 +78,19 @@ def test_train_py_refuses_a_workdir_in_use_in_one_line(tmp_path, compile_cache):
   assert result.returncode == 2, result.stderr[-2000:]
   assert f'error: {_in_use_message(workdir, os.getpid())}' in result.stderr
   assert 'Traceback' not in result.stderr
+
+
+def test_a_workdir_that_cannot_be_written_is_one_line_naming_the_lock_file(tmp_path,
+                                                                           monkeypatch):
+  # Tests run as root, whom chmod does not stop: the lock file's creation is made to fail.
+  import errno  # pylint: disable=g-import-not-at-top
+  from famipose_jax import workdir_errors  # pylint: disable=g-import-not-at-top
+
+  def read_only(path, *args, **kwargs):
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+
+  monkeypatch.setattr(workdir_lock.os, 'open', read_only)
+  lock = workdir_lock.WorkdirLock(str(tmp_path / 'run'))
+  with pytest.raises(workdir_errors.WorkdirWriteError,
+                     match=f'^cannot write {lock.path}: Read-only file system;'):
+    lock.acquire()

@@ -23,6 +23,8 @@ import logging
 import os
 import socket
 
+from famipose_jax import workdir_errors
+
 LOCK_FILE = '.lock'
 
 
@@ -74,7 +76,12 @@ class WorkdirLock:
     self._created_workdir = False
 
   def acquire(self):
-    """Takes the lock. Raises WorkdirLockedError naming the workdir and the holder."""
+    """Takes the lock. Raises WorkdirLockedError naming the workdir and the holder, or
+    WorkdirWriteError naming the lock file when the workdir cannot be written."""
+    with workdir_errors.writing(self.path):
+      self._acquire()
+
+  def _acquire(self):
     self._created_workdir = not os.path.isdir(self.workdir)
     os.makedirs(self.workdir, exist_ok=True)
     while True:
@@ -104,9 +111,13 @@ class WorkdirLock:
                       _describe(previous), self.path)
     record = {'pid': os.getpid(), 'host': socket.gethostname(),
               'since': datetime.datetime.now().isoformat(timespec='seconds')}
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (json.dumps(record) + '\n').encode('utf-8'), 0)
-    os.fsync(fd)
+    try:
+      os.ftruncate(fd, 0)
+      os.pwrite(fd, (json.dumps(record) + '\n').encode('utf-8'), 0)
+      os.fsync(fd)
+    except OSError:
+      os.close(fd)   # releases the lock too
+      raise
     self._fd = fd
 
   def release(self):

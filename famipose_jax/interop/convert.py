@@ -432,7 +432,11 @@ def load_torch_checkpoint(path: str, trust_pickle: bool = False) -> dict[str, np
   except FileNotFoundError:
     raise
   except Exception as e:  # pylint: disable=broad-except
-    head = _file_start(path)
+    try:
+      head = _file_start(path)
+    except OSError:   # a folder or an unreadable path: torch's own error says enough
+      raise ConversionError(f'{path}: cannot read it as a PyTorch checkpoint '
+                            f'({type(e).__name__}: {e})') from e
     if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO)):
       raise ConversionError(
           f'{path}: not a PyTorch checkpoint (torch.save writes a zip archive or a pickle; '
