@@ -10,6 +10,7 @@ name them.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 
@@ -43,8 +44,8 @@ def _is_jpeg(data: bytes, name: str) -> bool:
   """
   if not data:
     raise BadInputError(f'{name}: frame file is empty')
-  is_jpeg = data[:2] == b'\xff\xd8'
-  if is_jpeg and not data.rstrip(b'\x00').endswith(b'\xff\xd9'):
+  is_jpeg = data[:2] == jpeg_header.START_OF_IMAGE
+  if is_jpeg and not jpeg_header.has_end_marker(io.BytesIO(data)):   # the build-time rule
     raise BadInputError(f'{name}: truncated JPEG (no end-of-image marker)')
   return is_jpeg
 

@@ -218,7 +218,10 @@ class Checkpointer:
     def read(items):
       try:
         with orbax_noise.quiet_failed_reads():
-          return self._manager.restore(step, args=ocp.args.Composite(**items))
+          restored = self._manager.restore(step, args=ocp.args.Composite(**items))
+          # Waits for the arrays too: tensorstore may fail while they arrive.
+          jax.block_until_ready([restored[name] for name in items])
+          return restored
       except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
         raise CorruptCheckpointError(
             f'checkpoint {where} is corrupt or incomplete and cannot be restored '
@@ -236,12 +239,6 @@ class Checkpointer:
       items[CHECKSUMS_ITEM] = ocp.args.JsonRestore()
     restored = read(items)
     state = restored['state']
-    try:
-      jax.block_until_ready(state)
-    except Exception as e:  # tensorstore may fail while the arrays arrive
-      raise CorruptCheckpointError(
-          f'checkpoint {where} is corrupt or incomplete and cannot be restored '
-          f'({type(e).__name__}: {str(e)[:500]}).', advice) from e
     if has_checksums:
       differing, compared = checksums.mismatches(restored[CHECKSUMS_ITEM], state)
       if differing:
