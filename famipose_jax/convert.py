@@ -6,7 +6,9 @@
 
 IN.pth is a bare state_dict or {'state_dict': ...}, with or without `module.` (and, for HRNet,
 `hrnet.`) prefixes. OUT_DIR (new or empty) receives variables/ (Orbax) and conversion.json; use
-it as --config.init_from=OUT_DIR. See docs/pytorch_interop.md.
+it as --config.init_from=OUT_DIR. A strict FAMI-Pose conversion also records the config in
+OUT_DIR/config.json, so `python -m famipose_jax.predict --checkpoint OUT_DIR` needs nothing
+else. See docs/pytorch_interop.md.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from famipose_jax.interop import checkpoint_io
 from famipose_jax.interop import convert
 
 
-def _load_config(path: str | None) -> ml_collections.ConfigDict:
+def load_config_file(path: str | None) -> ml_collections.ConfigDict:
+  """get_config() of a Python config file (None: the published config)."""
   if path is None:
     return config_defaults.published_config()
   spec = importlib.util.spec_from_file_location('conversion_config', path)
@@ -41,7 +44,7 @@ def _load_config(path: str | None) -> ml_collections.ConfigDict:
 
 def config_from_args(args: argparse.Namespace) -> ml_collections.ConfigDict:
   """The experiment config with the command line's model overrides."""
-  config = _load_config(args.config)
+  config = load_config_file(args.config)
   model = config.model
   if args.width is not None:
     model.backbone = backbone_presets.hrnet(args.width)
@@ -84,10 +87,14 @@ def main(argv: list[str] | None = None) -> int:
   num_supporting = args.num_supporting
   if num_supporting is None:
     num_supporting = len(config.data.supporting_offsets)
+  # The config is recorded for prediction when it describes the converted network.
+  records_config = (args.model == 'famipose' and args.non_strict is False
+                    and num_supporting == len(config.data.supporting_offsets))
   try:
     _, report, record = checkpoint_io.convert_file(
         args.input, args.output, config.model, args.model, num_supporting,
-        strict=not args.non_strict, trust_pickle=args.trust_pickle)
+        strict=not args.non_strict, trust_pickle=args.trust_pickle,
+        config=config if records_config else None)
   except (convert.ConversionError, FileExistsError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1

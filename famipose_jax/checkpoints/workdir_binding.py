@@ -2,7 +2,8 @@
 
 `workdir/config.json` records the config the first time; every later run in that workdir must
 match it (every checkpoint carries it too). Runtime-only fields (paths, logging, evaluation,
-intervals) may change between runs.
+intervals) may change between runs. `config_from_record` turns such a record back into a
+config (prediction rebuilds a trained model's network from it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import jax
 import ml_collections
 
 from data_pipeline import atomic_files
+from famipose_jax import config_defaults
 from famipose_jax import config_schema
 from famipose_jax import workdir_errors
 
@@ -45,6 +47,63 @@ def flat_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
   return json.loads(json.dumps(config_schema.flatten(config.to_dict()), default=str))
 
 
+def _as_config_value(value, default):
+  """A JSON value back in the type of the published default (lists were tuples)."""
+  if isinstance(value, list) and isinstance(default, (tuple, list)):
+    inner = default[0] if default else None
+    return tuple(_as_config_value(v, inner) for v in value)
+  if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+    return float(value)
+  return value
+
+
+def config_from_record(recorded: Mapping[str, Any], source: str) -> ml_collections.ConfigDict:
+  """The config a `flat_config` record describes, validated.
+
+  Fields the record lacks keep their published defaults (a record written before the field
+  existed); a field this version does not know is refused, as a config file's would be.
+
+  Raises:
+    ConfigError: naming `source` and the field.
+  """
+  config = config_defaults.published_config()
+  defaults = config_schema.flatten(config.to_dict())
+  unknown = sorted(set(recorded) - set(defaults))
+  if unknown:
+    raise config_schema.ConfigError(
+        f'{source}: config field(s) {", ".join(unknown)} are unknown to this version of '
+        'famipose_jax (written by a newer one?)')
+  for name, value in recorded.items():
+    node = config
+    *parents, leaf = name.split('.')
+    for part in parents:
+      node = node[part]
+    try:
+      node[leaf] = _as_config_value(value, defaults[name])
+    except (TypeError, ValueError) as e:
+      raise config_schema.ConfigError(f'{source}: config.{name}={value!r}: {e}') from e
+  try:
+    config_schema.validate_config(config)
+  except config_schema.ConfigError as e:
+    raise config_schema.ConfigError(f'{source}: {e}') from e
+  return config
+
+
+def read_config_record(path: str) -> dict[str, Any]:
+  """The flat config of a config.json (workdir or model folder).
+
+  Raises:
+    ConfigMismatchError: naming `path`, if it is unreadable or not such a record.
+  """
+  try:
+    with open(path, encoding='utf-8') as f:
+      recorded = json.load(f)['config']
+    return dict(recorded)
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise ConfigMismatchError(f'{path} is unreadable ({type(e).__name__}: {e}); it is not a '
+                              'config record of this program.') from e
+
+
 def _is_runtime(name: str) -> bool:
   return any(name == f or name.startswith(f + '.') for f in RUNTIME_FIELDS)
 
@@ -73,11 +132,9 @@ def bind_workdir(workdir: str, config: ml_collections.ConfigDict, write: bool = 
   path = os.path.join(workdir, CONFIG_FILE)
   if os.path.exists(path):
     try:
-      with open(path, encoding='utf-8') as f:
-        recorded = dict(json.load(f)['config'])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-      raise ConfigMismatchError(f'{path} is unreadable ({e}); it is not a workdir of this '
-                                'program. Choose another --workdir.') from e
+      recorded = read_config_record(path)
+    except ConfigMismatchError as e:
+      raise ConfigMismatchError(f'{e} Choose another --workdir.') from e
     diffs = config_differences(recorded, current)
     if diffs:
       raise ConfigMismatchError(

@@ -2,6 +2,8 @@
 
   OUT_DIR/variables/        Orbax PyTree checkpoint of {'params': ..., 'batch_stats': ...}
                             (float32; for an HRNet checkpoint only the 'backbone' subtrees)
+  OUT_DIR/config.json       the experiment config converted for (FAMI-Pose checkpoints), as a
+                            workdir records it: prediction rebuilds the network from it
   OUT_DIR/conversion.json   what was converted: source file and its SHA-256, model kind,
                             widths, tensor and parameter counts, the non-strict report
 
@@ -25,9 +27,11 @@ import orbax.checkpoint as ocp
 
 from data_pipeline import atomic_files
 from famipose_jax.checkpoints import init_from
+from famipose_jax.checkpoints import workdir_binding
 from famipose_jax.interop import convert
 
 RECORD_FILE = 'conversion.json'
+CONFIG_FILE = workdir_binding.CONFIG_FILE
 VARIABLES_DIR = init_from.VARIABLES_DIR
 
 
@@ -73,9 +77,13 @@ def write_record(out_dir: str, record: Mapping[str, Any]) -> None:
 def convert_file(in_path: str, out_dir: str, model_config: ml_collections.ConfigDict,
                  model_kind: str = 'famipose', num_supporting: int = 4, strict: bool = True,
                  trust_pickle: bool = False,
-                 shapes: Optional[Mapping[str, Any]] = None
+                 shapes: Optional[Mapping[str, Any]] = None,
+                 config: Optional[ml_collections.ConfigDict] = None
                  ) -> tuple[dict[str, Any], convert.ConversionReport, dict[str, Any]]:
   """IN.pth -> OUT_DIR (see the module docstring). Nothing is written if conversion fails.
+
+  `config`, the whole experiment config `model_config` belongs to, is recorded in
+  OUT_DIR/config.json when given.
 
   Returns:
     (variables, report, the record written to conversion.json).
@@ -108,5 +116,8 @@ def convert_file(in_path: str, out_dir: str, model_config: ml_collections.Config
   saved = time.perf_counter()
   record['seconds'] = {'load': round(loaded - start, 3), 'convert': round(converted - loaded, 3),
                        'save': round(saved - converted, 3), 'total': round(saved - start, 3)}
+  if config is not None:   # prediction rebuilds the network from it
+    atomic_files.write_json_atomic(os.path.join(out_dir, CONFIG_FILE),
+                                   {'config': workdir_binding.flat_config(config)})
   write_record(out_dir, record)
   return variables, report, record

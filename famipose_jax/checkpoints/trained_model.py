@@ -1,0 +1,228 @@
+"""A trained network for prediction: its config and its {'params', 'batch_stats'}, read-only.
+
+Three kinds of folder hold one, and `load_trained_model` tells them apart:
+
+  a training workdir     workdir/config.json and the newest workdir/checkpoints/<step>
+  one checkpoint         workdir/checkpoints/<step> (its meta item records the config)
+  a model folder         variables/ (Orbax {'params', 'batch_stats'}) and config.json: what
+                         `save_model_folder` writes, and what the PyTorch converter writes
+                         (`python -m famipose_jax.convert`; older conversions lack config.json,
+                         and then the caller passes the config)
+
+Checkpoint arrays are compared with the checksums saved beside them, and every variable must
+have the shape the config's network expects, so a damaged checkpoint or one of another model
+fails here, by name, rather than predicting garbage. Nothing in the folder is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Mapping
+
+import jax
+import ml_collections
+import numpy as np
+
+from data_pipeline import atomic_files
+from famipose_jax import config_schema
+from famipose_jax import models
+from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import checksums
+from famipose_jax.checkpoints import init_from
+from famipose_jax.checkpoints import orbax_noise
+from famipose_jax.checkpoints import workdir_binding
+from famipose_jax.interop import checkpoint_io
+
+CONFIG_FILE = workdir_binding.CONFIG_FILE
+VARIABLES_DIR = init_from.VARIABLES_DIR
+# Where a TrainState holds the network.
+_STATE_PARTS = {'params': ('params', 'model'), 'batch_stats': ('batch_stats',)}
+
+
+@dataclasses.dataclass
+class TrainedModel:
+  """What prediction needs of a trained network.
+
+  Attributes:
+    config: the experiment config the network was trained with (validated).
+    variables: {'params', 'batch_stats'} of numpy arrays, in the network's dtypes.
+    source: the folder the variables were read from (a step folder for a workdir).
+    step: the training step of a checkpoint, None for a model folder.
+  """
+  config: ml_collections.ConfigDict
+  variables: dict[str, Any]
+  source: str
+  step: int | None = None
+
+
+def _newest_step_dir(workdir: str) -> str:
+  folder = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
+  steps = sorted(int(s) for s in os.listdir(folder) if s.isdigit()) if os.path.isdir(folder) \
+      else []
+  if not steps:
+    raise checkpointer.CheckpointError(f'{workdir} has no checkpoints ({folder} holds no step '
+                                       'folder): it has not trained a step yet')
+  return os.path.join(folder, str(steps[-1]))
+
+
+def _is_step_dir(path: str) -> bool:
+  return all(os.path.isdir(os.path.join(path, item)) for item in ('state', 'meta'))
+
+
+def _read_json(path: str) -> Any:
+  try:
+    with open(path, encoding='utf-8') as f:
+      return json.load(f)
+  except (OSError, ValueError) as e:
+    raise checkpointer.CorruptCheckpointError(
+        f'{path} cannot be read ({type(e).__name__}: {e}).') from e
+
+
+def _restore(path: str) -> Any:
+  try:
+    with orbax_noise.quiet_failed_reads():
+      return init_from.restore_untyped(path)
+  except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
+    raise checkpointer.CorruptCheckpointError(
+        f'{path} is corrupt or incomplete and cannot be read ({type(e).__name__}: '
+        f'{str(e)[:300]}).') from e
+
+
+def _read_step_dir(step_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
+  """(flat config, network variables) of one checkpoint, its arrays checked."""
+  meta = _read_json(os.path.join(step_dir, 'meta', 'metadata'))
+  if not isinstance(meta, dict) or not isinstance(meta.get('config'), dict):
+    raise checkpointer.CorruptCheckpointError(
+        f'{step_dir}/meta records no config: not a checkpoint written by train.py.')
+  state = _restore(os.path.join(step_dir, 'state'))
+  recorded_path = os.path.join(step_dir, checkpointer.CHECKSUMS_ITEM, 'metadata')
+  if os.path.exists(recorded_path):
+    _check_checksums(_read_json(recorded_path), state, step_dir)
+  try:
+    variables = {name: _subtree(state, path) for name, path in _STATE_PARTS.items()}
+  except KeyError as e:
+    raise checkpointer.CheckpointError(
+        f'{step_dir}/state has no {e} entry: not a train state of this program.') from e
+  return meta['config'], variables
+
+
+def _subtree(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+  for key in path:
+    tree = tree[key]
+  return tree
+
+
+def _check_checksums(recorded: Mapping[str, Any], state: Any, where: str):
+  """Compares every array of the train state with the checksum saved beside it."""
+  differing, _ = checksums.mismatches(recorded, state)
+  if differing:
+    raise checkpointer.CorruptCheckpointError(
+        f'checkpoint {where} is corrupt: {differing[0]} does not match the checksum saved with '
+        f'it ({len(differing)} arrays differ).')
+
+
+def _check_fits(config: ml_collections.ConfigDict, variables: Mapping[str, Any], source: str):
+  """Every variable the config's network has, with its shape, and no other."""
+  model = models.build_model(config.model)
+  key_image, supporting = models.example_inputs(config.model, 1,
+                                                len(config.data.supporting_offsets))
+  expected = jax.eval_shape(
+      lambda: model.init(jax.random.key(0), key_image, supporting, train=False))
+  want = {checksums.leaf_name(p): v for p, v in jax.tree_util.tree_flatten_with_path(
+      {c: expected.get(c, {}) for c in _STATE_PARTS})[0]}
+  have = {checksums.leaf_name(p): v for p, v in jax.tree_util.tree_flatten_with_path(
+      {c: variables.get(c, {}) for c in _STATE_PARTS})[0]}
+  missing = sorted(set(want) - set(have))
+  extra = sorted(set(have) - set(want))
+  reshaped = [f'{name} {tuple(np.shape(have[name]))} (expected {tuple(want[name].shape)})'
+              for name in sorted(set(want) & set(have))
+              if tuple(np.shape(have[name])) != tuple(want[name].shape)]
+  problems = [f'{len(names)} {what}, e.g. {names[0]}'
+              for what, names in (('with another shape', reshaped), ('missing', missing),
+                                  ('not in the model', extra)) if names]
+  if problems:
+    raise checkpointer.CheckpointError(
+        f'{source} does not hold the network its config describes (a checkpoint of another '
+        f'model?): of {len(want)} variables, ' + '; '.join(problems))
+  return jax.tree_util.tree_map(lambda v, s: np.asarray(v, s.dtype), dict(variables),
+                                {c: expected.get(c, {}) for c in variables})
+
+
+def load_trained_model(path: str,
+                       config: ml_collections.ConfigDict | None = None) -> TrainedModel:
+  """The trained network in `path`: a workdir, one of its checkpoints, or a model folder.
+
+  Args:
+    path: the folder (see the module docstring).
+    config: used instead of the config recorded with the network; required for a model
+      folder without config.json (a conversion made before conversions recorded it).
+
+  Raises:
+    FileNotFoundError: `path` is none of the three.
+    CheckpointError (CorruptCheckpointError): naming the folder, for unreadable or damaged
+      arrays, or variables that do not fit the config's network.
+    ConfigError: naming the file and field, for a recorded config this version cannot use.
+  """
+  path = os.path.abspath(path)
+  step = None
+  if os.path.isdir(os.path.join(path, VARIABLES_DIR)):
+    source = path
+    config_path = os.path.join(path, CONFIG_FILE)
+    recorded = (workdir_binding.read_config_record(config_path)
+                if os.path.exists(config_path) else None)
+    variables = _restore(os.path.join(path, VARIABLES_DIR))
+    variables = {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
+    if recorded is None and config is None:
+      raise config_schema.ConfigError(
+          f'{path} records no config ({CONFIG_FILE} is missing; conversions made before it was '
+          'recorded): pass the config it was converted with (--config)')
+  elif os.path.isdir(path) and (_is_step_dir(path) or
+                                os.path.isdir(os.path.join(path, checkpointer.CHECKPOINT_DIR))):
+    source = path if _is_step_dir(path) else _newest_step_dir(path)
+    recorded, variables = _read_step_dir(source)
+    step = int(os.path.basename(source)) if os.path.basename(source).isdigit() else None
+  else:
+    raise FileNotFoundError(
+        f'{path} is not a trained model: expected a training workdir (with {CONFIG_FILE} and '
+        f'{checkpointer.CHECKPOINT_DIR}/), one of its checkpoints/<step> folders, or a model '
+        f'folder with {VARIABLES_DIR}/ (python -m famipose_jax.convert writes one)')
+  if config is None:
+    config = workdir_binding.config_from_record(recorded, source)
+  else:
+    config_schema.validate_config(config)
+  variables = _check_fits(config, variables, source)
+  return TrainedModel(config=config, variables=variables, source=source, step=step)
+
+
+def save_model_folder(out_dir: str, config: ml_collections.ConfigDict,
+                      variables: Mapping[str, Any]) -> str:
+  """Writes a model folder (variables/ and config.json) at `out_dir`, all or nothing.
+
+  The folder is assembled beside `out_dir` and renamed into place, so `out_dir` never holds
+  a partial model. An existing `out_dir` is refused.
+  """
+  out_dir = os.path.abspath(out_dir)
+  if os.path.exists(out_dir):
+    raise FileExistsError(f'{out_dir} exists: refusing to overwrite it (choose a new folder)')
+  parent = os.path.dirname(out_dir)
+  os.makedirs(parent, exist_ok=True)
+  staging = tempfile.mkdtemp(dir=parent, prefix=f'.{os.path.basename(out_dir)}.', suffix='.tmp')
+  try:
+    os.rmdir(staging)   # save_variables wants a new or empty folder and creates it
+    checkpoint_io.save_variables(staging, jax.device_get(dict(variables)))
+    write_config_record(staging, config)
+    os.rename(staging, out_dir)
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
+  return out_dir
+
+
+def write_config_record(folder: str, config: ml_collections.ConfigDict) -> None:
+  """folder/config.json: the flat config, as a workdir records it."""
+  atomic_files.write_json_atomic(os.path.join(folder, CONFIG_FILE),
+                                 {'config': workdir_binding.flat_config(config)})
