@@ -11,6 +11,7 @@ torch = pytest.importorskip('torch')
 
 from famipose_jax import convert as cli  # pylint: disable=g-import-not-at-top
 from famipose_jax.checkpoints import init_from
+from famipose_jax.checkpoints import trained_model
 from famipose_jax.interop import convert
 from famipose_jax.interop import testing
 
@@ -57,7 +58,7 @@ def _zeros(shapes):
 def test_writes_orbax_variables_and_record_that_init_from_reads(files, tmp_path, capsys):
   out = tmp_path / 'converted'
   assert cli.main([files['famipose'], str(out), '--config', files['config']]) == 0
-  assert sorted(os.listdir(out)) == ['conversion.json', 'variables']
+  assert sorted(os.listdir(out)) == ['config.json', 'conversion.json', 'variables']
   record = json.loads((out / 'conversion.json').read_text())
   assert record['model'] == 'famipose' and record['width'] == 8
   assert record['num_supporting'] == N and record['strict'] is True
@@ -80,6 +81,10 @@ def test_writes_orbax_variables_and_record_that_init_from_reads(files, tmp_path,
   assert 'backbone' in modules and 'dcn_1' in modules
   np.testing.assert_array_equal(merged['params']['dcn_1']['kernel'],
                                 want[('params', 'dcn_1', 'kernel')])
+  # The recorded config rebuilds the network: prediction needs nothing but the folder.
+  model = trained_model.load_trained_model(str(out))
+  assert model.config.model.backbone.to_dict() == files['tiny'].model.backbone.to_dict()
+  assert _flat(model.variables).keys() == want.keys()
 
 
 def test_hrnet_checkpoint_initialises_only_the_backbone(files, tmp_path):
@@ -87,6 +92,7 @@ def test_hrnet_checkpoint_initialises_only_the_backbone(files, tmp_path):
   assert cli.main([files['hrnet'], str(out), '--model', 'hrnet', '--config', files['config']]) == 0
   record = json.loads((out / 'conversion.json').read_text())
   assert record['model'] == 'hrnet' and record['num_supporting'] is None
+  assert not (out / 'config.json').exists()   # a bare HRNet is no FAMI-Pose to predict with
   loaded = init_from.load_variables(str(out))
   assert set(loaded['params']) == {'backbone'} and set(loaded['batch_stats']) == {'backbone'}
   target = _zeros(files['shapes'])
