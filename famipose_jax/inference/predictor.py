@@ -1,0 +1,212 @@
+"""Poses on your own frames: a trained network, person boxes in, 17 keypoints per person out.
+
+    predictor = Predictor.from_checkpoint('runs/demo')          # workdir, checkpoint, model folder
+    poses = predictor.predict('clip.mp4', boxes)                # or a list of [H, W, 3] RGB arrays
+    poses[t][i].keypoints                                       # [17, 3] image x, y, score
+
+Each person's clip is cropped as evaluation crops it (`clip_crops`), the network runs in fixed-
+size jitted batches (the last one padded, so one compilation serves a whole video), with the
+flip test when the config (or `flip_test`) asks, and the decoded crop coordinates are mapped
+back into the image with the published joint score (`decoding.image_keypoints`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Iterator, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+
+from data_pipeline.settings import DataSettings
+from famipose_jax import decoding
+from famipose_jax import experiment as experiment_lib
+from famipose_jax import progress as progress_lib
+from famipose_jax.checkpoints import trained_model
+from famipose_jax.inference import clip_crops
+from famipose_jax.inference import video_frames
+
+
+@dataclasses.dataclass
+class PersonPose:
+  """One person's pose in one frame.
+
+  Attributes:
+    keypoints: [17, 3] float64 image x, y and joint score (the config's eval.joint_score:
+      the heatmap maximum times the box score, as published).
+    box: [4] float64 the person box x, y, width, height it was predicted in.
+    box_score: the box's score.
+    track_id: the box's track id, or None.
+  """
+  keypoints: np.ndarray
+  box: np.ndarray
+  box_score: float
+  track_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Box:
+  box: tuple[float, float, float, float]
+  score: float
+  track_id: int | None
+
+
+def _person_box(entry: Any, where: str) -> _Box:
+  """A box given as an object with .box (and .score, .track_id) or as [x, y, w, h(, score)]."""
+  if hasattr(entry, 'box'):
+    values, score = entry.box, getattr(entry, 'score', 1.0)
+    track_id = getattr(entry, 'track_id', None)
+  else:
+    values = np.asarray(entry, np.float64).reshape(-1)
+    if values.size not in (4, 5):
+      raise ValueError(f'{where}: a box is [x, y, width, height] or [x, y, width, height, '
+                       f'score], got {np.asarray(entry).tolist()}')
+    values, score, track_id = values[:4], (values[4] if values.size == 5 else 1.0), None
+  values = tuple(float(v) for v in values)
+  if len(values) != 4 or not np.all(np.isfinite(values)) or values[2] <= 0 or values[3] <= 0:
+    raise ValueError(f'{where}: box {list(values)} needs four finite numbers x, y, width, height '
+                     'with width and height > 0')
+  return _Box(box=values, score=float(score), track_id=None if track_id is None
+              else int(track_id))
+
+
+class Predictor:
+  """A trained network, jitted once, predicting poses in person boxes of video frames."""
+
+  def __init__(self, config: ml_collections.ConfigDict, variables: dict[str, Any], *,
+               batch_size: int = 16, flip_test: bool | None = None):
+    """
+    Args:
+      config: the experiment config the variables were trained with.
+      variables: the network's {'params', 'batch_stats'}.
+      batch_size: persons per network call (the last call is padded to it).
+      flip_test: overrides config.eval.flip_test when not None.
+    """
+    if batch_size < 1:
+      raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    config = ml_collections.ConfigDict(config.to_dict())   # a private copy
+    if flip_test is not None:
+      config.eval.flip_test = bool(flip_test)
+    self.config = config
+    self.batch_size = int(batch_size)
+    self.experiment = experiment_lib.Experiment(config)
+    self.cropper = clip_crops.ClipCropper(
+        DataSettings.from_config(config.data),
+        temporal='supporting_images' in self.experiment.input_keys)
+    self._predict = jax.jit(self.experiment.predict_fn())
+    self._variables = jax.device_put(variables)
+
+  @classmethod
+  def from_checkpoint(cls, path: str, config: ml_collections.ConfigDict | None = None,
+                      **options) -> 'Predictor':
+    """A Predictor for the network in a workdir, a checkpoint folder or a model folder.
+
+    `config` replaces the recorded one (needed only for a model folder without config.json);
+    `options` are the constructor's (batch_size, flip_test).
+    """
+    model = trained_model.load_trained_model(path, config)
+    predictor = cls(model.config, model.variables, **options)
+    predictor.source = model.source
+    return predictor
+
+  source: str | None = None
+
+  # --- the network on crops ----------------------------------------------------------------
+
+  def _empty_batch(self) -> dict[str, np.ndarray]:
+    width, height = self.config.model.image_size
+    batch = {'key_image': np.zeros((self.batch_size, height, width, 3), np.uint8)}
+    if self.cropper.temporal:
+      num = len(self.config.data.supporting_offsets)
+      batch['supporting_images'] = np.zeros((self.batch_size, num, height, width, 3), np.uint8)
+    return batch
+
+  def predict_crops(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(coords [B, K, 2] in input-crop pixels, maxvals [B, K]) for uint8 RGB crops.
+
+    `batch` holds 'key_image' [B, H, W, 3] and, for the temporal network,
+    'supporting_images' [B, N, H, W, 3]; B is any size (a new B compiles once more).
+    """
+    out = jax.device_get(self._predict(self._variables, batch))['final']
+    return np.asarray(out['coords']), np.asarray(out['maxvals'])
+
+  # --- frames and boxes ----------------------------------------------------------------------
+
+  def predict(self, frames: str | os.PathLike | Sequence[np.ndarray],
+              boxes: Sequence[Sequence[Any]], *,
+              show_progress: bool | None = False) -> list[list[PersonPose]]:
+    """Poses of every person box of every frame.
+
+    Args:
+      frames: a video file, a folder of frame images (`video_frames.open_frames`), or a
+        sequence of [H, W, 3] uint8 RGB arrays of one size.
+      boxes: per frame, the person boxes: objects with .box (x, y, width, height) and
+        optionally .score and .track_id (`famipose_jax.inference.PersonBox`), or
+        [x, y, width, height] / [x, y, width, height, score] sequences.
+      show_progress: draw a progress bar (None: when stderr is a terminal).
+
+    Returns:
+      per frame, one PersonPose per box, in the order of `boxes`.
+
+    Raises:
+      ValueError: naming the frame and box, for boxes that do not match the frames.
+    """
+    if isinstance(frames, (str, os.PathLike)):
+      # Keys advance in order; a clip reads its neighbours up to the largest offset away.
+      reach = max([abs(int(o)) for o in self.config.data.supporting_offsets] + [0])
+      frames = video_frames.open_frames(os.fspath(frames), window=2 * reach + 2)
+    elif not isinstance(frames, video_frames.Frames):
+      frames = video_frames.ArrayFrames(frames)
+    if len(boxes) != len(frames):
+      raise ValueError(f'boxes are given for {len(boxes)} frames, the video has {len(frames)}')
+    persons = [(t, _person_box(entry, f'frame {t} box {i}'))
+               for t, frame_boxes in enumerate(boxes) for i, entry in enumerate(frame_boxes)]
+    poses: list[list[PersonPose]] = [[] for _ in range(len(frames))]
+    bar = progress_lib.ProgressBar(len(frames), 'poses', enabled=show_progress)
+    for chunk, (coords, maxvals) in self._run_batches(frames, persons):
+      crops = [crop for _, _, crop in chunk]
+      keypoints = decoding.image_keypoints(coords, maxvals, {
+          'center': np.stack([c.center for c in crops]),
+          'scale': np.stack([c.scale for c in crops]),
+          'rotation': np.zeros(len(crops)),
+          'box_score': np.array([box.score for _, box, _ in chunk])}, self.config)
+      for (t, box, _), kp in zip(chunk, keypoints):
+        poses[t].append(PersonPose(keypoints=kp, box=np.array(box.box), box_score=box.score,
+                                   track_id=box.track_id))
+      bar.update(chunk[-1][0] + 1)
+    bar.update(len(frames))
+    bar.close()
+    return poses
+
+  def _run_batches(self, frames, persons) -> Iterator[tuple[list, tuple]]:
+    """Yields (the chunk's (frame, box, crop) rows, its crop coords and maxvals).
+
+    The next batch is cropped on the host while the device runs the previous one (JAX
+    dispatches asynchronously); the buffers alternate so a running batch is never overwritten.
+    """
+    buffers = [self._empty_batch(), self._empty_batch()]
+    pending = None
+    for n, start in enumerate(range(0, len(persons), self.batch_size)):
+      batch = buffers[n % 2]
+      chunk = []
+      for row, (t, box) in enumerate(persons[start:start + self.batch_size]):
+        crop = self.cropper.crop(box.box)
+        self.cropper.write_inputs(frames, t, crop, batch['key_image'][row],
+                                  batch['supporting_images'][row] if self.cropper.temporal
+                                  else None)
+        chunk.append((t, box, crop))
+      running = (chunk, self._predict(self._variables, batch))
+      if pending is not None:
+        yield _fetched(pending)
+      pending = running
+    if pending is not None:
+      yield _fetched(pending)
+
+
+def _fetched(pending) -> tuple[list, tuple[np.ndarray, np.ndarray]]:
+  chunk, result = pending
+  final = jax.device_get(result)['final']
+  n = len(chunk)
+  return chunk, (np.asarray(final['coords'])[:n], np.asarray(final['maxvals'])[:n])
