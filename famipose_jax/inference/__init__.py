@@ -1,0 +1,1 @@
+"""Pose estimation on a video of your own: person boxes, tracks and the predictor."""
