@@ -1,5 +1,7 @@
 """The HOG person detector: OpenCV 4's window scores, a person found, nothing on a blank frame."""
 
+import functools
+
 import cv2
 import numpy as np
 import pytest
@@ -50,11 +52,15 @@ def _standing_person(background):
     ('camera', 200, 192, -0.8027131573762745),
 ])
 def test_window_scores_match_opencv4(name, x, y, score):
-  image = getattr(skimage.data, name)()
-  image = np.ascontiguousarray(image[:, :, ::-1]) if image.ndim == 3 else image
-  scores = hog.window_scores(image)
-  assert scores.shape == ((image.shape[0] - 128) // 8 + 1, (image.shape[1] - 64) // 8 + 1)
+  scores = _window_scores(name)
+  assert scores.shape == ((512 - 128) // 8 + 1, (512 - 64) // 8 + 1)
   assert scores[y // 8, x // 8] == pytest.approx(score, abs=1e-4)
+
+
+@functools.cache
+def _window_scores(name):
+  image = getattr(skimage.data, name)()        # 512x512, colour (RGB) or grey
+  return hog.window_scores(np.ascontiguousarray(image[:, :, ::-1]) if image.ndim == 3 else image)
 
 
 def test_finds_a_standing_person_on_a_photograph():
