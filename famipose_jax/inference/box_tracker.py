@@ -1,0 +1,130 @@
+"""Linking per-frame person boxes into tracks: one id per person across the video.
+
+Frame by frame, the boxes are matched to the live tracks by IoU with an optimal assignment
+(the Hungarian method, `scipy.optimize.linear_sum_assignment`, which maximises the summed IoU;
+a greedy best-pair-first match can take a pair that leaves two others unmatched). A pair matches
+only with IoU >= `min_iou` against the track's last box. A track left unmatched for more than
+`max_missed` consecutive frames ends; a box no track takes starts a new track. New ids count from
+0 in order of appearance (within a frame, in the frame's box order) and are never reused.
+
+Boxes that already carry track ids (a box file with ids) keep them as given.
+
+Each track's boxes are then smoothed with a centred moving average over the track's boxes in
+frame order. The window shrinks symmetrically near the track's ends, so it always stays centred:
+unlike a causal (exponential) average it does not lag behind a moving person, and a box moving at
+constant velocity is left exactly as it was. Smoothing changes coordinates only, never ids or
+scores.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Sequence
+
+import numpy as np
+import scipy.optimize
+
+from famipose_jax.inference.person_boxes import PersonBox, iou_matrix
+
+
+def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
+                max_missed: int = 5, keep_given_ids: bool = True, smooth_window: int = 5,
+                min_track_length: int = 1) -> list[list[PersonBox]]:
+  """Track ids for every box, smoothed boxes, and optionally only tracks of some length.
+
+  Args:
+    frames: one list of PersonBox per video frame.
+    min_iou: the least IoU between a box and a track's last box for them to match.
+    max_missed: how many consecutive frames a track may go unmatched and still continue.
+    keep_given_ids: when every box carries a track id, keep those ids (no linking); when False,
+      given ids are ignored and the boxes are linked afresh.
+    smooth_window: length of the centred moving average over each track's boxes (odd; 1 turns
+      smoothing off).
+    min_track_length: tracks with fewer boxes than this are dropped (1 keeps all).
+
+  Returns:
+    New lists of new PersonBox records, the boxes of each frame in the input's order; the
+    inputs are left untouched.
+
+  Raises:
+    ValueError: if some boxes carry track ids and others do not (with keep_given_ids), or a
+      setting is out of range.
+  """
+  if smooth_window < 1 or smooth_window % 2 == 0:
+    raise ValueError(f'smooth_window should be a positive odd number, got {smooth_window}')
+  given = [p.track_id is not None for boxes in frames for p in boxes]
+  if keep_given_ids and all(given):
+    tracked = [list(boxes) for boxes in frames]
+  elif keep_given_ids and any(given):
+    raise ValueError(f'{sum(given)} of {len(given)} boxes carry track ids: give ids on every '
+                     'box (kept as given) or on none (linked by IoU)')
+  else:
+    tracked = assign_track_ids(frames, min_iou=min_iou, max_missed=max_missed)
+  tracked = smooth_tracks(tracked, smooth_window)
+  return drop_short_tracks(tracked, min_track_length)
+
+
+def assign_track_ids(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
+                     max_missed: int = 5) -> list[list[PersonBox]]:
+  """Every box with a track id from IoU matching (any given ids are replaced)."""
+  if not 0 < min_iou <= 1:
+    raise ValueError(f'min_iou should be in (0, 1], got {min_iou}')
+  if max_missed < 0:
+    raise ValueError(f'max_missed should be >= 0, got {max_missed}')
+  live: dict[int, tuple[tuple, int]] = {}     # id -> (last box, frame it was last matched)
+  next_id = 0
+  result = []
+  for t, boxes in enumerate(frames):
+    live = {i: v for i, v in live.items() if t - v[1] - 1 <= max_missed}
+    ids = list(live)
+    iou = iou_matrix([p.box for p in boxes], [live[i][0] for i in ids])
+    # Pairs below min_iou count as zero, so the assignment never trades a real match for one
+    # that would be refused afterwards.
+    iou[iou < min_iou] = 0.0
+    rows, cols = scipy.optimize.linear_sum_assignment(iou, maximize=True)
+    matched = {r: ids[c] for r, c in zip(rows, cols) if iou[r, c] > 0}
+    out = []
+    for b, person in enumerate(boxes):
+      if b in matched:
+        track_id = matched[b]
+      else:
+        track_id, next_id = next_id, next_id + 1
+      live[track_id] = (person.box, t)
+      out.append(dataclasses.replace(person, track_id=track_id))
+    result.append(out)
+  return result
+
+
+def smooth_tracks(frames: Sequence[Sequence[PersonBox]], window: int = 5
+                  ) -> list[list[PersonBox]]:
+  """Each track's boxes averaged over a centred window of its boxes (see the module docstring).
+
+  Args:
+    frames: boxes with track ids.
+    window: odd window length; near a track's ends it shrinks to stay centred.
+  """
+  if window < 1 or window % 2 == 0:
+    raise ValueError(f'window should be a positive odd number, got {window}')
+  places = collections.defaultdict(list)   # id -> [(frame, index in frame)] in frame order
+  for t, boxes in enumerate(frames):
+    for b, person in enumerate(boxes):
+      if person.track_id is None:
+        raise ValueError(f'frame {t} box {b} has no track id: smoothing follows tracks')
+      places[person.track_id].append((t, b))
+  out = [list(boxes) for boxes in frames]
+  half = window // 2
+  for where in places.values():
+    coords = np.array([frames[t][b].box for t, b in where], np.float64)
+    for k, (t, b) in enumerate(where):
+      reach = min(half, k, len(where) - 1 - k)
+      mean = coords[k - reach:k + reach + 1].mean(axis=0)
+      out[t][b] = dataclasses.replace(frames[t][b], box=tuple(float(v) for v in mean))
+  return out
+
+
+def drop_short_tracks(frames: Sequence[Sequence[PersonBox]], min_length: int
+                      ) -> list[list[PersonBox]]:
+  """Only the boxes of tracks with at least `min_length` boxes (frames where they appear)."""
+  lengths = collections.Counter(p.track_id for boxes in frames for p in boxes)
+  return [[p for p in boxes if lengths[p.track_id] >= min_length] for boxes in frames]
