@@ -11,6 +11,7 @@ import os
 import sys
 
 from famipose_jax.evaluation import posetrack_map
+from famipose_jax.evaluation import tables
 
 
 def main(argv=None) -> int:
@@ -38,7 +39,7 @@ def main(argv=None) -> int:
   first = next(iter(results.values()))
   print(f'{first.num_videos} videos, {first.num_frames} annotated frames, '
         f'{int(first.num_gt_joints.sum())} ground-truth joints')
-  print(posetrack_map.format_table(results if len(results) > 1 else first))
+  print(tables.format_table(results if len(results) > 1 else first))
   if args.per_joint:
     for label, result in results.items():
       print(f'{label}: ' + ', '.join(f'{k} {v:.1f}' for k, v in result.per_joint().items()))
