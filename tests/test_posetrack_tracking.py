@@ -5,12 +5,16 @@ the same person. Head box 30 x 40: head size 0.6 x 50 = 30 px, so a predicted jo
 within 15 px and a 3 px shift is a normalised distance of 0.1.
 """
 
+import contextlib
+import io
+
 import numpy as np
 import pytest
 
 from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
 from famipose_jax import evaluation
+from famipose_jax.evaluation import __main__ as cli
 
 E = joints.EVAL_JOINT_NAMES.index
 POSE = np.stack([100 + 12 * np.arange(15.0), 100 + 20 * (np.arange(15.0) % 5)], axis=1)
@@ -204,3 +208,44 @@ def test_track_id_errors():
   assert evaluation.carries_track_ids([pred])
   pred.frames[0].persons[0].track_id = None
   assert not evaluation.carries_track_ids([pred])
+
+
+def _write_folders(root, frames, pred_layout=ptv.POSETRACK18, name='000342_mpii_test'):
+  gt, pred = _videos(frames, name=name)
+  ptv.write_video(gt, str(root / 'gt' / f'{name}.json'))
+  ptv.write_video(pred, str(root / 'pred' / f'{name}.json'), layout=pred_layout,
+                  kind=ptv.PREDICTIONS)
+
+
+def _run_cli(*args):
+  out, err = io.StringIO(), io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    code = cli.main([str(a) for a in args])
+  return code, out.getvalue().splitlines(), err.getvalue()
+
+
+def test_command_line_prints_the_tracking_table(tmp_path):
+  switch = _two_tracks(lambda f: [_person(7 if f == 0 else 9), _person(9 if f == 0 else 7,
+                                                                       x=300)])
+  _write_folders(tmp_path, switch)
+  code, lines, _ = _run_cli(tmp_path / 'gt', tmp_path / 'pred')
+  assert code == 0
+  assert lines[4:] == [
+      '',
+      "Tracking: MOTA per joint group, then the totals (3 frames of 1 videos; each video's "
+      'last annotated frame is left out)',
+      '|  Head | Shoulder | Elbow | Wrist |   Hip |  Knee | Ankle |  MOTA |  MOTP | Precision | '
+      'Recall |',
+      '|-------|----------|-------|-------|-------|-------|-------|-------|-------|-----------|'
+      '--------|',
+      '|  66.7 |     66.7 |  66.7 |  66.7 |  66.7 |  66.7 |  66.7 |  66.7 | 100.0 |     100.0 | '
+      ' 100.0 |']
+  code, lines, _ = _run_cli(tmp_path / 'gt', tmp_path / 'pred', '--tracking', 'never')
+  assert code == 0 and len(lines) == 4
+  # Predictions without track ids: auto prints the mAP table only, always refuses.
+  no_ids = [(gt, [_person(None)]) for gt, _ in switch]
+  _write_folders(tmp_path, no_ids, pred_layout=ptv.POSETRACK17)
+  code, lines, _ = _run_cli(tmp_path / 'gt', tmp_path / 'pred')
+  assert code == 0 and len(lines) == 4
+  code, _, err = _run_cli(tmp_path / 'gt', tmp_path / 'pred', '--tracking', 'always')
+  assert code == 2 and 'not every predicted person has a track_id' in err
