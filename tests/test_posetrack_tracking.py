@@ -7,12 +7,15 @@ within 15 px and a 3 px shift is a normalised distance of 0.1.
 
 import contextlib
 import io
+import os
 
 import numpy as np
 import pytest
 
+from configs import posetrack17
 from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
+from famipose_jax import eval_loop
 from famipose_jax import evaluation
 from famipose_jax.evaluation import __main__ as cli
 
@@ -249,3 +252,51 @@ def test_command_line_prints_the_tracking_table(tmp_path):
   assert code == 0 and len(lines) == 4
   code, _, err = _run_cli(tmp_path / 'gt', tmp_path / 'pred', '--tracking', 'always')
   assert code == 2 and 'not every predicted person has a track_id' in err
+
+
+def _training_setup(tmp_path):
+  """A val ground-truth folder where eval_loop looks, and a prediction per GT person."""
+  config = posetrack17.get_config()
+  config.data.root = str(tmp_path)
+  config.data.video_annotation_dir = 'annotations'
+  gt, _ = _videos(_two_tracks(lambda f: []), name='000342_mpii_test')
+  os.makedirs(eval_loop.ground_truth_dir(config))
+  ptv.write_video(gt, os.path.join(eval_loop.ground_truth_dir(config), '000342_mpii_test.json'))
+  predictions = []
+  for frame in gt.frames:
+    for person in frame.persons:
+      predictions.append(evaluation.PosePrediction(frame.file_name, person.keypoints, 1.0,
+                                                   track_id=person.track_id))
+  return config, predictions
+
+
+def test_training_table_with_ground_truth_track_ids(tmp_path):
+  config, predictions = _training_setup(tmp_path)
+  results, tracking, _, written = eval_loop.score_predictions(
+      config, {'final': predictions}, str(tmp_path / 'out'))
+  assert [p.track_id for p in written['final'][0].frames[1].persons] == [1, 2]
+  assert tracking['final'].mota == 100.0 and tracking['final'].num_frames == 3
+  table = eval_loop.results_table(results, tracking).splitlines()
+  assert table[3:5] == ['', 'Tracking with the ground-truth track ids (poseval: MOTA per '
+                        'joint group, then the totals):']
+  assert table[7] == ('| single-frame HRNet | 100.0 |    100.0 | 100.0 | 100.0 | 100.0 | '
+                      '100.0 | 100.0 | 100.0 | 100.0 |     100.0 |  100.0 |')
+  values = eval_loop.metric_values(results, tracking)
+  assert {k: v for k, v in values.items() if '/tracking/' in k} == {
+      f'final/tracking/{c}': 100.0 for c in tracking['final'].columns}
+  assert values['final/mAP'] == 100.0
+
+
+def test_training_table_without_track_ids_is_unchanged(tmp_path):
+  # Detection boxes carry no track id: the published index-in-frame ids, no tracking.
+  config, predictions = _training_setup(tmp_path)
+  for p in predictions:
+    p.track_id = None
+  results, tracking, _, written = eval_loop.score_predictions(
+      config, {'final': predictions}, str(tmp_path / 'out'))
+  assert tracking == {}
+  assert [p.track_id for p in written['final'][0].frames[1].persons] == [0, 1]
+  assert eval_loop.results_table(results, tracking) == evaluation.format_table(
+      {'single-frame HRNet': results['final']})
+  assert sorted(eval_loop.metric_values(results, tracking)) == sorted(
+      [f'final/{c}' for c in results['final'].columns] + ['final/mAP'])
