@@ -9,7 +9,7 @@ draws a few val frames with the predicted and true skeletons.
 
 With ground-truth boxes (`data.eval_boxes = 'ground_truth'`) every prediction keeps its box's
 ground-truth track id, and the table adds poseval's tracking metrics (MOTA per joint group,
-total MOTA, MOTP, precision, recall): pose quality under perfect tracking, not a tracker's
+total MOTA, MOTP, precision, recall): pose quality with the true tracks, not a tracker's
 score. Detection boxes carry no track id; their files and table are the published ones.
 """
 
