@@ -6,11 +6,17 @@ coordinates; only [B, K, 2] coordinates and [B, K] maxima come back, gathered on
 groups them by video (every frame present) and runs the built-in PoseTrack evaluator on the
 written files, for the backbone's own heatmaps and for the final (FAMI-Pose) heatmaps, and
 draws a few val frames with the predicted and true skeletons.
+
+With ground-truth boxes (`data.eval_boxes = 'ground_truth'`) every prediction keeps its box's
+ground-truth track id, and the table adds poseval's tracking metrics (MOTA per joint group,
+total MOTA, MOTP, precision, recall): pose quality with the true tracks, not a tracker's
+score. Detection boxes carry no track id; their files and table are the published ones.
 """
 
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import time
 from typing import Any, Mapping
@@ -31,6 +37,9 @@ from famipose_jax import progress
 from famipose_jax import sharding
 from famipose_jax import visualize
 from famipose_jax import workdir_errors
+from famipose_jax.evaluation import prediction_writer
+
+_log = logging.getLogger(__name__)
 
 # Per-box metadata that travels through the device so every process sees the whole batch.
 META_KEYS = ('center', 'scale', 'rotation', 'box_score', 'sample_index', 'valid')
@@ -72,6 +81,13 @@ def _device_batch(batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
   return out
 
 
+def _track_id(config: ml_collections.ConfigDict, info: Mapping[str, Any]) -> int | None:
+  """A ground-truth box's track id (the samples' -1 means none); detections have none."""
+  if config.data.eval_boxes != 'ground_truth' or info['track_id'] < 0:
+    return None
+  return int(info['track_id'])
+
+
 def predict(experiment, variables, dataset, mesh: Mesh, *,
             show_progress: bool = True) -> dict[str, list]:
   """Predicted persons for every valid val box: {'final': [PosePrediction], 'backbone': [...]}."""
@@ -99,7 +115,7 @@ def predict(experiment, variables, dataset, mesh: Mesh, *,
           info = dataset.metadata(int(index))
           predictions[name].append(evaluation.PosePrediction(
               file_name=info['file_name'], keypoints=kp, box_score=float(info['box_score']),
-              bbox=np.asarray(info['box'], np.float64)))
+              bbox=np.asarray(info['box'], np.float64), track_id=_track_id(config, info)))
       bar.update(i + 1)
     bar.close()
   return predictions
@@ -137,10 +153,11 @@ def prepare_evaluation(experiment):
 
 def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[str, list],
                       out_dir: str):
-  """Writes `out_dir/<name>/<video>.json` for each prediction set and evaluates each folder.
+  """Writes `out_dir/<name>/<video>.json` for each prediction set and scores each folder.
 
   Returns:
-    ({name: PoseTrackResult}, the ground-truth videos, {name: the prediction videos}).
+    ({name: PoseTrackResult}, {name: PoseTrackingResult} for the sets whose predictions all
+    carry a track id, the ground-truth videos, {name: the prediction videos}).
   """
   gt_dir = ground_truth_dir(config)
   gt_paths = sorted(glob.glob(os.path.join(gt_dir, '*.json')))
@@ -148,18 +165,51 @@ def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[st
     raise FileNotFoundError(f'no per-video ground-truth files (*.json) in {gt_dir} '
                             '(config.data.root / data.video_annotation_dir / val)')
   gt_videos = [ptv.read_video(p, ptv.GROUND_TRUTH) for p in gt_paths]
-  results, written = {}, {}
+  settings = dict(pckh_threshold=config.eval.pckh_threshold,
+                  head_size_factor=config.eval.head_size_factor)
+  results, tracking, written = {}, {}, {}
   for name, persons in predictions.items():
     videos = evaluation.assemble_predictions(
         gt_videos, persons, missing_frame_score=config.eval.missing_frame_score)
     folder = os.path.join(out_dir, name)
     with workdir_errors.writing(folder):
       evaluation.write_prediction_folder(videos, folder, layout=config.eval.prediction_layout)
-    results[name] = evaluation.evaluate_folders(
-        gt_dir, folder, pckh_threshold=config.eval.pckh_threshold,
-        head_size_factor=config.eval.head_size_factor)
+    # Scored from the files as written, as an outside evaluator would read them.
+    gt_read, pred_read = evaluation.read_folder_pair(gt_dir, folder)
+    results[name] = evaluation.evaluate_videos(gt_read, pred_read, **settings)
+    if prediction_writer.have_track_ids(persons):
+      try:
+        tracking[name] = evaluation.evaluate_tracking(gt_read, pred_read, **settings)
+      except ValueError as e:   # e.g. a repeated GT track id: keep the mAP, say why
+        _log.warning('no tracking metrics for %s: %s', name, e)
     written[name] = videos
-  return results, gt_videos, written
+  return results, tracking, gt_videos, written
+
+
+def results_table(results: Mapping[str, Any], tracking: Mapping[str, Any]) -> str:
+  """The mAP table with one row per prediction set, then the tracking table if there is one."""
+  labels = row_labels(results)
+  table = evaluation.format_table({labels[name]: results[name] for name in labels})
+  if tracking:
+    table += ('\n\nTracking with the ground-truth track ids (poseval: MOTA per joint group, '
+              'then the totals):\n' + evaluation.format_table(
+                  {labels[name]: tracking[name] for name in labels if name in tracking}))
+  return table
+
+
+def metric_values(results: Mapping[str, Any], tracking: Mapping[str, Any]) -> dict[str, float]:
+  """The values for the metrics writer, by name.
+
+  '<name>/<mAP column>' and '<name>/mAP'; with track ids also '<name>/tracking/<column>'
+  (the MOTA of Head ... Ankle, then MOTA, MOTP, Precision, Recall).
+  """
+  values = {}
+  for name, result in results.items():
+    values.update({f'{name}/{col}': v for col, v in result.columns.items()})
+    values[f'{name}/mAP'] = result.mean
+  for name, result in tracking.items():
+    values.update({f'{name}/tracking/{col}': v for col, v in result.columns.items()})
+  return values
 
 
 def draw_frames(config: ml_collections.ConfigDict, gt_videos, pred_videos,
@@ -191,7 +241,8 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
   """Predict, write, score and draw.
 
   Returns:
-    {'results': {name: PoseTrackResult}, 'table', 'prediction_dir', 'image', 'seconds'};
+    {'results': {name: PoseTrackResult}, 'tracking': {name: PoseTrackingResult} (with
+    ground-truth track ids, else empty), 'table', 'prediction_dir', 'image', 'seconds'};
     process 0 scores, other processes return empty results. Logs the table columns to
     `writer` (a MetricsWriter), with the image.
   """
@@ -202,11 +253,10 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
   predictions = predict(experiment, variables, dataset, mesh, show_progress=show_progress)
   out_dir = os.path.join(workdir, PREDICTIONS_DIR, f'step_{step}')
   if jax.process_index() != 0:   # process 0 writes and scores the files
-    return {'results': {}, 'table': '', 'prediction_dir': out_dir, 'image': None,
-            'seconds': time.time() - start}
-  results, gt_videos, pred_videos = score_predictions(config, predictions, out_dir)
-  labels = row_labels(results)
-  table = evaluation.format_table({labels[name]: results[name] for name in labels})
+    return {'results': {}, 'tracking': {}, 'table': '', 'prediction_dir': out_dir,
+            'image': None, 'seconds': time.time() - start}
+  results, tracking, gt_videos, pred_videos = score_predictions(config, predictions, out_dir)
+  table = results_table(results, tracking)
   image_path = None
   panel = draw_frames(config, gt_videos, pred_videos['final'], config.train.num_vis_samples)
   if panel is not None:
@@ -216,10 +266,6 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
     if writer is not None:
       writer.image_png(step, 'eval/predictions', png, panel.shape[0], panel.shape[1])
   if writer is not None:
-    values = {}
-    for name, result in results.items():
-      values.update({f'{name}/{col}': v for col, v in result.columns.items()})
-      values[f'{name}/mAP'] = result.mean
-    writer.write(step, values, kind='eval')
-  return {'results': results, 'table': table, 'prediction_dir': out_dir, 'image': image_path,
-          'seconds': time.time() - start}
+    writer.write(step, metric_values(results, tracking), kind='eval')
+  return {'results': results, 'tracking': tracking, 'table': table, 'prediction_dir': out_dir,
+          'image': image_path, 'seconds': time.time() - start}

@@ -158,6 +158,9 @@ def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[s
       'mAP': {name: result.mean for name, result in evaluation['results'].items()},
       'columns': {name: result.columns for name, result in evaluation['results'].items()},
   }
+  if evaluation.get('tracking'):   # ground-truth boxes with their track ids
+    summary['tracking'] = {name: result.columns
+                           for name, result in evaluation['tracking'].items()}
   if jax.process_index() == 0:
     path = os.path.join(workdir, RESULTS_FILE)
     with workdir_errors.writing(path):

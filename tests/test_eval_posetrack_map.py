@@ -11,6 +11,7 @@ from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
 from famipose_jax import evaluation
 from famipose_jax.evaluation import __main__ as cli
+from famipose_jax.evaluation import posetrack_frames
 from famipose_jax.evaluation import posetrack_map
 
 E = joints.EVAL_JOINT_NAMES.index
@@ -153,16 +154,16 @@ def test_assignment_is_not_greedy_by_score_nor_hungarian():
   preds = [_person(p0, 0.9), _person(POSE, 0.5)]
   result = _evaluate([(gts, preds)])
   np.testing.assert_allclose(result.joint_ap, 25.0)
-  gt = posetrack_map._Persons.from_frame(ptv.FrameAnnotation('f', 0, persons=gts))
-  pred = posetrack_map._Persons.from_frame(ptv.FrameAnnotation('f', 0, persons=preds))
+  gt = posetrack_frames.Persons.from_frame(ptv.FrameAnnotation('f', 0, persons=gts))
+  pred = posetrack_frames.Persons.from_frame(ptv.FrameAnnotation('f', 0, persons=preds))
   labels, pred_to_gt = posetrack_map.assign_frame(pred, gt, pckh_threshold=0.5,
                                                   head_size_factor=0.6)
   assert pred_to_gt.tolist() == [-1, 1]
   assert labels.sum(axis=1).tolist() == [0, 15]
   # Ties go to the lowest index: one prediction, two identical GT persons -> GT 0.
-  twins = posetrack_map._Persons.from_frame(
+  twins = posetrack_frames.Persons.from_frame(
       ptv.FrameAnnotation('f', 0, persons=[_person(POSE), _person(POSE)]))
-  one = posetrack_map._Persons.from_frame(ptv.FrameAnnotation('f', 0, persons=[_person(POSE)]))
+  one = posetrack_frames.Persons.from_frame(ptv.FrameAnnotation('f', 0, persons=[_person(POSE)]))
   _, pred_to_gt = posetrack_map.assign_frame(one, twins, pckh_threshold=0.5,
                                              head_size_factor=0.6)
   assert pred_to_gt.tolist() == [0]
@@ -195,14 +196,14 @@ def test_ignore_regions_delete_gt_and_predicted_joints():
 def test_points_in_polygon_excludes_the_boundary():
   square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float64)
   points = np.array([[5, 5], [0, 5], [10, 10], [5, 0], [11, 5], [-1, -1], [9.999, 0.001]])
-  assert posetrack_map.points_in_polygon(points, square).tolist() == [
+  assert posetrack_frames.points_in_polygon(points, square).tolist() == [
       True, False, False, False, False, False, True]
   # A concave "U": the notch is outside.
   u_shape = np.array([[0, 0], [30, 0], [30, 30], [20, 30], [20, 10], [10, 10], [10, 30],
                       [0, 30]], np.float64)
-  assert posetrack_map.points_in_polygon(np.array([[15, 20], [5, 20], [25, 25], [15, 5]]),
+  assert posetrack_frames.points_in_polygon(np.array([[15, 20], [5, 20], [25, 25], [15, 5]]),
                                          u_shape).tolist() == [False, True, True, True]
-  assert posetrack_map.points_in_polygon(np.array([[1, 1]]), square[:2]).tolist() == [False]
+  assert posetrack_frames.points_in_polygon(np.array([[1, 1]]), square[:2]).tolist() == [False]
 
 
 def test_frames_without_gt_persons_are_dropped_with_their_predictions():

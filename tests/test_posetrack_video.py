@@ -111,6 +111,8 @@ def test_posetrack17_variants_and_joint_ids():
           ]}]},
           {'track_id': [5], 'annopoints': []},
           {'track_id': [6]},
+          {'track_id': [7], 'annopoints': [{}]},
+          {'track_id': [8], 'annopoints': [{'point': []}]},   # kept by poseval, 0 joints
       ]},
       {'image': [{'name': 'a/2.jpg'}], 'annorect': [], 'is_labeled': [0]},
   ]
@@ -121,8 +123,13 @@ def test_posetrack17_variants_and_joint_ids():
     np.testing.assert_array_equal(person.keypoints[[HEAD_BOTTOM, HEAD_TOP, R_ANK]],
                                   [[5.5, 6, 1], [7, 8, 0], [1, 2, 1]])
     np.testing.assert_array_equal(person.head_box, [1, 2, 11, 22])
-    assert [p.track_id for p in video.frames[0].persons] == [4, 5, 6]
-    assert [p.present.sum() for p in video.frames[0].persons] == [3, 0, 0]
+    assert [p.track_id for p in video.frames[0].persons] == [4, 5, 6, 7, 8]
+    assert [p.present.sum() for p in video.frames[0].persons] == [3, 0, 0, 0, 0]
+    assert [p.has_point_list for p in video.frames[0].persons] == [True, False, False, False,
+                                                                    True]
+    # Written back, only the persons with a point list get one.
+    rects = ptv.to_posetrack17(video)['annolist'][0]['annorect']
+    assert ['annopoints' in r for r in rects] == [True, False, False, False, True]
     assert [f.is_labeled for f in video.frames] == [True, False]
     assert [f.image_id for f in video.frames] == [1, None]
   # As predictions the third value is the score; a point without one gets poseval's fallback.

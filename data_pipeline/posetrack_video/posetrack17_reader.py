@@ -85,7 +85,8 @@ def _person(rect, kind: str, src: fields.Source, field: str,
     raise src.error(field, 'expected an object', rect)
   keypoints = np.zeros((joints.NUM_JOINTS, 3), np.float64)
   present = np.zeros(joints.NUM_JOINTS, bool)
-  for i, point in enumerate(_points(rect, src, field)):
+  points = _points(rect, src, field)
+  for i, point in enumerate(points or []):
     parsed = (_point_fast(point, kind)
               or _point(point, kind, src, f'{field}.annopoints[0].point[{i}]'))
     joint_id = parsed[0]
@@ -103,21 +104,24 @@ def _person(rect, kind: str, src: fields.Source, field: str,
       head_box=_head_box(rect, src, field),
       track_id=(src.integer(rect['track_id'], f'{field}.track_id')
                 if 'track_id' in rect else None),
-      score=src.number(rect['score'], f'{field}.score') if 'score' in rect else None)
+      score=src.number(rect['score'], f'{field}.score') if 'score' in rect else None,
+      has_point_list=points is not None)
 
 
-def _points(rect: dict, src: fields.Source, field: str) -> list:
-  """The point list of an annorect; missing, [] and [{}] all mean no points."""
+def _points(rect: dict, src: fields.Source, field: str) -> list | None:
+  """The point list of an annorect, or None when it has none (missing, [] or [{}])."""
   annopoints = rect.get('annopoints')
   if annopoints is None or annopoints == []:
-    return []
+    return None
   if isinstance(annopoints, dict):
     annopoints = [annopoints]
   annopoints = src.as_list(annopoints, f'{field}.annopoints')
   first = annopoints[0]
   if not isinstance(first, dict):
     raise src.error(f'{field}.annopoints[0]', 'expected an object', first)
-  return src.as_list(first.get('point', []), f'{field}.annopoints[0].point')
+  if 'point' not in first:
+    return None
+  return src.as_list(first['point'], f'{field}.annopoints[0].point')
 
 
 def _point_fast(point, kind: str):

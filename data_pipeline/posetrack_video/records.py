@@ -40,6 +40,9 @@ class PersonAnnotation:
     bbox: [4] float64 person box x, y, width, height, or None (PoseTrack18 layout only).
     track_id: integer track id, or None.
     score: person (box) score, or None.
+    has_point_list: whether the file gives the person a point list, even an empty one
+      (PoseTrack17: ``annopoints[0].point``; the COCO-style layout always does). poseval
+      drops a person without one before evaluating; tracking's empty-frame rule sees it.
   """
   keypoints: np.ndarray
   present: np.ndarray | None = None
@@ -47,6 +50,7 @@ class PersonAnnotation:
   bbox: np.ndarray | None = None
   track_id: int | None = None
   score: float | None = None
+  has_point_list: bool = True
 
   def __post_init__(self):
     self.keypoints = np.array(self.keypoints, dtype=np.float64).reshape(joints.NUM_JOINTS, 3)

@@ -66,7 +66,8 @@ def to_posetrack17(video: VideoAnnotation, kind: str = GROUND_TRUTH) -> dict:
         else:
           point['is_visible'] = [int(third)]
         points.append(point)
-      rect['annopoints'] = [{'point': points}]
+      if points or person.has_point_list:
+        rect['annopoints'] = [{'point': points}]
       rects.append(rect)
     element = {'image': [{'name': frame.file_name}], 'imgnum': [image_id],
                'is_labeled': [int(frame.is_labeled)]}

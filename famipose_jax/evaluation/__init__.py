@@ -1,12 +1,17 @@
-"""Evaluation: PoseTrack mAP (poseval's algorithm) and writing prediction files."""
+"""Evaluation: PoseTrack mAP and tracking metrics (poseval's algorithms), prediction files."""
 
+from famipose_jax.evaluation.posetrack_frames import read_folder_pair
 from famipose_jax.evaluation.posetrack_map import (PoseTrackResult, evaluate_folders,
-                                                   evaluate_videos, format_table,
-                                                   read_folder_pair)
+                                                   evaluate_videos)
+from famipose_jax.evaluation.posetrack_tracking import (PoseTrackingResult, carries_track_ids,
+                                                        evaluate_tracking,
+                                                        evaluate_tracking_folders)
 from famipose_jax.evaluation.prediction_writer import (PosePrediction, assemble_predictions,
                                                        write_prediction_folder)
+from famipose_jax.evaluation.tables import format_table
 
 __all__ = [
-    'PosePrediction', 'PoseTrackResult', 'assemble_predictions', 'evaluate_folders',
+    'PosePrediction', 'PoseTrackResult', 'PoseTrackingResult', 'assemble_predictions',
+    'carries_track_ids', 'evaluate_folders', 'evaluate_tracking', 'evaluate_tracking_folders',
     'evaluate_videos', 'format_table', 'read_folder_pair', 'write_prediction_folder',
 ]

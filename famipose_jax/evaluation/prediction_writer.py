@@ -5,11 +5,15 @@ person with all joints, the person score is the box score and the track id its i
 frame; a frame without any box gets one dummy person with a single point (poseval joint 0 at
 (0, 0)) scored `eval.missing_frame_score` (-100), because poseval's tracking metrics need a
 detection in every frame. Prediction files keep the ground truth's file names.
+
+When every prediction carries a track id (ground-truth boxes with their track ids, or a
+tracker's), that id is written instead of the index, so the files can be scored for tracking.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Iterable, Sequence
 
@@ -17,6 +21,8 @@ import numpy as np
 
 from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
+
+_log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
@@ -28,11 +34,18 @@ class PosePrediction:
     keypoints: [17, 3] image x, y and joint score (`decoding.image_keypoints`).
     box_score: the detector box score.
     bbox: [4] x, y, w, h of the box, or None.
+    track_id: the person's track id (a ground-truth box's, a tracker's), or None.
   """
   file_name: str
   keypoints: np.ndarray
   box_score: float
   bbox: np.ndarray | None = None
+  track_id: int | None = None
+
+
+def have_track_ids(predictions: Sequence[PosePrediction]) -> bool:
+  """Whether there are predictions and every one has a track id."""
+  return bool(predictions) and all(p.track_id is not None for p in predictions)
 
 
 def _key(file_name: str) -> str:
@@ -60,11 +73,18 @@ def assemble_predictions(gt_videos: Sequence[ptv.VideoAnnotation],
     missing_frame_score: score of the dummy point in frames without predictions (-100).
 
   Returns:
-    One prediction video per GT video.
+    One prediction video per GT video. Track ids are the predictions' own when every one has
+    one, else (as published) each person's index in its frame.
 
   Raises:
     ValueError: a prediction names a frame that no ground-truth video has.
   """
+  predictions = list(predictions)
+  tracked = have_track_ids(predictions)
+  if not tracked and any(p.track_id is not None for p in predictions):
+    _log.warning('%d of %d predictions have a track id: all are written with their index in '
+                 'the frame instead', sum(p.track_id is not None for p in predictions),
+                 len(predictions))
   persons_of = {}
   for video_index, video in enumerate(gt_videos):
     for frame_index, frame in enumerate(video.frames):
@@ -79,7 +99,8 @@ def assemble_predictions(gt_videos: Sequence[ptv.VideoAnnotation],
     frame_persons.append(ptv.PersonAnnotation(
         keypoints=np.asarray(prediction.keypoints, np.float64),
         present=np.ones(joints.NUM_JOINTS, bool), bbox=prediction.bbox,
-        track_id=len(frame_persons), score=float(prediction.box_score)))
+        track_id=int(prediction.track_id) if tracked else len(frame_persons),
+        score=float(prediction.box_score)))
   videos = []
   for video, frames_persons in zip(gt_videos, per_frame):
     frames = [ptv.FrameAnnotation(file_name=frame.file_name, frame_index=frame.frame_index,
