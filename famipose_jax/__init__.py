@@ -32,6 +32,11 @@ _EXPORTS = {
     'Predictor': ('famipose_jax.inference.predictor', 'Predictor'),
     'PersonPose': ('famipose_jax.inference.predictor', 'PersonPose'),
     'open_frames': ('famipose_jax.inference.video_frames', 'open_frames'),
+    'PersonBox': ('famipose_jax.inference.person_boxes', 'PersonBox'),
+    'read_box_file': ('famipose_jax.inference.person_boxes', 'read_box_file'),
+    'full_frame_boxes': ('famipose_jax.inference.person_boxes', 'full_frame_boxes'),
+    'PersonDetector': ('famipose_jax.inference.person_detector', 'PersonDetector'),
+    'link_tracks': ('famipose_jax.inference.box_tracker', 'link_tracks'),
     'write_poses': ('famipose_jax.inference.posetrack_output', 'write_poses'),
 }
 

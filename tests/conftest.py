@@ -45,3 +45,17 @@ def tiny_dataset(tmp_path_factory):
   root = tmp_path_factory.mktemp('tiny_synthetic') / 'data'
   generator.generate(str(root), workers=1, verbose=False, **TINY_DATASET)
   return str(root)
+
+
+# One held-out val video at the demo's frame size (seed 0 made the demo's and the prediction
+# fixture's training data).
+HELD_OUT_VIDEO = dict(train_videos=0, val_videos=1, frames=10, width=480, height=270, seed=11)
+
+
+@pytest.fixture(scope='session')
+def held_out_video(tmp_path_factory):
+  """Root of a one-video synthetic val split the prediction fixture never saw."""
+  from data_pipeline import synthetic as generator
+  root = tmp_path_factory.mktemp('held_out') / 'data'
+  generator.generate(str(root), workers=1, verbose=False, **HELD_OUT_VIDEO)
+  return str(root)

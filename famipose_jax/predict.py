@@ -1,0 +1,190 @@
+"""Poses on your own video: person boxes, tracks, FAMI-Pose, a PoseTrack file and an overlay.
+
+  python -m famipose_jax.predict VIDEO_OR_FRAME_FOLDER --checkpoint DIR --out OUT_DIR
+      [--boxes detect | full-frame | BOXES.json] [--save-frames] [--no-video]
+      [--flip-test | --no-flip-test] [--batch-size 16] [--config CONFIG.py]
+
+--checkpoint is a training workdir, one of its checkpoints/<step> folders, or a model folder
+(python -m famipose_jax.convert writes one from a PyTorch checkpoint). Person boxes come from
+--boxes: a box file (the PoseTrack detection JSON or the per-frame JSON described in
+famipose_jax/inference/person_boxes.py), 'full-frame' (one person filling each frame), or by
+default the built-in offline person detector. Boxes without track ids are linked into tracks
+(IoU, optimal assignment) and smoothed. OUT_DIR receives NAME.json (PoseTrack 2018 predictions
+with track ids; `python -m famipose_jax.evaluation` reads it), NAME_overlay.mp4 (skeletons
+coloured by joint confidence, boxes and ids coloured by track) and with --save-frames
+NAME_frames/*.png. Outputs appear only once complete; existing ones are never overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+import cv2
+
+from data_pipeline.bad_input import BadInputError
+from famipose_jax import config_schema
+from famipose_jax import convert
+from famipose_jax import progress
+from famipose_jax.checkpoints import checkpointer
+from famipose_jax.inference import box_tracker
+from famipose_jax.inference import overlay
+from famipose_jax.inference import person_boxes
+from famipose_jax.inference import person_detector
+from famipose_jax.inference import posetrack_output
+from famipose_jax.inference import predictor as predictor_lib
+from famipose_jax.inference import video_frames
+
+DETECT = 'detect'
+FULL_FRAME = 'full-frame'
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='python -m famipose_jax.predict', description=__doc__.split('\n\n')[0],
+      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n\n', 2)[2])
+  parser.add_argument('input', metavar='VIDEO_OR_FRAME_FOLDER')
+  parser.add_argument('--checkpoint', required=True,
+                      help='training workdir, checkpoints/<step> folder or model folder')
+  parser.add_argument('--out', required=True, metavar='OUT_DIR', help='output folder')
+  parser.add_argument('--boxes', default=DETECT,
+                      help=f"'{DETECT}' (default), '{FULL_FRAME}', or a box JSON file")
+  parser.add_argument('--config', default=None,
+                      help='config file, for a model folder that records none')
+  parser.add_argument('--batch-size', type=int, default=16, help='persons per network call')
+  flip = parser.add_mutually_exclusive_group()
+  flip.add_argument('--flip-test', dest='flip_test', action='store_true', default=None,
+                    help='average with the mirrored input (default: as the config says)')
+  flip.add_argument('--no-flip-test', dest='flip_test', action='store_false')
+  parser.add_argument('--save-frames', action='store_true', help='also write per-frame PNGs')
+  parser.add_argument('--no-video', action='store_true', help='skip the overlay video')
+  parser.add_argument('--min-joint-score', type=float, default=0.2,
+                      help='joints scoring below it are not drawn (default 0.2)')
+  parser.add_argument('--detector-threshold', type=float, default=None,
+                      help='least detector score of a kept box (default: the detector\'s)')
+  parser.add_argument('--track-iou', type=float, default=0.3,
+                      help='least IoU for a box to continue a track (default 0.3)')
+  parser.add_argument('--track-max-missed', type=int, default=5,
+                      help='frames a track may go undetected and continue (default 5)')
+  parser.add_argument('--smooth-window', type=int, default=None,
+                      help='centred moving average over each track\'s boxes (odd; 1: off; '
+                           'default 5 for detected boxes, 1 for given ones)')
+  parser.add_argument('--min-track-length', type=int, default=1,
+                      help='drop tracks with fewer boxes (default 1: keep all)')
+  return parser
+
+
+def output_paths(out_dir: str, name: str) -> dict[str, str]:
+  """Where each output of video `name` goes."""
+  return {'json': os.path.join(out_dir, f'{name}.json'),
+          'video': os.path.join(out_dir, f'{name}_overlay.mp4'),
+          'frames': os.path.join(out_dir, f'{name}_frames')}
+
+
+def person_boxes_for(frames: video_frames.Frames, args) -> list[list[person_boxes.PersonBox]]:
+  """Per frame, the person boxes --boxes asks for, linked into tracks."""
+  if args.boxes == FULL_FRAME:   # linked below into one track, id 0
+    boxes, smooth = person_boxes.full_frame_boxes(len(frames), *frames.size), 1
+  elif args.boxes == DETECT:
+    options = {} if args.detector_threshold is None else {
+        'score_threshold': args.detector_threshold}
+    detector = person_detector.PersonDetector(**options)
+    bar = progress.ProgressBar(len(frames), 'detect', enabled=None)
+    boxes = []
+    for t, frame in enumerate(frames):
+      boxes.append(detector(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)))
+      bar.update(t + 1)
+    bar.close()
+    smooth = 5 if args.smooth_window is None else args.smooth_window
+  else:
+    boxes = person_boxes.read_box_file(
+        args.boxes, len(frames),
+        frame_names=[os.path.basename(n) for n in frames.names]
+        if isinstance(frames, video_frames.FolderFrames) else None,
+        image_size=frames.size)
+    smooth = 1 if args.smooth_window is None else args.smooth_window
+  return box_tracker.link_tracks(boxes, min_iou=args.track_iou,
+                                 max_missed=args.track_max_missed, smooth_window=smooth,
+                                 min_track_length=args.min_track_length)
+
+
+def write_overlays(frames: video_frames.Frames, poses, paths: dict[str, str], args) -> list:
+  """Draws every frame into the overlay video and/or PNG folder.
+
+  Returns the outputs still hidden: each appears at its path on `close()`, or is removed by
+  `discard()`.
+  """
+  video = None if args.no_video else overlay.OverlayVideo(paths['video'], frames.fps,
+                                                          frames.size)
+  images = overlay.FrameImages(paths['frames']) if args.save_frames else None
+  try:
+    bar = progress.ProgressBar(len(frames), 'overlay', enabled=None)
+    for t, frame in enumerate(frames):
+      drawn = overlay.draw_poses(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), poses[t],
+                                 min_score=args.min_joint_score)
+      if video is not None:
+        video.write(drawn)
+      if images is not None:
+        images.write(t, drawn)
+      bar.update(t + 1)
+    bar.close()
+  except BaseException:
+    for output in (video, images):
+      if output is not None:
+        output.discard()
+    raise
+  return [output for output in (video, images) if output is not None]
+
+
+def run(args) -> str:
+  """Predicts and writes the outputs; returns the summary line."""
+  start = time.time()
+  config = convert.load_config_file(args.config) if args.config else None
+  predictor = predictor_lib.Predictor.from_checkpoint(
+      args.checkpoint, config, batch_size=args.batch_size, flip_test=args.flip_test)
+  frames = video_frames.open_frames(args.input)
+  paths = output_paths(args.out, frames.name)
+  wanted = ['json'] + ([] if args.no_video else ['video']) + (['frames'] if args.save_frames
+                                                               else [])
+  existing = [paths[k] for k in wanted if os.path.exists(paths[k])]
+  if existing:
+    raise FileExistsError(f'{", ".join(existing)} exist(s): refusing to overwrite; choose '
+                          'another --out')
+  boxes = person_boxes_for(frames, args)
+  poses = predictor.predict(frames, boxes, show_progress=None)
+  predicted = time.time()
+  hidden = write_overlays(frames, poses, paths, args)
+  try:
+    posetrack_output.write_poses(paths['json'], frames.name, frames.names, poses)
+  except BaseException:
+    for output in hidden:
+      output.discard()
+    raise
+  for output in hidden:   # the JSON is in place: now the overlays appear too
+    output.close()
+  persons = sum(len(p) for p in poses)
+  tracks = len({p.track_id for frame in poses for p in frame})
+  seconds = predicted - start
+  return (f'{len(frames)} frames, {persons} persons in {tracks} tracks, '
+          f'{len(frames) / max(seconds, 1e-9):.1f} frames/s ({seconds:.1f} s to predict, '
+          f'{time.time() - predicted:.1f} s to write); wrote '
+          + ', '.join(paths[k] for k in wanted))
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = _parser().parse_args(argv)
+  logging.basicConfig(level=logging.WARNING, format='%(message)s')
+  try:
+    print(run(args))
+  except (BadInputError, FileNotFoundError, FileExistsError, ValueError,
+          checkpointer.CheckpointError, config_schema.ConfigError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
