@@ -1,10 +1,11 @@
 """FAMI-Pose in JAX/Flax: temporal feature alignment and mutual information for video pose.
 
     import famipose_jax as fp
-    predictor = fp.Predictor.from_checkpoint('runs/demo')       # a workdir, checkpoint or model
-    frames = fp.open_frames('clip.mp4')
-    boxes = fp.full_frame_boxes(len(frames), *frames.size)      # or your detector's boxes
-    poses = predictor.predict(frames, boxes)                    # poses[t][i].keypoints [17, 3]
+    predictor = fp.Predictor.from_checkpoint('runs/demo')   # a workdir, checkpoint or model folder
+    frames = fp.open_frames('clip.mp4')                      # or a folder of frame images
+    boxes = fp.detect_person_tracks(frames)                  # or fp.read_box_file('boxes.json', ...)
+    poses = predictor.predict(frames, boxes)                 # poses[t][i].keypoints: [17, 3]
+    fp.write_poses('clip.json', frames.name, frames.names, poses)   # PoseTrack 2018, track ids
 
 The names below are imported on first use, so `import famipose_jax` stays cheap (the data
 pipeline's worker processes import parts of this package without JAX).
@@ -37,6 +38,7 @@ _EXPORTS = {
     'full_frame_boxes': ('famipose_jax.inference.person_boxes', 'full_frame_boxes'),
     'PersonDetector': ('famipose_jax.inference.person_detector', 'PersonDetector'),
     'link_tracks': ('famipose_jax.inference.box_tracker', 'link_tracks'),
+    'detect_person_tracks': ('famipose_jax.inference.person_tracks', 'detect_person_tracks'),
     'write_poses': ('famipose_jax.inference.posetrack_output', 'write_poses'),
 }
 

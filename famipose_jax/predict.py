@@ -34,6 +34,7 @@ from famipose_jax.inference import box_tracker
 from famipose_jax.inference import overlay
 from famipose_jax.inference import person_boxes
 from famipose_jax.inference import person_detector
+from famipose_jax.inference import person_tracks
 from famipose_jax.inference import posetrack_output
 from famipose_jax.inference import predictor as predictor_lib
 from famipose_jax.inference import video_frames
@@ -86,29 +87,24 @@ def output_paths(out_dir: str, name: str) -> dict[str, str]:
 
 def person_boxes_for(frames: video_frames.Frames, args) -> list[list[person_boxes.PersonBox]]:
   """Per frame, the person boxes --boxes asks for, linked into tracks."""
-  if args.boxes == FULL_FRAME:   # linked below into one track, id 0
-    boxes, smooth = person_boxes.full_frame_boxes(len(frames), *frames.size), 1
-  elif args.boxes == DETECT:
+  tracking = dict(min_iou=args.track_iou, max_missed=args.track_max_missed,
+                  min_track_length=args.min_track_length)
+  if args.boxes == DETECT:
     options = {} if args.detector_threshold is None else {
         'score_threshold': args.detector_threshold}
-    detector = person_detector.PersonDetector(**options)
-    bar = progress.ProgressBar(len(frames), 'detect', enabled=None)
-    boxes = []
-    for t, frame in enumerate(frames):
-      boxes.append(detector(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)))
-      bar.update(t + 1)
-    bar.close()
-    smooth = 5 if args.smooth_window is None else args.smooth_window
+    return person_tracks.detect_person_tracks(
+        frames, person_detector.PersonDetector(**options), show_progress=None,
+        smooth_window=5 if args.smooth_window is None else args.smooth_window, **tracking)
+  if args.boxes == FULL_FRAME:   # one track, id 0
+    boxes = person_boxes.full_frame_boxes(len(frames), *frames.size)
   else:
     boxes = person_boxes.read_box_file(
         args.boxes, len(frames),
         frame_names=[os.path.basename(n) for n in frames.names]
         if isinstance(frames, video_frames.FolderFrames) else None,
         image_size=frames.size)
-    smooth = 1 if args.smooth_window is None else args.smooth_window
-  return box_tracker.link_tracks(boxes, min_iou=args.track_iou,
-                                 max_missed=args.track_max_missed, smooth_window=smooth,
-                                 min_track_length=args.min_track_length)
+  return box_tracker.link_tracks(
+      boxes, smooth_window=1 if args.smooth_window is None else args.smooth_window, **tracking)
 
 
 def write_overlays(frames: video_frames.Frames, poses, paths: dict[str, str], args) -> list:
@@ -153,7 +149,9 @@ def run(args) -> str:
   if existing:
     raise FileExistsError(f'{", ".join(existing)} exist(s): refusing to overwrite; choose '
                           'another --out')
+  loaded = time.time()
   boxes = person_boxes_for(frames, args)
+  boxed = time.time()
   poses = predictor.predict(frames, boxes, show_progress=None)
   predicted = time.time()
   hidden = write_overlays(frames, poses, paths, args)
@@ -167,11 +165,11 @@ def run(args) -> str:
     output.close()
   persons = sum(len(p) for p in poses)
   tracks = len({p.track_id for frame in poses for p in frame})
-  seconds = predicted - start
-  return (f'{len(frames)} frames, {persons} persons in {tracks} tracks, '
-          f'{len(frames) / max(seconds, 1e-9):.1f} frames/s ({seconds:.1f} s to predict, '
-          f'{time.time() - predicted:.1f} s to write); wrote '
-          + ', '.join(paths[k] for k in wanted))
+  seconds = predicted - loaded
+  return (f'{len(frames)} frames, {persons} persons in {tracks} tracks: '
+          f'{len(frames) / max(seconds, 1e-9):.1f} frames/s ({boxed - loaded:.1f} s boxes and '
+          f'tracks, {predicted - boxed:.1f} s poses; {loaded - start:.1f} s loading the model, '
+          f'{time.time() - predicted:.1f} s writing); wrote ' + ', '.join(paths[k] for k in wanted))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,3 +187,28 @@ def test_existing_outputs_are_never_overwritten(astronaut_video, tmp_path, capsy
                        '--boxes', 'full-frame']) == 2
   assert 'refusing to overwrite' in capsys.readouterr().err
   assert os.listdir(out) == ['astronaut.json'] and (out / 'astronaut.json').read_text() == 'mine'
+
+
+def _readme_example() -> str:
+  """The Python block of the README's "Poses on your own video" section."""
+  readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), 'README.md'),
+                encoding='utf-8').read()
+  section = readme.split('## Poses on your own video', 1)[1]
+  return section.split('```python\n', 1)[1].split('```', 1)[0]
+
+
+def test_the_readme_example_runs(held_out_video, tmp_path):
+  folder = glob.glob(os.path.join(held_out_video, 'images', 'val', '*'))[0]
+  clip = str(tmp_path / 'my_clip.mp4')
+  writer = cv2.VideoWriter(clip, cv2.VideoWriter_fourcc(*'mp4v'), 25.0, (480, 270))
+  for name in sorted(os.listdir(folder)):
+    writer.write(cv2.imread(os.path.join(folder, name)))
+  writer.release()
+  code = _readme_example().replace("'runs/demo'", repr(FIXTURE)).replace(
+      "'my_clip.mp4'", repr(clip)).replace("'my_clip.json'", repr(str(tmp_path / 'out.json')))
+  namespace = {}
+  exec(code, namespace)   # pylint: disable=exec-used
+  video = ptv.read_video(str(tmp_path / 'out.json'), ptv.PREDICTIONS)
+  assert len(video.frames) == 10
+  assert sum(len(f.persons) for f in video.frames) > 0          # the detector found people
+  assert all(p.track_id is not None for f in video.frames for p in f.persons)
