@@ -119,6 +119,21 @@ def warp_frame(frame: np.ndarray, matrix: np.ndarray, output_size) -> np.ndarray
                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def fill_clip(slots, numbers, crop_into) -> None:
+  """Writes the crop of frame `numbers[i]` into `slots[i]`, cropping each distinct frame once.
+
+  `crop_into(number, slot)` writes one frame's crop into `slot`; a frame named again (near a
+  video's ends the boundary rule repeats frames) is copied from the slot it first went to.
+  """
+  done: dict[int, np.ndarray] = {}
+  for number, slot in zip(numbers, slots):
+    if number in done:
+      slot[...] = done[number]
+    else:
+      crop_into(number, slot)
+      done[number] = slot
+
+
 def bgr_to_rgb(crop: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
   """uint8 BGR crop [H, W, 3] -> uint8 RGB (written into `out` if given)."""
   if out is None:

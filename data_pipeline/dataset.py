@@ -193,18 +193,14 @@ class ClipDataset:
                                         settings.crop_convention)
     reduction = self.decode_reduction(aug)
 
-    numbers = self.clip_frame_numbers(index)
-    slots = [out['key_image']] + list(out['supporting_images'])
-    done: dict[int, np.ndarray] = {}
-    for number, slot in zip(numbers, slots):
-      if number in done:   # Boundary duplicates: decode and warp each distinct frame once.
-        slot[...] = done[number]
-        continue
+    def crop_into(number, slot):
       pixels, frame_matrix = self.decoded_frame(s.frame.path_of(number), matrix, reduction,
                                                 (width, height))
       crop = clip_transform.warp_frame(pixels, frame_matrix, settings.image_size)
       clip_transform.bgr_to_rgb(crop, out=slot)
-      done[number] = slot
+
+    clip_transform.fill_clip([out['key_image']] + list(out['supporting_images']),
+                             self.clip_frame_numbers(index), crop_into)
 
     if s.joints is not None:
       joints = clip_transform.crop_joints(s.joints, aug, width, settings.image_size,

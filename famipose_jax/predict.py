@@ -85,16 +85,22 @@ def output_paths(out_dir: str, name: str) -> dict[str, str]:
           'frames': os.path.join(out_dir, f'{name}_frames')}
 
 
+def _tracking(args) -> dict:
+  """The tracker settings of the command line (`box_tracker.link_tracks`'s arguments)."""
+  given = args.boxes != DETECT
+  return dict(min_iou=args.track_iou, max_missed=args.track_max_missed,
+              min_track_length=args.min_track_length,
+              smooth_window=(1 if given else 5) if args.smooth_window is None
+              else args.smooth_window)
+
+
 def person_boxes_for(frames: video_frames.Frames, args) -> list[list[person_boxes.PersonBox]]:
   """Per frame, the person boxes --boxes asks for, linked into tracks."""
-  tracking = dict(min_iou=args.track_iou, max_missed=args.track_max_missed,
-                  min_track_length=args.min_track_length)
   if args.boxes == DETECT:
     options = {} if args.detector_threshold is None else {
         'score_threshold': args.detector_threshold}
     return person_tracks.detect_person_tracks(
-        frames, person_detector.PersonDetector(**options), show_progress=None,
-        smooth_window=5 if args.smooth_window is None else args.smooth_window, **tracking)
+        frames, person_detector.PersonDetector(**options), show_progress=None, **_tracking(args))
   if args.boxes == FULL_FRAME:   # one track, id 0
     boxes = person_boxes.full_frame_boxes(len(frames), *frames.size)
   else:
@@ -103,8 +109,7 @@ def person_boxes_for(frames: video_frames.Frames, args) -> list[list[person_boxe
         frame_names=[os.path.basename(n) for n in frames.names]
         if isinstance(frames, video_frames.FolderFrames) else None,
         image_size=frames.size)
-  return box_tracker.link_tracks(
-      boxes, smooth_window=1 if args.smooth_window is None else args.smooth_window, **tracking)
+  return box_tracker.link_tracks(boxes, **_tracking(args))
 
 
 def write_overlays(frames: video_frames.Frames, poses, paths: dict[str, str], args) -> list:
@@ -113,56 +118,57 @@ def write_overlays(frames: video_frames.Frames, poses, paths: dict[str, str], ar
   Returns the outputs still hidden: each appears at its path on `close()`, or is removed by
   `discard()`.
   """
-  video = None if args.no_video else overlay.OverlayVideo(paths['video'], frames.fps,
-                                                          frames.size)
-  images = overlay.FrameImages(paths['frames']) if args.save_frames else None
+  outputs = []
   try:
+    if not args.no_video:
+      outputs.append(overlay.OverlayVideo(paths['video'], frames.fps, frames.size))
+    if args.save_frames:
+      outputs.append(overlay.FrameImages(paths['frames']))
     bar = progress.ProgressBar(len(frames), 'overlay', enabled=None)
     for t, frame in enumerate(frames):
       drawn = overlay.draw_poses(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), poses[t],
                                  min_score=args.min_joint_score)
-      if video is not None:
-        video.write(drawn)
-      if images is not None:
-        images.write(t, drawn)
+      for output in outputs:
+        output.write(drawn)
       bar.update(t + 1)
     bar.close()
   except BaseException:
-    for output in (video, images):
-      if output is not None:
-        output.discard()
+    for output in outputs:
+      output.discard()
     raise
-  return [output for output in (video, images) if output is not None]
+  return outputs
 
 
 def run(args) -> str:
   """Predicts and writes the outputs; returns the summary line."""
   start = time.time()
+  # Everything cheap to check comes before the model loads and the detector runs.
+  box_tracker.check_link_settings(**_tracking(args))
   config = convert.load_config_file(args.config) if args.config else None
-  predictor = predictor_lib.Predictor.from_checkpoint(
-      args.checkpoint, config, batch_size=args.batch_size, flip_test=args.flip_test)
-  frames = video_frames.open_frames(args.input)
-  paths = output_paths(args.out, frames.name)
-  wanted = ['json'] + ([] if args.no_video else ['video']) + (['frames'] if args.save_frames
-                                                               else [])
-  existing = [paths[k] for k in wanted if os.path.exists(paths[k])]
-  if existing:
-    raise FileExistsError(f'{", ".join(existing)} exist(s): refusing to overwrite; choose '
-                          'another --out')
-  loaded = time.time()
-  boxes = person_boxes_for(frames, args)
-  boxed = time.time()
-  poses = predictor.predict(frames, boxes, show_progress=None)
-  predicted = time.time()
-  hidden = write_overlays(frames, poses, paths, args)
+  with video_frames.open_frames(args.input) as frames:
+    paths = output_paths(args.out, frames.name)
+    wanted = ['json'] + ([] if args.no_video else ['video']) + (['frames'] if args.save_frames
+                                                                 else [])
+    existing = [paths[k] for k in wanted if os.path.exists(paths[k])]
+    if existing:
+      raise FileExistsError(f'{", ".join(existing)} exist(s): refusing to overwrite; choose '
+                            'another --out')
+    predictor = predictor_lib.Predictor.from_checkpoint(
+        args.checkpoint, config, batch_size=args.batch_size, flip_test=args.flip_test)
+    loaded = time.time()
+    boxes = person_boxes_for(frames, args)
+    boxed = time.time()
+    poses = predictor.predict(frames, boxes, show_progress=None)
+    predicted = time.time()
+    hidden = write_overlays(frames, poses, paths, args)
   try:
     posetrack_output.write_poses(paths['json'], frames.name, frames.names, poses)
+    for output in hidden:   # the JSON is in place: now the overlays appear too
+      output.close()
   except BaseException:
     for output in hidden:
       output.discard()
     raise
-  for output in hidden:   # the JSON is in place: now the overlays appear too
-    output.close()
   persons = sum(len(p) for p in poses)
   tracks = len({p.track_id for frame in poses for p in frame})
   seconds = predicted - loaded
@@ -177,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
   logging.basicConfig(level=logging.WARNING, format='%(message)s')
   try:
     print(run(args))
-  except (BadInputError, FileNotFoundError, FileExistsError, ValueError,
-          checkpointer.CheckpointError, config_schema.ConfigError) as e:
+  except (BadInputError, OSError, ValueError, checkpointer.CheckpointError,
+          config_schema.ConfigError) as e:   # OSError: unreadable input, unwritable --out
     print(f'error: {e}', file=sys.stderr)
     return 2
   return 0

@@ -20,14 +20,20 @@ def draw_skeleton(canvas: np.ndarray, points: np.ndarray, visible: np.ndarray, c
     canvas: [H, W, 3] uint8 BGR.
     points: [K, 2] x, y in canvas pixels.
     visible: [K] bool, which joints to draw.
+    colour: one BGR colour, or [K] of them (a bone then takes the mean of its two joints').
   """
   points = np.round(np.asarray(points, np.float64)).astype(np.int64)
+  colours = np.asarray(colour, np.float64)
+  if colours.ndim == 1:
+    colours = np.broadcast_to(colours, (len(points), 3))
+  shade = lambda c: tuple(int(round(v)) for v in c)
   for a, b in joint_layout.SKELETON:
     if visible[a] and visible[b]:
-      cv2.line(canvas, tuple(int(v) for v in points[a]), tuple(int(v) for v in points[b]), colour,
-               thickness, cv2.LINE_AA)
+      cv2.line(canvas, tuple(int(v) for v in points[a]), tuple(int(v) for v in points[b]),
+               shade((colours[a] + colours[b]) / 2), thickness, cv2.LINE_AA)
   for k in np.flatnonzero(visible):
-    cv2.circle(canvas, tuple(int(v) for v in points[k]), radius, colour, -1, cv2.LINE_AA)
+    cv2.circle(canvas, tuple(int(v) for v in points[k]), radius, shade(colours[k]), -1,
+               cv2.LINE_AA)
   return canvas
 
 

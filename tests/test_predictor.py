@@ -8,6 +8,7 @@ generated here with the demo's generator settings.
 import glob
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -128,9 +129,15 @@ def test_boxes_that_do_not_match_the_frames_are_named(predictor):
   frames = [np.zeros((64, 64, 3), np.uint8)] * 3
   with pytest.raises(ValueError, match='boxes are given for 2 frames, the video has 3'):
     predictor.predict(frames, [[], []])
-  with pytest.raises(ValueError, match=r'frame 1 box 0: box \[1.0, 2.0, 0.0, 5.0\] needs four '
-                                       'finite numbers'):
+  with pytest.raises(ValueError, match=r'frame 1 box 0: box \[1.0, 2.0, 0.0, 5.0\]: box has '
+                                       'zero or negative size'):
     predictor.predict(frames, [[], [[1, 2, 0, 5]], []])
+  with pytest.raises(ValueError, match=r'frame 0 box 1: box \[70.0, 2.0, 9.0, 5.0\]: box lies '
+                                       'entirely outside the 64x64 image'):
+    predictor.predict(frames, [[[1, 2, 9, 5], [70, 2, 9, 5]], [], []])
+  with pytest.raises(ValueError, match=r'frame 2 box 0: box \[1.0, nan, 9.0, 5.0\] needs four '
+                                       'finite numbers'):
+    predictor.predict(frames, [[], [], [[1, np.nan, 9, 5]]])
   with pytest.raises(ValueError, match=r'frame 2: frames must be \[H, W, 3\] uint8'):
     predictor.predict(frames[:2] + [np.zeros((64, 64), np.uint8)], [[], [], []])
 
@@ -142,3 +149,56 @@ def test_a_frame_without_persons_and_the_batch_padding(predictor):
   assert [len(p) for p in poses] == [0, 9, 0, 1]
   np.testing.assert_array_equal(poses[1][0].keypoints, poses[1][8].keypoints)
   assert poses[3][0].box_score == 0.5 and poses[3][0].track_id is None
+
+
+def test_a_video_file_is_decoded_once_even_with_far_supporting_frames(held_out, model, tmp_path,
+                                                                      monkeypatch):
+  """Offsets +-5 on a 20-frame mp4: the poses of the path equal those of its decoded frames,
+  and the file is opened twice (the counting pass, then one in-order decode), never once per
+  key frame."""
+  config, dataset = held_out
+  frames, boxes, _ = _video_boxes(dataset)
+  order = list(range(len(frames))) + list(range(len(frames) - 1, -1, -1))
+  path = str(tmp_path / 'clip.mp4')
+  writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 25.0, frames.size)
+  for t in order:
+    writer.write(cv2.cvtColor(frames[t], cv2.COLOR_RGB2BGR))
+  writer.release()
+  far = trained_model.load_trained_model(FIXTURE).config
+  far.data.supporting_offsets = (-5, 5)
+  predictor = predictor_lib.Predictor(far, model.variables, batch_size=8)
+  clip_boxes = [boxes[t][:2] for t in order]
+  with video_frames.open_frames(path) as video:
+    decoded = [video[t].copy() for t in range(len(video))]
+  opened = []
+  real_open = video_frames.VideoFileFrames._open
+  monkeypatch.setattr(video_frames.VideoFileFrames, '_open',
+                      lambda self: opened.append(1) or real_open(self))
+  from_path = predictor.predict(path, clip_boxes)
+  assert len(opened) == 2
+  from_arrays = predictor.predict(decoded, clip_boxes)
+  for a, b in zip(from_path, from_arrays):
+    for pa, pb in zip(a, b):
+      np.testing.assert_array_equal(pa.keypoints, pb.keypoints)
+
+
+def test_the_flip_test_equals_evaluation_with_it(held_out, model):
+  config, dataset = held_out
+  flipped = trained_model.load_trained_model(FIXTURE).config
+  flipped.data.root = config.data.root
+  flipped.data.eval_boxes = 'ground_truth'
+  flipped.eval.flip_test = True
+  experiment = experiment_lib.Experiment(flipped)
+  evaluated = eval_loop.predict(experiment, model.variables, dataset, sharding.make_mesh(),
+                                show_progress=False)['final']
+  frames, boxes, order = _video_boxes(dataset)
+  predictor = predictor_lib.Predictor(model.config, model.variables, batch_size=8,
+                                      flip_test=True)
+  plain = predictor_lib.Predictor(model.config, model.variables, batch_size=8, flip_test=False)
+  poses, without = predictor.predict(frames, boxes), plain.predict(frames, boxes)
+  differs = 0
+  for t, b, index in order:
+    np.testing.assert_allclose(poses[t][b].keypoints, evaluated[index].keypoints, rtol=0,
+                               atol=1e-4)
+    differs += not np.allclose(poses[t][b].keypoints, without[t][b].keypoints)
+  assert differs > len(order) // 2     # the flip test changed the poses

@@ -103,10 +103,26 @@ def test_a_network_of_another_config_is_refused_with_counts(saved_workdir, tmp_p
   workdir, *_ = saved_workdir
   model = trained_model.load_trained_model(workdir)
   out = trained_model.save_model_folder(str(tmp_path / 'model'), model.config, model.variables)
+  other = synthetic.get_config()
+  trained_model.write_config_record(out, other)   # a config.json of another network
   with pytest.raises(checkpointer.CheckpointError,
                      match=r'does not hold the network its config describes .*of \d+ variables, '
                            r'\d+ with another shape, e\.g\. '):
-    trained_model.load_trained_model(out, synthetic.get_config())
+    trained_model.load_trained_model(out)
+
+
+def test_a_given_config_may_differ_from_the_recorded_one_only_at_run_time(saved_workdir):
+  workdir, config, *_ = saved_workdir
+  changed = smoke_config('/elsewhere')              # data.root: a runtime field
+  changed.eval.flip_test = True                     # so is the evaluation section
+  assert trained_model.load_trained_model(workdir, changed).config.eval.flip_test
+  changed.data.box_enlarge = 1.5                    # same shapes, other crops: refused
+  changed.data.supporting_offsets = (-2, 2)
+  with pytest.raises(config_schema.ConfigError,
+                     match=r'(?s)the config given differs from the one recorded with .*'
+                           r'data.box_enlarge: 1.25 recorded, 1.5 now.*'
+                           r'data.supporting_offsets: \[-1, 1\] recorded, \[-2, 2\] now'):
+    trained_model.load_trained_model(workdir, changed)
 
 
 def test_a_folder_without_a_model_and_a_config_less_conversion_are_explained(saved_workdir,

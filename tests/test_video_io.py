@@ -83,6 +83,12 @@ def test_an_unreadable_or_empty_video_is_named(tmp_path):
   empty.write_bytes(b'')
   with pytest.raises(BadInputError, match='empty.mp4: '):
     video_frames.open_frames(str(empty))
+  whole = tmp_path / 'whole.mp4'
+  _write_video(str(whole), 12)
+  cut = tmp_path / 'cut.mp4'
+  cut.write_bytes(whole.read_bytes()[:whole.stat().st_size * 6 // 10])
+  with pytest.raises(BadInputError, match='cut.mp4: not a video OpenCV can open'):
+    video_frames.open_frames(str(cut))
 
 
 def test_arrays_must_be_uint8_rgb_of_one_size():
@@ -121,6 +127,30 @@ def test_the_overlay_video_appears_only_when_complete(tmp_path):
   assert sorted(os.listdir(tmp_path / 'out')) == ['clip_overlay.mp4']   # no temporary left
 
 
+def test_odd_frame_sizes_get_an_even_video_with_the_frame_in_its_corner(tmp_path):
+  path = str(tmp_path / 'odd.mp4')
+  frame = np.full((47, 65, 3), 200, np.uint8)
+  with overlay.OverlayVideo(path, 10.0, (65, 47)) as video:
+    for _ in range(3):
+      video.write(frame)
+  capture = cv2.VideoCapture(path)
+  decoded = []
+  while True:
+    ok, image = capture.read()
+    if not ok:
+      break
+    decoded.append(image)
+  assert [d.shape for d in decoded] == [(48, 66, 3)] * 3
+  assert abs(float(decoded[0][:40, :60].mean()) - 200) < 3     # the frame, top left
+  assert float(decoded[0][47:, :].mean()) < 60                  # the added row, black
+  with pytest.raises(ValueError, match=r'frame 3 is 66x48, the video\'s 65x47'):
+    with overlay.OverlayVideo(path + '.2.mp4', 10.0, (65, 47)) as video:
+      video.write(frame)
+      video.write(frame)
+      video.write(frame)
+      video.write(np.zeros((48, 66, 3), np.uint8))
+
+
 def test_drawing_colours_joints_by_confidence_and_boxes_by_track():
   assert overlay.confidence_colour(0.0) == (0, 0, 255)       # BGR red
   assert overlay.confidence_colour(0.5) == (0, 255, 255)     # yellow
@@ -133,6 +163,10 @@ def test_drawing_colours_joints_by_confidence_and_boxes_by_track():
   assert not blank.any()                                     # drawn on a copy
   box_only = np.count_nonzero(low.any(axis=2))
   assert np.count_nonzero(high.any(axis=2)) > box_only > 0   # low joints are not drawn
+  # The network's confidence decides, not the score the box's score has weighed down.
+  weighed = _pose(None, score=0.1)
+  weighed.confidence = np.full(17, 0.9)
+  np.testing.assert_array_equal(overlay.draw_poses(blank, [weighed], min_score=0.2), high)
 
 
 def test_the_posetrack_file_lists_every_frame_and_reads_back(tmp_path):

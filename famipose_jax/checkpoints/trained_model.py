@@ -158,8 +158,10 @@ def load_trained_model(path: str,
 
   Args:
     path: the folder (see the module docstring).
-    config: used instead of the config recorded with the network; required for a model
-      folder without config.json (a conversion made before conversions recorded it).
+    config: the config to use; required for a model folder without config.json (a
+      conversion made before conversions recorded it). Where a config is recorded, the given
+      one may differ from it only in runtime fields (evaluation settings, paths: see
+      `workdir_binding.RUNTIME_FIELDS`).
 
   Raises:
     FileNotFoundError: `path` is none of the three.
@@ -194,6 +196,14 @@ def load_trained_model(path: str,
     config = workdir_binding.config_from_record(recorded, source)
   else:
     config_schema.validate_config(config)
+    diffs = ([] if recorded is None else
+             workdir_binding.config_differences(recorded, workdir_binding.flat_config(config),
+                                                recorded_where='recorded'))
+    if diffs:   # same shapes can still mean other crops, offsets or decoding: wrong poses
+      raise config_schema.ConfigError(
+          f'the config given differs from the one recorded with {source}:\n'
+          + workdir_binding.list_differences(diffs)
+          + '\nLeave the config out to use the recorded one.')
   variables = _check_fits(config, variables, source)
   return TrainedModel(config=config, variables=variables, source=source, step=step)
 

@@ -108,10 +108,11 @@ def _is_runtime(name: str) -> bool:
   return any(name == f or name.startswith(f + '.') for f in RUNTIME_FIELDS)
 
 
-def config_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+def config_differences(recorded: Mapping[str, Any], current: Mapping[str, Any], *,
+                       recorded_where: str = 'in the workdir') -> list[str]:
   """'field: old in the workdir, new now' for every non-runtime field that differs."""
   names = sorted(n for n in set(recorded) | set(current) if not _is_runtime(n))
-  return [f'  {n}: {recorded.get(n, "<absent>")!r} in the workdir, '
+  return [f'  {n}: {recorded.get(n, "<absent>")!r} {recorded_where}, '
           f'{current.get(n, "<absent>")!r} now'
           for n in names if recorded.get(n, '<absent>') != current.get(n, '<absent>')]
 

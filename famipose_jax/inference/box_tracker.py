@@ -51,8 +51,8 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
     ValueError: if some boxes carry track ids and others do not (with keep_given_ids), or a
       setting is out of range.
   """
-  if smooth_window < 1 or smooth_window % 2 == 0:
-    raise ValueError(f'smooth_window should be a positive odd number, got {smooth_window}')
+  check_link_settings(min_iou=min_iou, max_missed=max_missed, smooth_window=smooth_window,
+                      min_track_length=min_track_length)
   given = [p.track_id is not None for boxes in frames for p in boxes]
   if keep_given_ids and all(given):
     tracked = [list(boxes) for boxes in frames]
@@ -65,13 +65,28 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
   return drop_short_tracks(tracked, min_track_length)
 
 
-def assign_track_ids(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
-                     max_missed: int = 5) -> list[list[PersonBox]]:
-  """Every box with a track id from IoU matching (any given ids are replaced)."""
+def check_link_settings(*, min_iou: float, max_missed: int, smooth_window: int,
+                        min_track_length: int) -> None:
+  """Raises ValueError naming the first `link_tracks` setting out of range (callers check
+  before a long detection pass rather than after it)."""
+  _check_matching(min_iou, max_missed)
+  if smooth_window < 1 or smooth_window % 2 == 0:
+    raise ValueError(f'smooth_window should be a positive odd number, got {smooth_window}')
+  if min_track_length < 1:
+    raise ValueError(f'min_track_length should be >= 1, got {min_track_length}')
+
+
+def _check_matching(min_iou: float, max_missed: int) -> None:
   if not 0 < min_iou <= 1:
     raise ValueError(f'min_iou should be in (0, 1], got {min_iou}')
   if max_missed < 0:
     raise ValueError(f'max_missed should be >= 0, got {max_missed}')
+
+
+def assign_track_ids(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
+                     max_missed: int = 5) -> list[list[PersonBox]]:
+  """Every box with a track id from IoU matching (any given ids are replaced)."""
+  _check_matching(min_iou, max_missed)
   live: dict[int, tuple[tuple, int]] = {}     # id -> (last box, frame it was last matched)
   next_id = 0
   result = []

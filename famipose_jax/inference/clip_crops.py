@@ -5,7 +5,9 @@ train=False): the box becomes a centre and scale (`crop_affine.box_to_center_sca
 to the input's aspect ratio, enlarged by data.box_enlarge), one affine crops the key frame and
 every supporting frame, and the supporting frames are chosen by data.supporting_offsets with
 data.boundary_rule at the ends of the video. Frames are RGB here, so the crops need no colour
-swap (warping works channel by channel: the pixels equal the dataset's).
+swap (warping works channel by channel: the pixels equal the dataset's). Frames are always
+used at full resolution: evaluation with data.decode_reduction='auto' crops from reduced JPEG
+decodes instead, slightly different pixels.
 """
 
 from __future__ import annotations
@@ -64,9 +66,9 @@ class ClipCropper:
     width = frames[key].shape[1]
     matrix = clip_transform.crop_matrix(no_augmentation(crop.center, crop.scale), width,
                                         s.image_size, s.pixel_std, s.crop_convention)
+
+    def crop_into(number, slot):
+      slot[...] = clip_transform.warp_frame(frames[number], matrix, s.image_size)
+
     slots = [key_out] + ([] if supporting_out is None else list(supporting_out))
-    done: dict[int, np.ndarray] = {}
-    for number, slot in zip(self.frame_numbers(key, len(frames)), slots):
-      if number not in done:   # boundary duplicates: warp each distinct frame once
-        done[number] = clip_transform.warp_frame(frames[number], matrix, s.image_size)
-      slot[...] = done[number]
+    clip_transform.fill_clip(slots, self.frame_numbers(key, len(frames)), crop_into)

@@ -1,9 +1,11 @@
 """Predicted poses drawn on their frames, and the overlay video written all or nothing.
 
-Joints and bones are coloured by confidence, from red (score 0) through yellow to green
-(score >= 1; the published joint score is a heatmap maximum times the box score, so a
-confident joint scores about 0.9); joints below `min_score` are left out. Each person's box
-and track id share a colour per track, so an identity switch shows as a colour change.
+Joints and bones are coloured by the network's confidence in them (`PersonPose.confidence`,
+the heatmap maximum: the joint score before the box score weighs in, so a detector's modest box
+score does not make a confident joint look doubtful), from red (0) through yellow (0.5) to green
+(>= 1; a confident joint reaches about 0.9); joints below `min_score` are left out. Each
+person's box and track id share a colour per track, so an identity switch shows as a colour
+change. MPEG-4 video needs even frame sizes: odd ones get a black row or column added.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import tempfile
 import cv2
 import numpy as np
 
-from data_pipeline import joints as joint_layout
+from famipose_jax import visualize
 
 FOURCC = 'mp4v'     # MPEG-4 part 2: every OpenCV build (the headless wheels too) writes it
 
@@ -36,17 +38,22 @@ def track_colour(track_id: int | None) -> tuple[int, int, int]:
   return (int(b * 255), int(g * 255), int(r * 255))
 
 
+def _joint_confidence(pose) -> np.ndarray:
+  confidence = getattr(pose, 'confidence', None)
+  return np.asarray(pose.keypoints)[:, 2] if confidence is None else np.asarray(confidence)
+
+
 def draw_poses(frame_bgr: np.ndarray, poses, *, min_score: float = 0.2) -> np.ndarray:
   """A copy of the frame with every pose, its box and its track id drawn.
 
   Args:
     frame_bgr: [H, W, 3] uint8 BGR.
-    poses: PersonPose-like objects (.keypoints [17, 3], .box [4] x, y, w, h, .track_id).
-    min_score: joints scoring below it are not drawn.
+    poses: PersonPose-like objects (.keypoints [17, 3], .box [4] x, y, w, h, .track_id, and
+      .confidence [17], else the keypoints' scores are the confidence).
+    min_score: joints less confident than this are not drawn.
   """
   canvas = frame_bgr.copy()
-  height = canvas.shape[0]
-  thickness = max(1, int(round(height / 360)))
+  thickness = max(1, int(round(canvas.shape[0] / 360)))
   for pose in poses:
     colour = track_colour(pose.track_id)
     x, y, w, h = (int(round(v)) for v in pose.box)
@@ -54,17 +61,16 @@ def draw_poses(frame_bgr: np.ndarray, poses, *, min_score: float = 0.2) -> np.nd
     if pose.track_id is not None:
       cv2.putText(canvas, str(pose.track_id), (x + 2, max(y - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX,
                   0.4 * thickness + 0.1, colour, thickness, cv2.LINE_AA)
-    points = np.round(np.asarray(pose.keypoints)[:, :2]).astype(np.int64)
-    scores = np.asarray(pose.keypoints)[:, 2]
-    shown = scores >= min_score
-    for a, b in joint_layout.SKELETON:
-      if shown[a] and shown[b]:
-        cv2.line(canvas, tuple(int(v) for v in points[a]), tuple(int(v) for v in points[b]),
-                 confidence_colour((scores[a] + scores[b]) / 2), thickness + 1, cv2.LINE_AA)
-    for k in np.flatnonzero(shown):
-      cv2.circle(canvas, tuple(int(v) for v in points[k]), thickness + 2,
-                 confidence_colour(scores[k]), -1, cv2.LINE_AA)
+    confidence = _joint_confidence(pose)
+    visualize.draw_skeleton(canvas, np.asarray(pose.keypoints)[:, :2], confidence >= min_score,
+                            [confidence_colour(c) for c in confidence], radius=thickness + 2,
+                            thickness=thickness + 1)
   return canvas
+
+
+def even_size(size: tuple[int, int]) -> tuple[int, int]:
+  """The frame size an overlay video gets: (width, height) rounded up to even numbers."""
+  return (int(size[0]) + int(size[0]) % 2, int(size[1]) + int(size[1]) % 2)
 
 
 class OverlayVideo:
@@ -82,7 +88,8 @@ class OverlayVideo:
     fd, self._tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path),
                                      suffix='.tmp' + os.path.splitext(path)[1])
     os.close(fd)
-    self.size = (int(size[0]), int(size[1]))
+    self.frame_size = (int(size[0]), int(size[1]))
+    self.size = even_size(self.frame_size)
     self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*FOURCC), float(fps),
                                    self.size)
     if not self._writer.isOpened():
@@ -91,9 +98,13 @@ class OverlayVideo:
     self.frames = 0
 
   def write(self, frame_bgr: np.ndarray):
-    if frame_bgr.shape[1::-1] != self.size:
+    if frame_bgr.shape[1::-1] != self.frame_size:
       raise ValueError(f'{self.path}: frame {self.frames} is {frame_bgr.shape[1]}x'
-                       f'{frame_bgr.shape[0]}, the video {self.size[0]}x{self.size[1]}')
+                       f'{frame_bgr.shape[0]}, the video\'s {self.frame_size[0]}x'
+                       f'{self.frame_size[1]}')
+    pad_x, pad_y = self.size[0] - self.frame_size[0], self.size[1] - self.frame_size[1]
+    if pad_x or pad_y:
+      frame_bgr = cv2.copyMakeBorder(frame_bgr, 0, pad_y, 0, pad_x, cv2.BORDER_CONSTANT, value=0)
     self._writer.write(frame_bgr)
     self.frames += 1
 
@@ -127,11 +138,14 @@ class FrameImages:
       raise FileExistsError(f'{self.folder} exists: refusing to overwrite it')
     self._tmp = tempfile.mkdtemp(dir=parent, prefix='.' + os.path.basename(self.folder),
                                  suffix='.tmp')
+    self.frames = 0
 
-  def write(self, index: int, frame_bgr: np.ndarray):
-    path = os.path.join(self._tmp, f'{index:06d}.png')
+  def write(self, frame_bgr: np.ndarray):
+    """Adds the next frame, as <frame number>.png (000000.png first)."""
+    path = os.path.join(self._tmp, f'{self.frames:06d}.png')
     if not cv2.imwrite(path, frame_bgr):
       raise OSError(f'{path}: OpenCV could not write the PNG')
+    self.frames += 1
 
   def close(self):
     os.rename(self._tmp, self.folder)

@@ -20,12 +20,14 @@ import jax
 import ml_collections
 import numpy as np
 
+from data_pipeline.coco_keypoints import box_problem
 from data_pipeline.settings import DataSettings
 from famipose_jax import decoding
 from famipose_jax import experiment as experiment_lib
 from famipose_jax import progress as progress_lib
 from famipose_jax.checkpoints import trained_model
 from famipose_jax.inference import clip_crops
+from famipose_jax.inference.person_boxes import PersonBox
 from famipose_jax.inference import video_frames
 
 
@@ -35,26 +37,23 @@ class PersonPose:
 
   Attributes:
     keypoints: [17, 3] float64 image x, y and joint score (the config's eval.joint_score:
-      the heatmap maximum times the box score, as published).
+      the heatmap maximum times the box score, as published; what prediction files hold).
     box: [4] float64 the person box x, y, width, height it was predicted in.
     box_score: the box's score.
     track_id: the box's track id, or None.
+    confidence: [17] float64 the network's own confidence per joint (the heatmap maximum,
+      or the SimCC one), before the box score weighs in; what overlays colour by.
   """
   keypoints: np.ndarray
   box: np.ndarray
   box_score: float
   track_id: int | None = None
+  confidence: np.ndarray | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class _Box:
-  box: tuple[float, float, float, float]
-  score: float
-  track_id: int | None
-
-
-def _person_box(entry: Any, where: str) -> _Box:
-  """A box given as an object with .box (and .score, .track_id) or as [x, y, w, h(, score)]."""
+def _person_box(entry: Any, frame_size, where: str) -> PersonBox:
+  """A PersonBox of a PersonBox-like object (.box, .score, .track_id) or of
+  [x, y, w, h(, score)], checked like a box file's."""
   if hasattr(entry, 'box'):
     values, score = entry.box, getattr(entry, 'score', 1.0)
     track_id = getattr(entry, 'track_id', None)
@@ -65,24 +64,27 @@ def _person_box(entry: Any, where: str) -> _Box:
                        f'score], got {np.asarray(entry).tolist()}')
     values, score, track_id = values[:4], (values[4] if values.size == 5 else 1.0), None
   values = tuple(float(v) for v in values)
-  if len(values) != 4 or not np.all(np.isfinite(values)) or values[2] <= 0 or values[3] <= 0:
-    raise ValueError(f'{where}: box {list(values)} needs four finite numbers x, y, width, height '
-                     'with width and height > 0')
-  return _Box(box=values, score=float(score), track_id=None if track_id is None
-              else int(track_id))
+  if len(values) != 4 or not np.all(np.isfinite(values)):
+    raise ValueError(f'{where}: box {list(values)} needs four finite numbers x, y, width, height')
+  problem = box_problem(values, *frame_size)
+  if problem:
+    raise ValueError(f'{where}: box {list(values)}: {problem}')
+  return PersonBox(box=values, score=float(score),
+                   track_id=None if track_id is None else int(track_id))
 
 
 class Predictor:
   """A trained network, jitted once, predicting poses in person boxes of video frames."""
 
   def __init__(self, config: ml_collections.ConfigDict, variables: dict[str, Any], *,
-               batch_size: int = 16, flip_test: bool | None = None):
+               batch_size: int = 16, flip_test: bool | None = None, source: str | None = None):
     """
     Args:
       config: the experiment config the variables were trained with.
       variables: the network's {'params', 'batch_stats'}.
       batch_size: persons per network call (the last call is padded to it).
       flip_test: overrides config.eval.flip_test when not None.
+      source: where the variables came from (shown to users), if from a folder.
     """
     if batch_size < 1:
       raise ValueError(f'batch_size must be >= 1, got {batch_size}')
@@ -90,6 +92,7 @@ class Predictor:
     if flip_test is not None:
       config.eval.flip_test = bool(flip_test)
     self.config = config
+    self.source = source
     self.batch_size = int(batch_size)
     self.experiment = experiment_lib.Experiment(config)
     self.cropper = clip_crops.ClipCropper(
@@ -107,11 +110,14 @@ class Predictor:
     `options` are the constructor's (batch_size, flip_test).
     """
     model = trained_model.load_trained_model(path, config)
-    predictor = cls(model.config, model.variables, **options)
-    predictor.source = model.source
-    return predictor
+    return cls(model.config, model.variables, source=model.source, **options)
 
-  source: str | None = None
+  @property
+  def frame_window(self) -> int:
+    """Frames a video source must keep: keys advance in order, and a clip reads its
+    neighbours up to the largest supporting offset away on either side."""
+    reach = max([abs(int(o)) for o in self.config.data.supporting_offsets] + [0])
+    return 2 * reach + 2
 
   # --- the network on crops ----------------------------------------------------------------
 
@@ -129,8 +135,8 @@ class Predictor:
     `batch` holds 'key_image' [B, H, W, 3] and, for the temporal network,
     'supporting_images' [B, N, H, W, 3]; B is any size (a new B compiles once more).
     """
-    out = jax.device_get(self._predict(self._variables, batch))['final']
-    return np.asarray(out['coords']), np.asarray(out['maxvals'])
+    size = len(batch['key_image'])
+    return _fetched(([None] * size, self._predict(self._variables, batch)))[1]
 
   # --- frames and boxes ----------------------------------------------------------------------
 
@@ -154,14 +160,14 @@ class Predictor:
       ValueError: naming the frame and box, for boxes that do not match the frames.
     """
     if isinstance(frames, (str, os.PathLike)):
-      # Keys advance in order; a clip reads its neighbours up to the largest offset away.
-      reach = max([abs(int(o)) for o in self.config.data.supporting_offsets] + [0])
-      frames = video_frames.open_frames(os.fspath(frames), window=2 * reach + 2)
-    elif not isinstance(frames, video_frames.Frames):
+      with video_frames.open_frames(os.fspath(frames)) as opened:
+        return self.predict(opened, boxes, show_progress=show_progress)
+    if not isinstance(frames, video_frames.Frames):
       frames = video_frames.ArrayFrames(frames)
+    frames.keep_recent(self.frame_window)
     if len(boxes) != len(frames):
       raise ValueError(f'boxes are given for {len(boxes)} frames, the video has {len(frames)}')
-    persons = [(t, _person_box(entry, f'frame {t} box {i}'))
+    persons = [(t, _person_box(entry, frames.size, f'frame {t} box {i}'))
                for t, frame_boxes in enumerate(boxes) for i, entry in enumerate(frame_boxes)]
     poses: list[list[PersonPose]] = [[] for _ in range(len(frames))]
     bar = progress_lib.ProgressBar(len(frames), 'poses', enabled=show_progress)
@@ -172,9 +178,10 @@ class Predictor:
           'scale': np.stack([c.scale for c in crops]),
           'rotation': np.zeros(len(crops)),
           'box_score': np.array([box.score for _, box, _ in chunk])}, self.config)
-      for (t, box, _), kp in zip(chunk, keypoints):
+      for (t, box, _), kp, confidence in zip(chunk, keypoints, maxvals):
         poses[t].append(PersonPose(keypoints=kp, box=np.array(box.box), box_score=box.score,
-                                   track_id=box.track_id))
+                                   track_id=box.track_id,
+                                   confidence=np.asarray(confidence, np.float64)))
       bar.update(chunk[-1][0] + 1)
     bar.update(len(frames))
     bar.close()

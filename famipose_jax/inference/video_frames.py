@@ -1,16 +1,17 @@
 """The frames of one video, indexable by number, as [H, W, 3] uint8 RGB arrays.
 
 Three sources behave alike (`Frames`): a list of arrays in memory, a folder of frame images
-(sorted by the numbers in their names), and a video file. A video file is decoded in order and
-only a window of recent frames is kept (a clip reads a few neighbours of its key frame), so a
-long video never has to fit in memory; reading backwards beyond the window starts the decoder
-again. Every source checks that the frames exist, decode and share one size, and says which
-frame is wrong when one is not.
+(sorted by the numbers in their names), and a video file. Files keep a window of recently read
+frames (a clip reads a few neighbours of its key frame, for every person in it), so each frame
+is decoded about once and a long video never has to fit in memory; a video file is decoded in
+order, and reading backwards beyond the window starts its decoder again. Every source checks
+that the frames exist, decode and share one size, and says which frame is wrong when one is not.
 """
 
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import re
 from typing import Sequence
@@ -23,20 +24,24 @@ from data_pipeline.bad_input import BadInputError
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 DEFAULT_FPS = 25.0     # PoseTrack's frame rate, for folders of images and videos without one
 
+_log = logging.getLogger(__name__)
+
 
 class Frames:
-  """A video's frames: `len`, `frames[i]` -> [H, W, 3] uint8 RGB.
+  """A video's frames: `len`, `frames[i]` -> [H, W, 3] uint8 RGB; a context manager.
 
   Attributes:
     name: the video's name (a file or folder name without extension).
     names: per frame, the file name prediction files record for it.
     size: (width, height) of every frame.
     fps: frames per second (DEFAULT_FPS where the source has none).
+    window: how many recently read frames are kept (`keep_recent`).
   """
   name: str
   names: list[str]
   size: tuple[int, int]
   fps: float
+  window: int = 16
 
   def __len__(self) -> int:
     return len(self.names)
@@ -44,10 +49,38 @@ class Frames:
   def __getitem__(self, index: int) -> np.ndarray:
     if not 0 <= index < len(self):
       raise IndexError(f'frame {index} of a {len(self)}-frame video')
-    return self._read(index)
+    cache = self._recent()
+    if index not in cache:
+      self._remember(index, self._read(index))
+    return cache[index]
 
   def __iter__(self):
     return (self[i] for i in range(len(self)))
+
+  def keep_recent(self, count: int) -> None:
+    """Keeps at least the `count` most recently read frames from now on."""
+    self.window = max(self.window, int(count))
+
+  def close(self) -> None:
+    """Releases the decoder and the kept frames (reading again reopens them)."""
+    self._recent().clear()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc_info):
+    self.close()
+
+  def _recent(self) -> collections.OrderedDict:
+    if '_cache' not in self.__dict__:
+      self._cache = collections.OrderedDict()
+    return self._cache
+
+  def _remember(self, index: int, frame: np.ndarray) -> None:
+    cache = self._recent()
+    cache[index] = frame
+    while len(cache) > self.window:
+      cache.popitem(last=False)
 
   def _read(self, index: int) -> np.ndarray:
     raise NotImplementedError
@@ -83,8 +116,8 @@ class ArrayFrames(Frames):
     for i, frame in enumerate(self._frames):
       self._checked(frame, f'frame {i}')
 
-  def _read(self, index):
-    return self._frames[index]
+  def __getitem__(self, index):
+    return self._frames[index]   # already in memory: nothing to keep
 
 
 def _natural_key(name: str):
@@ -118,32 +151,38 @@ class FolderFrames(Frames):
 
 
 class VideoFileFrames(Frames):
-  """A video file, decoded in order with a window of recent frames kept."""
+  """A video file, decoded in order."""
 
   def __init__(self, path: str, window: int = 16):
     self.path = os.path.abspath(path)
     self.name = os.path.splitext(os.path.basename(path))[0]
-    self._window = max(2, int(window))
-    capture = self._open()
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    # The container's frame count is a hint that can be wrong: count by decoding.
-    count, size = 0, None
-    while True:
-      ok, frame = capture.read()
-      if not ok:
-        break
-      if size is None:
-        size = frame.shape[1::-1]
-      count += 1
-    capture.release()
-    if count == 0:
-      raise BadInputError(f'{self.path}: holds no frame OpenCV can decode (empty or damaged)')
-    self.size = size
-    self.fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else DEFAULT_FPS
-    self.names = [f'{self.name}/{i:06d}.jpg' for i in range(count)]
+    self.window = max(2, int(window))
     self._capture = None
     self._next = 0        # the number of the frame the capture decodes next
-    self._cache: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+    capture = self._open()
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    listed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    # The container's frame count is a hint that can be wrong: count by decoding, checking
+    # every frame's size now rather than minutes into a run.
+    count, self.size = 0, None
+    try:
+      while True:
+        ok, frame = capture.read()
+        if not ok:
+          break
+        if self.size is None:
+          self.size = frame.shape[1::-1]
+        self._checked(frame, f'{self.path} frame {count}')
+        count += 1
+    finally:
+      capture.release()
+    if count == 0:
+      raise BadInputError(f'{self.path}: holds no frame OpenCV can decode (empty or damaged)')
+    if count < listed:
+      _log.warning('%s: decoding stopped after %d of the %d frames the file lists (damaged or '
+                   'truncated?): predicting those %d', self.path, count, listed, count)
+    self.fps = float(fps) if fps and np.isfinite(fps) and fps > 0 else DEFAULT_FPS
+    self.names = [f'{self.name}/{i:06d}.jpg' for i in range(count)]
 
   def _open(self):
     if not os.path.isfile(self.path):
@@ -154,11 +193,8 @@ class VideoFileFrames(Frames):
     return capture
 
   def _read(self, index):
-    if index in self._cache:
-      return self._cache[index]
     if self._capture is None or index < self._next:
-      if self._capture is not None:
-        self._capture.release()
+      self.close()
       self._capture, self._next = self._open(), 0
     while self._next <= index:
       ok, frame = self._capture.read()
@@ -166,16 +202,15 @@ class VideoFileFrames(Frames):
         raise BadInputError(f'{self.path}: frame {self._next} cannot be decoded (the video '
                             f'changed since it was opened, or is damaged)')
       frame = self._checked(frame, f'{self.path} frame {self._next}')
-      self._cache[self._next] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-      while len(self._cache) > self._window:
-        self._cache.popitem(last=False)
+      self._remember(self._next, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
       self._next += 1
-    return self._cache[index]
+    return self._recent()[index]
 
   def close(self):
     if self._capture is not None:
       self._capture.release()
       self._capture = None
+    super().close()
 
 
 def open_frames(path: str, window: int = 16) -> Frames:
