@@ -46,7 +46,8 @@ def export_inference(experiment, variables: Mapping[str, Any], path: str, *,
 
   Args:
     experiment: a famipose_jax.experiment.Experiment (its config decides inputs and decoding).
-    variables: the network's {'params', 'batch_stats'} (e.g. experiment.model_variables(state)).
+    variables: the network's {'params', 'batch_stats'} (famipose_jax.experiment.model_variables
+      of a restored train state).
     path: the file to write (replaced in one step; its folder is created).
     batch_size: None exports a symbolic batch dimension (any batch size); an int fixes it.
     platforms: the JAX platforms the file runs on.
@@ -205,6 +206,7 @@ class ExportedInference:
   Attributes:
     header: the file's header (dict): inputs, outputs, sizes, crop and joint conventions.
     exported: the deserialised jax.export.Exported.
+    path: the file it was loaded from (named in errors).
   """
 
   def __init__(self, header: dict[str, Any], exported: jax.export.Exported, path: str):

@@ -2,7 +2,6 @@
 
 import json
 
-import jax
 import numpy as np
 import pytest
 
@@ -12,7 +11,7 @@ from famipose_jax import onnx_export
 from tests.export_support import flatten, random_batch, random_variables
 from tests.train_support import smoke_config
 
-jax2onnx = pytest.importorskip('jax2onnx')
+pytest.importorskip('jax2onnx')
 onnx = pytest.importorskip('onnx')
 onnxruntime = pytest.importorskip('onnxruntime')
 
