@@ -88,6 +88,13 @@ class Experiment:
     heatmaps, which the single-frame network's 'final' already is)."""
     return (('backbone', 'final') if 'supporting_images' in self.input_keys else ('final',))
 
+  @property
+  def raw_output_names(self) -> tuple[str, ...]:
+    """The network outputs the predictions decode (`predict_fn(raw_outputs=True)`): the
+    head's ('heatmaps', or 'simcc_x' and 'simcc_y'), and 'backbone_heatmaps' in temporal mode."""
+    backbone = ('backbone_heatmaps',) if 'backbone' in self.prediction_names else ()
+    return self.head.output_keys + backbone
+
   def dataset(self, split: str) -> data_pipeline.ClipDataset:
     """The split's ClipDataset; val elements carry no training targets (nothing reads them)."""
     codecs = self.target_codecs if split == 'train' else ()
@@ -122,17 +129,22 @@ class Experiment:
                                              self.config)
     return train_step_lib.jit_train_step(step_fn, state, mesh)
 
-  def predict_fn(self) -> Callable[[Any, dict], dict]:
+  def predict_fn(self, *, raw_outputs: bool = False) -> Callable[[Any, dict], dict]:
     """Pure (variables, batch) -> {'final': {'coords', 'maxvals'}, 'backbone': ...}.
 
     coords [B, K, 2] in input-crop pixels; 'final' is the head's prediction, 'backbone' the
     backbone's own heatmaps (temporal mode only). With config.eval.flip_test the mirrored
     input's outputs are flipped back and averaged first. The names are `prediction_names`.
+
+    Args:
+      raw_outputs: also return 'raw_outputs': {name: the float32 network output that was
+        decoded}, for the names in `raw_output_names` (after the flip-test average).
     """
     config = self.config
     model = self.model
     decode = decoding.make_decoder(config, self.head)
     names = self.prediction_names
+    raw_names = self.raw_output_names
     flip_pairs = tuple(tuple(p) for p in config.data.flip_pairs)
 
     def predict(variables, batch):
@@ -144,8 +156,11 @@ class Experiment:
                               train=False)
         outputs = decoding.fuse_flipped_outputs(outputs, flipped, flip_pairs,
                                                 shift_heatmap=config.eval.flip_shift_heatmap)
-      return {name: {'coords': coords, 'maxvals': maxvals}
-              for name, (coords, maxvals) in decode(outputs).items() if name in names}
+      result = {name: {'coords': coords, 'maxvals': maxvals}
+                for name, (coords, maxvals) in decode(outputs).items() if name in names}
+      if raw_outputs:
+        result['raw_outputs'] = {name: outputs[name] for name in raw_names}
+      return result
 
     return predict
 

@@ -146,6 +146,8 @@ class HeatmapHead:
   loss_weight: float = 1.0
   use_target_weight: bool = True
 
+  output_keys = ('heatmaps',)   # the network outputs `decode` reads
+
   @property
   def target_keys(self) -> tuple[str, ...]:
     return self.codec.target_keys + ('target_weight',)

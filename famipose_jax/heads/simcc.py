@@ -160,6 +160,8 @@ class SimCCHead:
   use_target_weight: bool = True
   batch_reduction: str = 'mean'
 
+  output_keys = ('simcc_x', 'simcc_y')   # the network outputs `decode` reads
+
   @property
   def target_keys(self) -> tuple[str, ...]:
     return self.codec.target_keys + ('target_weight',)

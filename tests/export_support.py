@@ -1,0 +1,51 @@
+"""Helpers of the export tests: weights and crops of random values, outputs by name."""
+
+import functools
+
+import jax
+import numpy as np
+
+from famipose_jax import train_state
+
+
+def random_variables(experiment, seed: int = 0):
+  """Variables of the model's shapes (jax.eval_shape, no init compile) whose outputs are O(1).
+
+  The model's own initialisation (N(0, 0.001)) makes near-zero maps, which compare equal
+  however wrong the export; these weights give every output real structure.
+  """
+  key_image, supporting = train_state.dummy_inputs(experiment.config)
+  shapes = jax.eval_shape(functools.partial(experiment.model.init, train=False),
+                          jax.random.key(0), key_image, supporting)
+  rng = np.random.default_rng(seed)
+
+  def leaf(path, spec):
+    name = path[-1].key
+    if name == 'kernel':
+      values = rng.standard_normal(spec.shape) / np.sqrt(np.prod(spec.shape[:-1]))
+    elif name == 'var':
+      values = rng.uniform(0.5, 1.5, spec.shape)
+    elif name == 'scale':
+      values = 1.0 + 0.1 * rng.standard_normal(spec.shape)
+    else:
+      values = 0.1 * rng.standard_normal(spec.shape)
+    return values.astype(spec.dtype)
+
+  return jax.tree_util.tree_map_with_path(leaf, shapes)
+
+
+def random_batch(experiment, batch_size: int, seed: int = 1) -> dict:
+  """Random uint8 crops for the experiment's inputs: `batch_size` clips."""
+  config = experiment.config
+  width, height = config.model.image_size
+  frames = {'key_image': (batch_size,),
+            'supporting_images': (batch_size, len(config.data.supporting_offsets))}
+  rng = np.random.default_rng(seed)
+  return {name: rng.integers(0, 256, frames[name] + (height, width, 3), dtype=np.uint8)
+          for name in experiment.input_keys}
+
+
+def flatten(tree) -> dict:
+  """{'final/coords': numpy array, ...}: a nested dict of arrays, named by its keys."""
+  return {'/'.join(k.key for k in p): np.asarray(v)
+          for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
