@@ -94,7 +94,9 @@ def test_each_box_source_runs_end_to_end_on_a_real_photograph(astronaut_video, t
   assert [f.file_name for f in video.frames] == [f'astronaut/{t:06d}.jpg'
                                                  for t in range(NUM_FRAMES)]
   persons = [f.persons for f in video.frames]
-  if source != 'detect':   # one person, one track, in the given (or the whole-frame) box
+  if source == 'detect':   # HOG fires on the waist-up astronaut only in some frames
+    assert 1 <= sum(len(p) for p in persons) < NUM_FRAMES
+  else:   # one person, one track, in the given (or the whole-frame) box
     assert [len(p) for p in persons] == [1] * NUM_FRAMES
     assert {p[0].track_id for p in persons} == {0}
     want = _moved_box(0) if source == 'file' else [0, 0, SIZE[0], SIZE[1]]
