@@ -174,7 +174,8 @@ def run(args) -> str:
   seconds = predicted - loaded
   return (f'{len(frames)} frames, {persons} persons in {tracks} tracks: '
           f'{len(frames) / max(seconds, 1e-9):.1f} frames/s ({boxed - loaded:.1f} s boxes and '
-          f'tracks, {predicted - boxed:.1f} s poses; {loaded - start:.1f} s loading the model, '
+          f'tracks, {predicted - boxed:.1f} s poses; {loaded - start:.1f} s opening the input and '
+          f'the model, '
           f'{time.time() - predicted:.1f} s writing); wrote ' + ', '.join(paths[k] for k in wanted))
 
 
