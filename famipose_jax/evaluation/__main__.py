@@ -53,6 +53,11 @@ def _score_tracking(mode: str, label: str, gt_videos, pred_videos, settings: dic
   return posetrack_tracking.evaluate_tracking(gt_videos, pred_videos, **settings)
 
 
+def _print_per_joint(results, what: str):
+  for label, result in results.items():
+    print(f'{label}{what}: ' + ', '.join(f'{k} {v:.1f}' for k, v in result.per_joint().items()))
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m famipose_jax.evaluation',
                                    description=__doc__.split('\n\n')[0])
@@ -86,16 +91,14 @@ def main(argv=None) -> int:
         f'{int(first.num_gt_joints.sum())} ground-truth joints')
   print(tables.format_table(results if len(results) > 1 else first))
   if args.per_joint:
-    for label, result in results.items():
-      print(f'{label}: ' + ', '.join(f'{k} {v:.1f}' for k, v in result.per_joint().items()))
+    _print_per_joint(results, '')
   if tracking:
     scored = next(iter(tracking.values()))
     print(f'\nTracking: MOTA per joint group, then the totals ({scored.num_frames} frames of '
           f'{scored.num_videos} videos; each video\'s last annotated frame is left out)')
     print(tables.format_table(tracking if len(results) > 1 else scored))
     if args.per_joint:
-      for label, result in tracking.items():
-        print(f'{label} MOTA: ' + ', '.join(f'{k} {v:.1f}' for k, v in result.per_joint().items()))
+      _print_per_joint(tracking, ' MOTA')
   return 0
 
 
