@@ -32,6 +32,7 @@ from famipose_jax import eval_loop
 from famipose_jax import experiment as experiment_lib
 from famipose_jax import metric_window
 from famipose_jax import metrics as metrics_lib
+from famipose_jax import multihost
 from famipose_jax import progress
 from famipose_jax import sharding
 from famipose_jax import stop_signal
@@ -67,21 +68,6 @@ def log(message: str):
   """Progress lines for people: stdout of process 0 (absl logging carries the details)."""
   if jax.process_index() == 0:
     print(message, flush=True)
-
-
-def initialize_distributed(train_config: ml_collections.ConfigDict):
-  """jax.distributed.initialize() when configured (before any other JAX call)."""
-  if not train_config.distributed:
-    return
-  kwargs = {}
-  if train_config.coordinator_address:
-    kwargs['coordinator_address'] = train_config.coordinator_address
-  if train_config.num_processes:
-    kwargs['num_processes'] = train_config.num_processes
-  if train_config.process_id >= 0:
-    kwargs['process_id'] = train_config.process_id
-  if not jax.distributed.is_initialized():
-    jax.distributed.initialize(**kwargs)
 
 
 def pretrain_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -187,7 +173,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
     naming the field, folder or step.
   """
   config_schema.validate_config(config)
-  initialize_distributed(config.train)
+  multihost.initialize(config.train)
   workdir = os.path.abspath(workdir)
   # The lock comes before anything is written; signals are handled for the whole run.
   with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
@@ -225,7 +211,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   if config.train.pretrain_epochs:
     raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
                                     f'train.pretrain_epochs={config.train.pretrain_epochs}')
-  initialize_distributed(config.train)
+  multihost.initialize(config.train)
   workdir = os.path.abspath(workdir)
   with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
       stop_signal.StopSignal() as stop:
@@ -362,6 +348,8 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
     for step in range(start_step, total_steps):
       stop.raise_pending()
       batch = sharding.put_batch(next(batches), mesh, keys)
+      if step == start_step:   # no process starts the step's collectives while another compiles
+        step_fn = multihost.compile_everywhere(step_fn, state, batch, name='train step')
       with jax.transfer_guard('disallow'):   # the step itself never copies host <-> device
         state, metrics = step_fn(state, batch)
       if pending is not None:
@@ -403,7 +391,7 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   """Evaluates the latest checkpoint of `workdir` (or, if it has none, config.init_from)."""
   config_schema.validate_config(config)
-  initialize_distributed(config.train)
+  multihost.initialize(config.train)
   workdir = os.path.abspath(workdir)
   with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
       stop_signal.StopSignal():   # it writes metrics and results; a signal stops at once

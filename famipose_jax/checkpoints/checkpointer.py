@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from famipose_jax import multihost
 from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import orbax_noise
 from famipose_jax.checkpoints import workdir_binding
@@ -101,6 +102,9 @@ class Checkpointer:
     self._failed = False      # a failed save was reported: Orbax may still report it, quieted
     self._quiet = contextlib.ExitStack()
     self._quiet.enter_context(orbax_noise.one_line_write_errors())
+    # Orbax's own barriers are collectives on the devices; on CPU (gloo) the first one gives up
+    # after 30 s, less than one process may trail another here (it compiled the initialiser).
+    multihost.barrier('checkpointer')
     options = ocp.CheckpointManagerOptions(
         save_interval_steps=max(1, int(save_every_steps)), max_to_keep=None,
         enable_async_checkpointing=use_async, create=True)
