@@ -51,6 +51,26 @@ def initialize(train_config: ml_collections.ConfigDict):
         f'of {jax.device_count()} {jax.default_backend()} devices', flush=True)
 
 
+def failed_collective(error: BaseException) -> bool:
+  """Whether `error` is a program's collective across processes that failed.
+
+  With several processes, an XLA runtime error while arrays move between them (a step, a
+  checkpoint read back) almost always means that another process stopped and its connections
+  broke ('Connection reset by peer'); it says nothing about the data or the files.
+  """
+  return jax.process_count() > 1 and isinstance(error, jax.errors.JaxRuntimeError)
+
+
+def lost_peer_message(error: BaseException) -> str:
+  """The line a process prints when `failed_collective(error)`."""
+  first_line = (str(error).strip().splitlines() or [''])[0][:300]
+  return (f'process {jax.process_index()} of {jax.process_count()} lost contact with the other '
+          f'processes ({type(error).__name__}: {first_line}). One of them has probably stopped: '
+          'its log says why, and JAX names it here when it ends this process (within '
+          'train.heartbeat_timeout_seconds). Rerun every process: the run resumes from the last '
+          'complete checkpoint.')
+
+
 def barrier(name: str):
   """Waits until every process has called `barrier(name)` (no-op with one process).
 

@@ -247,3 +247,76 @@ def test_only_process_zero_writes_logs_predictions_and_results(runs):
   assert [p for p in changed if not p.startswith('checkpoints/')] == ['.', '.lock.1'], changed
   assert all('/process_1' in p for p in changed if p.startswith('checkpoints/')), changed
   assert not os.path.exists(os.path.join(two.workdir, '.lock.1'))   # released at the end
+
+
+@slow
+def test_a_checkpoint_moves_between_process_counts(runs, tmp_path, tiny_dataset, compile_cache):
+  """Two processes' checkpoint continued by one, one process's by two: the same second epoch."""
+  copy_checkpoints(runs['two'].workdir, tmp_path / 'two_then_one')
+  copy_checkpoints(runs['one'].workdir, tmp_path / 'one_then_two')
+  one = train(tmp_path / 'two_then_one', 1, tiny_dataset, compile_cache, SINGLE_FRAME,
+              num_epochs=2)
+  two = train(tmp_path / 'one_then_two', 2, tiny_dataset, compile_cache, SINGLE_FRAME,
+              num_epochs=2)
+  print(f'one process: {one.seconds:.0f} s, two processes: {two.seconds:.0f} s')
+  for run in (one, two):
+    assert run.returncodes == [0] * run.num_processes, [log[-3000:] for log in run.logs]
+    assert f'resumed from {run.workdir}/checkpoints/{STEPS}' in run.logs[0]
+  state_one, _ = load_state(one.workdir, runs['config'], 2 * STEPS)
+  state_two, _ = load_state(two.workdir, runs['config'], 2 * STEPS)
+  assert int(state_one.step) == int(state_two.step) == 2 * STEPS
+  assert_same_state(state_two, state_one)
+  losses_one, losses_two = train_losses(one.workdir), train_losses(two.workdir)
+  assert sorted(losses_one) == [6, 8, 10]   # the copies hold no metrics of the first epoch
+  assert losses_two == pytest.approx(losses_one, rel=1e-5, abs=1e-6)
+
+
+@slow
+def test_a_killed_process_stops_the_other_and_both_resume(runs, tmp_path, tiny_dataset,
+                                                          compile_cache):
+  """kill -9 of process 1 mid-epoch: process 0 ends within the heartbeat timeout, naming it;
+  rerun, both resume from the last complete checkpoint and end where the unbroken run ended."""
+  workdir = str(tmp_path / 'killed')
+  started = start(workdir, 2, tiny_dataset, compile_cache, SINGLE_FRAME,
+                  **{'train.checkpoint_every_steps': 1})
+  (survivor, survivor_log), (victim, _) = started
+  deadline = time.time() + 600
+  while not os.path.isdir(os.path.join(workdir, 'checkpoints', '2')):
+    assert time.time() < deadline and survivor.poll() is None and victim.poll() is None
+    time.sleep(0.05)
+  victim.send_signal(signal.SIGKILL)
+  killed_at = time.time()
+  codes, logs = wait(started, timeout=HEARTBEAT_SECONDS + 60)
+  stopped_after = time.time() - killed_at
+  print(f'process 0 stopped {stopped_after:.1f} s after the kill')
+  assert codes[0] != 0 and codes[1] == -signal.SIGKILL
+  assert stopped_after < HEARTBEAT_SECONDS + 60
+  assert ('Task 1 heartbeat timeout' in logs[0]
+          or 'stopped sending heartbeats):\n1\n' in logs[0]), logs[0][-3000:]
+  complete = [int(n) for n in os.listdir(os.path.join(workdir, 'checkpoints')) if n.isdigit()]
+  assert 2 <= max(complete) < STEPS
+  rerun = train(workdir, 2, tiny_dataset, compile_cache, SINGLE_FRAME,
+                **{'train.checkpoint_every_steps': 1})
+  assert rerun.returncodes == [0, 0], [log[-3000:] for log in rerun.logs]
+  assert f'resumed from {workdir}/checkpoints/{max(complete)}' in rerun.logs[0]
+  resumed, _ = load_state(workdir, runs['config'], STEPS)
+  unbroken, _ = load_state(runs['two'].workdir, runs['config'], STEPS)
+  assert_same_state(resumed, unbroken)
+  assert eval_results(workdir)['table'] == eval_results(runs['two'].workdir)['table']
+
+
+@slow
+def test_fami_pose_with_the_critic_trains_alike(tmp_path, tiny_dataset, compile_cache):
+  """The full smoke config (frozen backbone, alignment modules, MI critic) on two processes."""
+  two = train(tmp_path / 'two', 2, tiny_dataset, compile_cache, FAMI_POSE)
+  one = train(tmp_path / 'one', 1, tiny_dataset, compile_cache, FAMI_POSE)
+  print(f'two processes: {two.seconds:.0f} s, one process: {one.seconds:.0f} s')
+  for run in (two, one):
+    assert run.returncodes == [0] * run.num_processes, [log[-3000:] for log in run.logs]
+  config = smoke_config(tiny_dataset, **FAMI_POSE)
+  state_two, _ = load_state(two.workdir, config, STEPS)
+  state_one, _ = load_state(one.workdir, config, STEPS)
+  ratios = assert_same_state(state_two, state_one)
+  assert sum(".params['critic']" in name for name, _, _ in ratios) > 0
+  assert train_losses(two.workdir) == pytest.approx(train_losses(one.workdir), rel=1e-5,
+                                                    abs=1e-6)

@@ -227,6 +227,9 @@ class Checkpointer:
           jax.block_until_ready([restored[name] for name in items])
           return restored
       except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
+        if multihost.failed_collective(e):   # not the files: never set aside as corrupt
+          raise CheckpointError(f'cannot read checkpoint {where}: '
+                                f'{multihost.lost_peer_message(e)}') from e
         raise CorruptCheckpointError(
             f'checkpoint {where} is corrupt or incomplete and cannot be restored '
             f'({type(e).__name__}: {str(e)[:500]}).', advice) from e
@@ -288,7 +291,10 @@ class Checkpointer:
   def _write_error(self, step: int | None, error: BaseException | None) -> CheckpointError:
     """The one-line error for a failed save (and a note that it has been reported)."""
     self._failed = True
-    reason = _reason(error) if error is not None else 'the save did not complete (see the log)'
+    if error is not None and multihost.failed_collective(error):
+      reason = multihost.lost_peer_message(error)
+    else:
+      reason = _reason(error) if error is not None else 'the save did not complete (see the log)'
     what = f'checkpoint {step}' if step is not None else 'a checkpoint'
     return CheckpointError(f'cannot write {what} to {self.directory}: {reason}; '
                            f'{self._last_good_note(step)}.')
