@@ -83,8 +83,9 @@ def _closing_note(summary: trainer.RunSummary) -> str:
     return (f'Stopped by {summary.stopped_by} at step {summary.step}; checkpoint '
             f'{summary.checkpoint}. Run the same command again to resume.')
   mean = (summary.evaluation or {}).get('mAP', {})
-  if summary.pretrain is not None and summary.pretrain.evaluation:
-    base = summary.pretrain.evaluation['mAP'].get('final')
+  base = ((summary.pretrain.evaluation or {}).get('mAP', {}).get('final')
+          if summary.pretrain is not None else None)
+  if base is not None:   # process 0 scores; the others hold no numbers
     lines.append(f'  single-frame HRNet baseline (stage 1, '
                  f'{os.path.relpath(summary.pretrain.workdir)}): Mean AP {base:.1f}')
   if 'backbone' in mean:

@@ -249,6 +249,21 @@ def test_only_process_zero_writes_logs_predictions_and_results(runs):
   assert not os.path.exists(os.path.join(two.workdir, '.lock.1'))   # released at the end
 
 
+def test_the_closing_note_of_a_process_that_scored_nothing():
+  """Processes other than 0 end a two-stage run with results that hold no numbers."""
+  import train  # pylint: disable=g-import-not-at-top
+  from famipose_jax import trainer  # pylint: disable=g-import-not-at-top
+  unscored = {'step': STEPS, 'table': '', 'mAP': {}, 'columns': {}, 'image': None,
+              'prediction_dir': '/runs/demo/predictions/step_5'}
+  summary = trainer.RunSummary(
+      workdir='/runs/demo', step=STEPS, total_steps=STEPS, checkpoint='/runs/demo/checkpoints/5',
+      evaluation=unscored, pretrain=trainer.RunSummary(
+          workdir='/runs/demo/pretrain', step=STEPS, total_steps=STEPS, evaluation=unscored))
+  note = train._closing_note(summary).splitlines()   # pylint: disable=protected-access
+  assert note[:2] == ['Done.', '  checkpoint:   /runs/demo/checkpoints/5'], note
+  assert not any('Mean AP' in line for line in note)
+
+
 @slow
 def test_a_checkpoint_moves_between_process_counts(runs, tmp_path, tiny_dataset, compile_cache):
   """Two processes' checkpoint continued by one, one process's by two: the same second epoch."""
