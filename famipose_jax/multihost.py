@@ -18,10 +18,16 @@ waits as long as it is told to.
 from __future__ import annotations
 
 import itertools
+import signal
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
+from jax.sharding import Mesh
+
+from famipose_jax import sharding
 
 # How long a barrier waits for the slowest process (a compile of the full model, process 0
 # scoring an evaluation). A process that died ends the wait sooner, through the heartbeats.
@@ -96,3 +102,34 @@ def compile_everywhere(jitted: Callable, *args: Any, name: str) -> Callable:
   compiled = jitted.lower(*args).compile()
   barrier(f'compiled {name}')
   return compiled
+
+
+class StopVote:
+  """The processes' agreement on a stop signal: each step, the largest signal any has seen.
+
+  Each process receives its own SIGTERM, at its own step; one that stopped alone would leave
+  the others waiting in a collective for ever. So a process casts the signal it has seen (or
+  none) after dispatching each step, and every process reads the same result a step later,
+  when the loop waits for that step's metrics anyway.
+  """
+
+  def __init__(self, mesh: Mesh):
+    self._mesh = mesh
+    self._largest = None   # compiled at the first cast
+
+  def cast(self, signal_name: str | None) -> jax.Array:
+    """The vote of this process ('SIGTERM', 'SIGINT' or None), dispatched, not waited for."""
+    number = signal.Signals[signal_name].value if signal_name else 0
+    local = np.full((len(self._mesh.local_devices),), number, np.int32)
+    votes = jax.make_array_from_process_local_data(sharding.data_sharded(self._mesh), local,
+                                                   (self._mesh.devices.size,))
+    if self._largest is None:
+      largest = jax.jit(jnp.max, out_shardings=sharding.replicated(self._mesh))
+      self._largest = compile_everywhere(largest, votes, name='stop vote')
+    return self._largest(votes)
+
+  @staticmethod
+  def result(cast: jax.Array | None) -> str | None:
+    """The signal a cast vote agreed on, or None (waits for it)."""
+    number = 0 if cast is None else int(jax.device_get(cast))
+    return signal.Signals(number).name if number else None

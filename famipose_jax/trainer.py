@@ -268,8 +268,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
       with stop.saving():
         state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, window,
                       summary, steps_per_epoch, total_steps, stop)
-      # A signal that arrived after the last step's save (the loop did not see it) stops too.
-      summary.stopped_by = summary.stopped_by or stop.requested
+      # A signal that arrived after the last step's save (the loop did not see it) stops too
+      # (several processes agreed on it at the end of the loop).
+      if jax.process_count() == 1:
+        summary.stopped_by = summary.stopped_by or stop.requested
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
       if cached is not None:
@@ -305,6 +307,9 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
   timed_steps, interval_start = 0, time.time()   # this process's steps in the window
   run_start = time.time()
   pending = None   # (step, metrics) dispatched but not yet checked
+  # Several processes stop at the step they agree on (each gets its own signal, at its own step).
+  vote = multihost.StopVote(mesh) if jax.process_count() > 1 else None
+  pending_vote = None   # the vote cast after the previous step
 
   def check(step, metrics):
     nonlocal timed_steps, interval_start
@@ -357,7 +362,11 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
       pending = (step, metrics)
       done = step + 1
       epoch_end = done % steps_per_epoch == 0
-      stopping = stop.requested   # read once: a signal between two reads would skip the save
+      if vote is None:
+        stopping = stop.requested   # read once: a signal between two reads would skip the save
+      else:   # what every process saw up to the previous step
+        stopping = vote.result(pending_vote)
+        pending_vote = vote.cast(stop.requested)
       if done % config.train.checkpoint_every_steps == 0 or epoch_end or stopping \
           or done == total_steps:
         check(*pending)   # never save a state that came from a non-finite step
@@ -381,6 +390,8 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
         log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
     if pending is not None:
       check(*pending)
+  if vote is not None:   # a signal after the last vote: every process stops, or none
+    summary.stopped_by = vote.result(vote.cast(stop.requested))
   bar.close()
   ckpt.wait()
   summary.train_seconds = time.time() - run_start

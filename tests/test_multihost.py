@@ -11,14 +11,15 @@ XLA:CPU compiles it in half the time of FAMI-Pose, and every process compiles ev
 see famipose_jax/multihost.py), with Adam's eps = 1 as in tests/test_train_sharding.py.
 
 Slower checks run with FAMIPOSE_MULTIHOST_SLOW=1 (docs/training.md, "Checking a multi-process
-setup"): a checkpoint moving between process counts, a killed process, and the full smoke
-config (FAMI-Pose with the MI critic).
+setup"): a checkpoint moving between process counts, a killed process, a signal to one
+process, and the full smoke config (FAMI-Pose with the MI critic).
 """
 
 import collections
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -318,6 +319,32 @@ def test_a_killed_process_stops_the_other_and_both_resume(runs, tmp_path, tiny_d
   unbroken, _ = load_state(runs['two'].workdir, runs['config'], STEPS)
   assert_same_state(resumed, unbroken)
   assert eval_results(workdir)['table'] == eval_results(runs['two'].workdir)['table']
+
+
+@slow
+def test_a_signal_to_one_process_stops_every_process_at_one_step(tmp_path, tiny_dataset,
+                                                                  compile_cache):
+  """SIGTERM to process 0 alone: both save the same step and stop cleanly; the rerun resumes."""
+  workdir = str(tmp_path / 'signalled')
+  more = {'num_epochs': 2, 'train.checkpoint_every_steps': 1}
+  started = start(workdir, 2, tiny_dataset, compile_cache, SINGLE_FRAME, **more)
+  deadline = time.time() + 600
+  while not os.path.isdir(os.path.join(workdir, 'checkpoints', '2')):
+    assert time.time() < deadline and all(p.poll() is None for p, _ in started)
+    time.sleep(0.05)
+  started[0][0].send_signal(signal.SIGTERM)
+  codes, logs = wait(started, timeout=120)
+  assert codes == [0, 0], [log[-3000:] for log in logs]
+  stops = [re.findall(r'Stopped by SIGTERM at step (\d+);', log) for log in logs]
+  assert stops[0] == stops[1] and len(stops[0]) == 1, stops
+  stopped = int(stops[0][0])
+  assert 2 < stopped < 2 * STEPS
+  assert max(int(n) for n in os.listdir(os.path.join(workdir, 'checkpoints'))
+             if n.isdigit()) == stopped
+  rerun = train(workdir, 2, tiny_dataset, compile_cache, SINGLE_FRAME, **more)
+  assert rerun.returncodes == [0, 0], [log[-3000:] for log in rerun.logs]
+  assert f'resumed from {workdir}/checkpoints/{stopped}' in rerun.logs[0]
+  assert eval_results(workdir)['step'] == 2 * STEPS
 
 
 @slow
