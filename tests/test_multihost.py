@@ -36,7 +36,7 @@ from tests.train_support import tolerance_ratios
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AUDITED_TRAIN = os.path.join(REPO, 'tests', 'audited_train.py')
 DEVICES = 4                  # in every run, split over its processes
-STEPS = 5                    # one epoch: 41 training clips of the tiny dataset, 8 per batch
+STEPS = 5                    # one epoch: 47 training clips of the tiny dataset, 8 per batch
 HEARTBEAT_SECONDS = 10       # how long a silent process may stay silent in these tests
 SINGLE_FRAME = {             # trainer.pretrain_config of the smoke config, and eps = 1
     'batch_size': 8, 'model.temporal': False, 'model.freeze_backbone': False,
