@@ -14,6 +14,7 @@ import re
 import signal
 import sys
 
+import jax
 from absl import app
 from absl import flags
 from absl import logging
@@ -22,6 +23,7 @@ from ml_collections import config_flags
 from data_pipeline.bad_input import BadInputError
 from data_pipeline.dataset import SampleError
 from famipose_jax import config_schema
+from famipose_jax import multihost
 from famipose_jax import trainer
 from famipose_jax import workdir_errors
 from famipose_jax.checkpoints import checkpointer
@@ -81,8 +83,9 @@ def _closing_note(summary: trainer.RunSummary) -> str:
     return (f'Stopped by {summary.stopped_by} at step {summary.step}; checkpoint '
             f'{summary.checkpoint}. Run the same command again to resume.')
   mean = (summary.evaluation or {}).get('mAP', {})
-  if summary.pretrain is not None and summary.pretrain.evaluation:
-    base = summary.pretrain.evaluation['mAP'].get('final')
+  base = ((summary.pretrain.evaluation or {}).get('mAP', {}).get('final')
+          if summary.pretrain is not None else None)
+  if base is not None:   # process 0 scores; the others hold no numbers
     lines.append(f'  single-frame HRNet baseline (stage 1, '
                  f'{os.path.relpath(summary.pretrain.workdir)}): Mean AP {base:.1f}')
   if 'backbone' in mean:
@@ -116,6 +119,11 @@ def main(argv):
   except USER_ERRORS as e:
     print(f'error: {e}', file=sys.stderr)
     sys.exit(2)
+  except jax.errors.JaxRuntimeError as e:
+    if not multihost.failed_collective(e):
+      raise
+    print(f'error: {multihost.lost_peer_message(e)}', file=sys.stderr)
+    sys.exit(1)
   except KeyboardInterrupt as e:   # a second signal, or one outside the training loop
     name = getattr(e, 'signal_name', 'SIGINT')
     print(f'{name}: stopped at once; checkpoints in {_WORKDIR.value} are kept, rerun to resume.',

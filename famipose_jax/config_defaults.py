@@ -146,6 +146,7 @@ def published_config() -> ml_collections.ConfigDict:
   t.coordinator_address = ''             # '' = auto-detect (SLURM, Open MPI, TPU, ...)
   t.num_processes = 0                    # 0 = auto-detect
   t.process_id = -1                      # -1 = auto-detect
+  t.heartbeat_timeout_seconds = 100      # a process silent this long stops the others (JAX's)
 
   # ---- evaluation ----
   e = config.eval = ml_collections.ConfigDict()

@@ -58,6 +58,7 @@ MINIMUM = {
     'batch_size': 1, 'eval_batch_size': 1, 'num_epochs': 1,
     'train.log_every_steps': 1, 'train.checkpoint_every_steps': 1, 'train.keep_checkpoints': 1,
     'train.eval_every_epochs': 0, 'train.pretrain_epochs': 0, 'train.num_vis_samples': 0,
+    'train.heartbeat_timeout_seconds': 1,
     'optim.weight_decay': 0.0, 'data.num_workers': 0, 'data.prefetch_batches': 1,
     'data.det_score_threshold': 0.0,
 }

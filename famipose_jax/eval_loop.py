@@ -33,6 +33,7 @@ from data_pipeline.bad_input import BadInputError
 from famipose_jax import compiler_options
 from famipose_jax import decoding
 from famipose_jax import evaluation
+from famipose_jax import multihost
 from famipose_jax import progress
 from famipose_jax import sharding
 from famipose_jax import visualize
@@ -103,8 +104,10 @@ def predict(experiment, variables, dataset, mesh: Mesh, *,
     bar = progress.ProgressBar(batches.steps_per_epoch, 'eval',
                                enabled=None if show_progress else False)
     for i, batch in enumerate(batches):
-      out = jax.device_get(step_fn(variables, sharding.put_batch(_device_batch(batch), mesh,
-                                                                  keys)))
+      placed = sharding.put_batch(_device_batch(batch), mesh, keys)
+      if i == 0:
+        step_fn = multihost.compile_everywhere(step_fn, variables, placed, name='eval step')
+      out = jax.device_get(step_fn(variables, placed))
       valid = np.asarray(out['meta']['valid'], bool)
       rows = {k: np.asarray(v)[valid] for k, v in out['meta'].items()}
       for name in (n for n in out if n != 'meta'):
@@ -253,6 +256,9 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
   predictions = predict(experiment, variables, dataset, mesh, show_progress=show_progress)
   out_dir = os.path.join(workdir, PREDICTIONS_DIR, f'step_{step}')
   if jax.process_index() != 0:   # process 0 writes and scores the files
+    # The others wait for it: one that ended now would wait for process 0 in JAX's shutdown,
+    # which gives up (and stops every process) after a few minutes.
+    multihost.barrier(f'evaluated step {step}')
     return {'results': {}, 'tracking': {}, 'table': '', 'prediction_dir': out_dir,
             'image': None, 'seconds': time.time() - start}
   results, tracking, gt_videos, pred_videos = score_predictions(config, predictions, out_dir)
@@ -267,5 +273,6 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
       writer.image_png(step, 'eval/predictions', png, panel.shape[0], panel.shape[1])
   if writer is not None:
     writer.write(step, metric_values(results, tracking), kind='eval')
+  multihost.barrier(f'evaluated step {step}')
   return {'results': results, 'tracking': tracking, 'table': table, 'prediction_dir': out_dir,
           'image': image_path, 'seconds': time.time() - start}

@@ -32,6 +32,7 @@ from famipose_jax import eval_loop
 from famipose_jax import experiment as experiment_lib
 from famipose_jax import metric_window
 from famipose_jax import metrics as metrics_lib
+from famipose_jax import multihost
 from famipose_jax import progress
 from famipose_jax import sharding
 from famipose_jax import stop_signal
@@ -67,21 +68,6 @@ def log(message: str):
   """Progress lines for people: stdout of process 0 (absl logging carries the details)."""
   if jax.process_index() == 0:
     print(message, flush=True)
-
-
-def initialize_distributed(train_config: ml_collections.ConfigDict):
-  """jax.distributed.initialize() when configured (before any other JAX call)."""
-  if not train_config.distributed:
-    return
-  kwargs = {}
-  if train_config.coordinator_address:
-    kwargs['coordinator_address'] = train_config.coordinator_address
-  if train_config.num_processes:
-    kwargs['num_processes'] = train_config.num_processes
-  if train_config.process_id >= 0:
-    kwargs['process_id'] = train_config.process_id
-  if not jax.distributed.is_initialized():
-    jax.distributed.initialize(**kwargs)
 
 
 def pretrain_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -187,7 +173,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSu
     naming the field, folder or step.
   """
   config_schema.validate_config(config)
-  initialize_distributed(config.train)
+  multihost.initialize(config.train)
   workdir = os.path.abspath(workdir)
   # The lock comes before anything is written; signals are handled for the whole run.
   with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
@@ -225,7 +211,7 @@ def train(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   if config.train.pretrain_epochs:
     raise config_schema.ConfigError('train() runs one stage; use train_and_evaluate for '
                                     f'train.pretrain_epochs={config.train.pretrain_epochs}')
-  initialize_distributed(config.train)
+  multihost.initialize(config.train)
   workdir = os.path.abspath(workdir)
   with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
       stop_signal.StopSignal() as stop:
@@ -282,8 +268,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
       with stop.saving():
         state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, window,
                       summary, steps_per_epoch, total_steps, stop)
-      # A signal that arrived after the last step's save (the loop did not see it) stops too.
-      summary.stopped_by = summary.stopped_by or stop.requested
+      # A signal that arrived after the last step's save (the loop did not see it) stops too
+      # (several processes agreed on it at the end of the loop).
+      if jax.process_count() == 1:
+        summary.stopped_by = summary.stopped_by or stop.requested
     if evaluate and summary.stopped_by is None:
       cached = _load_results(workdir, summary.step)
       if cached is not None:
@@ -319,6 +307,9 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
   timed_steps, interval_start = 0, time.time()   # this process's steps in the window
   run_start = time.time()
   pending = None   # (step, metrics) dispatched but not yet checked
+  # Several processes stop at the step they agree on (each gets its own signal, at its own step).
+  vote = multihost.StopVote(mesh) if jax.process_count() > 1 else None
+  pending_vote = None   # the vote cast after the previous step
 
   def check(step, metrics):
     nonlocal timed_steps, interval_start
@@ -362,6 +353,8 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
     for step in range(start_step, total_steps):
       stop.raise_pending()
       batch = sharding.put_batch(next(batches), mesh, keys)
+      if step == start_step:   # no process starts the step's collectives while another compiles
+        step_fn = multihost.compile_everywhere(step_fn, state, batch, name='train step')
       with jax.transfer_guard('disallow'):   # the step itself never copies host <-> device
         state, metrics = step_fn(state, batch)
       if pending is not None:
@@ -369,7 +362,11 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
       pending = (step, metrics)
       done = step + 1
       epoch_end = done % steps_per_epoch == 0
-      stopping = stop.requested   # read once: a signal between two reads would skip the save
+      if vote is None:
+        stopping = stop.requested   # read once: a signal between two reads would skip the save
+      else:   # what every process saw up to the previous step
+        stopping = vote.result(pending_vote)
+        pending_vote = vote.cast(stop.requested)
       if done % config.train.checkpoint_every_steps == 0 or epoch_end or stopping \
           or done == total_steps:
         check(*pending)   # never save a state that came from a non-finite step
@@ -393,6 +390,8 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
         log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
     if pending is not None:
       check(*pending)
+  if vote is not None:   # a signal after the last vote: every process stops, or none
+    summary.stopped_by = vote.result(vote.cast(stop.requested))
   bar.close()
   ckpt.wait()
   summary.train_seconds = time.time() - run_start
@@ -403,7 +402,7 @@ def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, win
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   """Evaluates the latest checkpoint of `workdir` (or, if it has none, config.init_from)."""
   config_schema.validate_config(config)
-  initialize_distributed(config.train)
+  multihost.initialize(config.train)
   workdir = os.path.abspath(workdir)
   with workdir_lock.WorkdirLock(workdir, jax.process_index()), \
       stop_signal.StopSignal():   # it writes metrics and results; a signal stops at once

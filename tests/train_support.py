@@ -1,11 +1,14 @@
 """Helpers of the training tests: the smoke config, folder snapshots, a child process's env,
-damaging a checkpoint's array data, and editing the batches a training loader hands out.
+damaging a checkpoint's array data, editing the batches a training loader hands out, and how
+close two train states are.
 
 The fixtures these tests share (`compile_cache`, `tiny_dataset`) are in conftest.py.
 """
 
 import glob
 import os
+
+import numpy as np
 
 import data_pipeline
 from configs import synthetic
@@ -91,3 +94,36 @@ def edit_training_batches(monkeypatch, edit):
 
   monkeypatch.setattr(data_pipeline, 'make_loader', make_loader)
   return lambda: monkeypatch.setattr(data_pipeline, 'make_loader', real_make_loader)
+
+
+# How close two runs of the same steps on different device layouts must end (the 1-vs-4-device
+# test and the multi-process tests): relative to each leaf's scale, |a - c| <= ATOL + rtol *
+# max|c|. Not elementwise: a cross-device all-reduce sums gradients in another order, and that
+# float32 noise is relative to the summed terms, so entries near zero (an Adam moment of a
+# weight with a tiny gradient) carry errors far above their own size.
+RTOL, ATOL = 1e-4, 1e-6
+# Adam's moments hold raw gradients, which are sensitive to summation order in a few layers:
+# merely permuting the batch on one device moves the first step's gradient of the
+# init_feature_agg_block by 1e-5 of the leaf's scale (4 devices: 3e-5), and by the third step
+# such differences reach ~1e-2 of scale in the alignment blocks' moments, while parameters and
+# losses stay within RTOL.
+RTOL_MOMENTS = 3e-2
+
+
+def tolerance_ratios(reference, other) -> list[tuple[str, float, float]]:
+  """[(leaf path, |a - c| / (ATOL + rtol * max|c|), max|a - c|)] over two states' leaves.
+
+  A ratio <= 1 is within tolerance; optimiser-state leaves (`.opt_state...`) use RTOL_MOMENTS.
+  Both states must have the same structure (host or device arrays).
+  """
+  import jax  # pylint: disable=g-import-not-at-top (a child process may set XLA_FLAGS first)
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(reference)
+  others = treedef.flatten_up_to(other)
+  out = []
+  for (path, a), c in zip(leaves, others):
+    a, c = np.asarray(a, np.float64), np.asarray(c, np.float64)
+    name = jax.tree_util.keystr(path)
+    rtol = RTOL_MOMENTS if name.startswith('.opt_state') else RTOL
+    diff = float(np.max(np.abs(a - c), initial=0.0))
+    out.append((name, float(diff / (ATOL + rtol * np.max(np.abs(c), initial=0.0))), diff))
+  return out

@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from famipose_jax import multihost
 from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import orbax_noise
 from famipose_jax.checkpoints import workdir_binding
@@ -101,6 +102,9 @@ class Checkpointer:
     self._failed = False      # a failed save was reported: Orbax may still report it, quieted
     self._quiet = contextlib.ExitStack()
     self._quiet.enter_context(orbax_noise.one_line_write_errors())
+    # Orbax's own barriers are collectives on the devices; on CPU (gloo) the first one gives up
+    # after 30 s, less than one process may trail another here (it compiled the initialiser).
+    multihost.barrier('checkpointer')
     options = ocp.CheckpointManagerOptions(
         save_interval_steps=max(1, int(save_every_steps)), max_to_keep=None,
         enable_async_checkpointing=use_async, create=True)
@@ -223,6 +227,9 @@ class Checkpointer:
           jax.block_until_ready([restored[name] for name in items])
           return restored
       except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
+        if multihost.failed_collective(e):   # not the files: never set aside as corrupt
+          raise CheckpointError(f'cannot read checkpoint {where}: '
+                                f'{multihost.lost_peer_message(e)}') from e
         raise CorruptCheckpointError(
             f'checkpoint {where} is corrupt or incomplete and cannot be restored '
             f'({type(e).__name__}: {str(e)[:500]}).', advice) from e
@@ -284,7 +291,10 @@ class Checkpointer:
   def _write_error(self, step: int | None, error: BaseException | None) -> CheckpointError:
     """The one-line error for a failed save (and a note that it has been reported)."""
     self._failed = True
-    reason = _reason(error) if error is not None else 'the save did not complete (see the log)'
+    if error is not None and multihost.failed_collective(error):
+      reason = multihost.lost_peer_message(error)
+    else:
+      reason = _reason(error) if error is not None else 'the save did not complete (see the log)'
     what = f'checkpoint {step}' if step is not None else 'a checkpoint'
     return CheckpointError(f'cannot write {what} to {self.directory}: {reason}; '
                            f'{self._last_good_note(step)}.')

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from famipose_jax import multihost
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import orbax_noise
 
@@ -27,6 +28,9 @@ def restore_untyped(path: str) -> Any:
 
 
 def _restore_item(path: str) -> Any:
+  # Orbax's barriers are collectives on the devices; on CPU (gloo) the first one gives up after
+  # 30 s, less than one process may trail another here (it compiled the initialiser).
+  multihost.barrier('restore ' + path)
   with ocp.PyTreeCheckpointer() as ckptr:
     metadata = ckptr.metadata(path)
     tree = metadata.item_metadata.tree if hasattr(metadata, 'item_metadata') else metadata.tree

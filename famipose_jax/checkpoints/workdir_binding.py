@@ -33,7 +33,8 @@ RUNTIME_FIELDS = (
     'train.log_every_steps', 'train.checkpoint_every_steps', 'train.keep_checkpoints',
     'train.async_checkpointing', 'train.on_corrupt_checkpoint', 'train.eval_every_epochs',
     'train.num_vis_samples', 'train.progress_bar', 'train.distributed', 'train.coordinator_address',
-    'train.num_processes', 'train.process_id', 'train.pretrain_epochs',
+    'train.num_processes', 'train.process_id', 'train.heartbeat_timeout_seconds',
+    'train.pretrain_epochs',
     'train.pretrain_lr_decay_epochs',
 )
 
