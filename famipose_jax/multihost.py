@@ -1,4 +1,4 @@
-"""The processes of one run: joining them (jax.distributed) and letting them wait for each other.
+"""Several processes in one run: jax.distributed, waiting for each other, stopping together.
 
 One process per host (or, for tests, several on one host). Process 0 runs the coordination
 service; every process sends it heartbeats, and when one stops (killed, crashed, its host gone)
@@ -13,6 +13,8 @@ apart: JAX's persistent compilation cache serves only process 0 on CPU (its keys
 process's topology fingerprint), so the others compile every program while process 0 loads
 it. `compile_everywhere` and `barrier` close that gap through the coordination service, which
 waits as long as it is told to.
+
+A stop signal reaches each process on its own; `StopVote` makes them stop at the same step.
 """
 
 from __future__ import annotations
@@ -108,9 +110,9 @@ class StopVote:
   """The processes' agreement on a stop signal: each step, the largest signal any has seen.
 
   Each process receives its own SIGTERM, at its own step; one that stopped alone would leave
-  the others waiting in a collective for ever. So a process casts the signal it has seen (or
-  none) after dispatching each step, and every process reads the same result a step later,
-  when the loop waits for that step's metrics anyway.
+  the others waiting in a collective (seen: both hung until killed). So a process casts the
+  signal it has seen (or none) after dispatching each step, and every process reads the same
+  result a step later, when the loop waits for that step's metrics anyway.
   """
 
   def __init__(self, mesh: Mesh):

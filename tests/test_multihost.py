@@ -250,6 +250,17 @@ def test_only_process_zero_writes_logs_predictions_and_results(runs):
   assert not os.path.exists(os.path.join(two.workdir, '.lock.1'))   # released at the end
 
 
+def test_the_stop_vote_is_the_largest_signal_cast():
+  """One process here: the vote returns what it was given (two processes: the default runs
+  cast None every step and end normally; the slow signal test casts SIGTERM on one)."""
+  from famipose_jax import multihost  # pylint: disable=g-import-not-at-top
+  from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
+  vote = multihost.StopVote(sharding.make_mesh())
+  assert [vote.result(vote.cast(name)) for name in (None, 'SIGTERM', 'SIGINT', None)] == [
+      None, 'SIGTERM', 'SIGINT', None]
+  assert vote.result(None) is None   # nothing cast yet
+
+
 def test_the_closing_note_of_a_process_that_scored_nothing():
   """Processes other than 0 end a two-stage run with results that hold no numbers."""
   import train  # pylint: disable=g-import-not-at-top
