@@ -14,10 +14,10 @@ import re
 import signal
 import sys
 
-import jax
 from absl import app
 from absl import flags
 from absl import logging
+import jax
 from ml_collections import config_flags
 
 from data_pipeline.bad_input import BadInputError

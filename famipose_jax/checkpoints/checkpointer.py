@@ -102,8 +102,8 @@ class Checkpointer:
     self._failed = False      # a failed save was reported: Orbax may still report it, quieted
     self._quiet = contextlib.ExitStack()
     self._quiet.enter_context(orbax_noise.one_line_write_errors())
-    # Orbax's own barriers are collectives on the devices; on CPU (gloo) the first one gives up
-    # after 30 s, less than one process may trail another here (it compiled the initialiser).
+    # Orbax's own barriers are collectives on the devices, and on CPU gloo gives up on a first
+    # collective after 30 s: every process waits here, however long another took to compile.
     multihost.barrier('checkpointer')
     options = ocp.CheckpointManagerOptions(
         save_interval_steps=max(1, int(save_every_steps)), max_to_keep=None,

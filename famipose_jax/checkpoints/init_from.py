@@ -28,8 +28,8 @@ def restore_untyped(path: str) -> Any:
 
 
 def _restore_item(path: str) -> Any:
-  # Orbax's barriers are collectives on the devices; on CPU (gloo) the first one gives up after
-  # 30 s, less than one process may trail another here (it compiled the initialiser).
+  # Orbax's barriers are collectives on the devices, and on CPU gloo gives up on a first
+  # collective after 30 s: every process waits here, however long another took to compile.
   multihost.barrier('restore ' + path)
   with ocp.PyTreeCheckpointer() as ckptr:
     metadata = ckptr.metadata(path)
