@@ -135,8 +135,7 @@ class Predictor:
     `batch` holds 'key_image' [B, H, W, 3] and, for the temporal network,
     'supporting_images' [B, N, H, W, 3]; B is any size (a new B compiles once more).
     """
-    size = len(batch['key_image'])
-    return _fetched(([None] * size, self._predict(self._variables, batch)))[1]
+    return _on_host(self._predict(self._variables, batch), len(batch['key_image']))
 
   # --- frames and boxes ----------------------------------------------------------------------
 
@@ -212,8 +211,12 @@ class Predictor:
       yield _fetched(pending)
 
 
+def _on_host(result, count: int) -> tuple[np.ndarray, np.ndarray]:
+  """The first `count` rows of a prediction's final (coords, maxvals), as numpy."""
+  final = jax.device_get(result)['final']
+  return np.asarray(final['coords'])[:count], np.asarray(final['maxvals'])[:count]
+
+
 def _fetched(pending) -> tuple[list, tuple[np.ndarray, np.ndarray]]:
   chunk, result = pending
-  final = jax.device_get(result)['final']
-  n = len(chunk)
-  return chunk, (np.asarray(final['coords'])[:n], np.asarray(final['maxvals'])[:n])
+  return chunk, _on_host(result, len(chunk))
