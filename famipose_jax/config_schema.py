@@ -21,6 +21,7 @@ import ml_collections
 
 from data_pipeline import joints
 from data_pipeline import posetrack_video
+from data_pipeline.synthetic import settings as synthetic_settings
 from famipose_jax import config_defaults
 
 # Every field with a closed set of values, and the values.
@@ -31,6 +32,7 @@ CHOICES = {
     'model.dtype': ('float32', 'bfloat16'),
     'model.backbone.final_conv_kernel': (1, 3),
     'data.dataset': ('posetrack17', 'posetrack18', 'posetrack21', 'synthetic'),
+    'data.synthetic_variant': tuple(synthetic_settings.VARIANTS),
     'data.boundary_rule': ('published', 'clamp'),
     'data.annotation_source': ('coco_json', 'per_video'),
     'data.eval_boxes': ('detections', 'ground_truth'),

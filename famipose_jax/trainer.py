@@ -86,21 +86,28 @@ def pretrain_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
 
 
 def ensure_dataset(config: ml_collections.ConfigDict):
-  """Generates the synthetic dataset at data.root when it is the configured dataset and absent."""
+  """Checks data.root; generates the synthetic dataset there when it is configured and absent.
+
+  A synthetic folder made with other settings than data.synthetic_variant's is refused
+  (DatasetExistsError names the settings that differ), never trained on.
+  """
   if config.data.dataset != 'synthetic':
     if not os.path.isdir(config.data.root):
       raise FileNotFoundError(f'config.data.root={config.data.root!r} is not a folder (the '
                               f'{config.data.dataset} dataset; see README "Data layout")')
     return
   from data_pipeline import synthetic  # pylint: disable=g-import-not-at-top
-  if synthetic.read_manifest(config.data.root) is not None:
-    return
-  if jax.process_count() > 1:
-    raise FileNotFoundError(f'synthetic dataset missing at {config.data.root}; generate it once '
-                            'with `python -m data_pipeline.synthetic --out DIR` before a '
-                            'multi-process run')
-  log(f'synthetic dataset not found at {config.data.root}: generating it')
-  synthetic.generate(config.data.root)
+  settings = synthetic.variant(config.data.synthetic_variant)
+  missing = synthetic.read_manifest(config.data.root) is None
+  if missing:
+    if jax.process_count() > 1:
+      raise FileNotFoundError(f'synthetic dataset missing at {config.data.root}; generate it '
+                              'once with `python -m data_pipeline.synthetic --out DIR` before a '
+                              'multi-process run')
+    log(f'synthetic dataset not found at {config.data.root}: generating it '
+        f'(variant {config.data.synthetic_variant!r})')
+  synthetic.generate(config.data.root, verbose=missing and jax.process_index() == 0,
+                     **settings.to_dict())
 
 
 def _host_scalars(metrics: dict[str, Any]) -> dict[str, float]:

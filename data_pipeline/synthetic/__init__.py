@@ -7,8 +7,8 @@ or `generate(out_dir, seed=0, train_videos=20, ...)`. See `writer` for the folde
 """
 
 from data_pipeline.synthetic.dataset import Dataset, DatasetExistsError, generate, read_manifest
-from data_pipeline.synthetic.settings import Settings
+from data_pipeline.synthetic.settings import VARIANTS, Settings, variant
 from data_pipeline.synthetic.writer import MANIFEST, PATHS
 
-__all__ = ['Dataset', 'DatasetExistsError', 'MANIFEST', 'PATHS', 'Settings', 'generate',
-           'read_manifest']
+__all__ = ['Dataset', 'DatasetExistsError', 'MANIFEST', 'PATHS', 'Settings', 'VARIANTS',
+           'generate', 'read_manifest', 'variant']

@@ -49,6 +49,7 @@ class _VideoResult:
   index: int
   frames: list             # labels.FrameLabel per frame
   blur: np.ndarray         # [T] heavy/mild blur length, pixels
+  degraded: np.ndarray     # [T] scenes.VideoPlan.degraded
   detections: list         # detection JSON records (val only)
   detection_counts: dict
 
@@ -83,7 +84,8 @@ def _make_video(settings: Settings, split: str, index: int, root: str) -> _Video
       per_frame.append(boxes)
       counts = {k: counts[k] + c[k] for k in counts}
     records = writer.detection_records(split, index, per_frame)
-  return _VideoResult(split, index, frames, plan.blur[:, 0].copy(), records, counts)
+  return _VideoResult(split, index, frames, plan.blur[:, 0].copy(), plan.degraded.copy(),
+                      records, counts)
 
 
 def _worker_init():
@@ -127,6 +129,8 @@ def _summarise(settings: Settings, results: list) -> dict:
         total[key] = total.get(key, 0) + value
     total['heavy_blur_frames'] = int(sum(
         int(np.sum(r.blur >= 12 * settings.unit)) for r in mine))
+    if settings.degraded_frame_share > 0:
+      total['degraded'] = _degraded_stats(mine)
     if split == 'val':
       boxes = [d for r in mine for d in r.detections]
       total['detections'] = len(boxes)
@@ -135,6 +139,37 @@ def _summarise(settings: Settings, results: list) -> dict:
         total[f'detections_{key}'] = sum(r.detection_counts[key] for r in mine)
     stats[split] = total
   return stats
+
+
+def _degraded_stats(results: list) -> dict:
+  """How many frames each degradation hit, and how hidden the labelled joints are there."""
+  counts = {kind: 0 for kind in scenes.DEGRADATIONS}
+  hidden = {'degraded': [0, 0], 'clean': [0, 0]}    # [hidden, labelled] joints, labelled frames
+  labelled_degraded = labelled = 0
+  for r in results:
+    for frame, code in zip(r.frames, r.degraded):
+      if code:
+        counts[scenes.DEGRADATIONS[code - 1]] += 1
+      if not frame.is_labeled:
+        continue
+      labelled += 1
+      labelled_degraded += bool(code)
+      tally = hidden['degraded' if code else 'clean']
+      for person in frame.persons:
+        tally[0] += int(np.sum(person.occluded))
+        tally[1] += person.num_keypoints
+  share = lambda a, b: round(100.0 * a / b, 1) if b else 0.0
+  return {'frames': counts,
+          'labeled_frames': labelled_degraded,
+          'labeled_frames_percent': share(labelled_degraded, labelled),
+          'hidden_joints_percent': {k: share(*v) for k, v in hidden.items()}}
+
+
+def degraded_frames(results: list, split: str) -> dict:
+  """{video name: {frame index: degradation}} of one split's degraded frames."""
+  return {video_name(r.split, r.index): {int(t): scenes.DEGRADATIONS[code - 1]
+                                         for t, code in enumerate(r.degraded) if code}
+          for r in results if r.split == split}
 
 
 def read_manifest(root: str) -> dict | None:
@@ -163,12 +198,14 @@ def _check_target(root: str, settings: Settings, overwrite: bool) -> str:
     raise DatasetExistsError(
         f'{root} exists and is not a synthetic dataset (no {writer.MANIFEST} from this '
         'generator); refusing to write into it. Choose another --out or remove it yourself.')
-  if manifest.get('settings') == settings.to_dict() and \
+  # A setting added later defaults to what older versions generated: fill it in.
+  recorded = {**Settings().to_dict(), **(manifest.get('settings') or {})}
+  if recorded == settings.to_dict() and \
       manifest.get('format_version') == writer.FORMAT_VERSION:
     return 'same'
   if overwrite:
     return 'replace'
-  old = manifest.get('settings') or {}
+  old = recorded
   diff = {k: (old.get(k), v) for k, v in settings.to_dict().items() if old.get(k) != v}
   raise DatasetExistsError(
       f'{root} is a synthetic dataset made with other settings {{setting: (existing, asked)}}: '
@@ -185,6 +222,11 @@ def _print_summary(root: str, stats: dict, seconds: float | None, log):
         f'labelled), {s["persons"]} persons, {s["labeled_joints"]} labelled joints '
         f'({100.0 * s["occluded_labeled_joints"] / joints:.1f}% hidden in their frame), '
         f'{s["heavy_blur_frames"]} heavily blurred frames, {s["ignore_regions"]} ignore regions')
+    if 'degraded' in s:
+      d = s['degraded']
+      log(f'  {split} degraded frames: {d["frames"]} ({d["labeled_frames_percent"]}% of the '
+          f'labelled frames); labelled joints hidden: {d["hidden_joints_percent"]["degraded"]}% '
+          f'on degraded frames, {d["hidden_joints_percent"]["clean"]}% on the others')
     if split == 'val':
       log(f'  val boxes: {s["detections"]} ({s["detections_true"]} true, '
           f'{s["detections_missed"]} persons missed, {s["detections_false"]} false, '
@@ -246,7 +288,9 @@ def generate(out_dir: str, *, workers: int | None = None, overwrite: bool = Fals
     writer.write_json([d for r in results for d in r.detections],
                       os.path.join(partial, writer.PATHS['val_boxes']))
     stats = _summarise(config, results)
-    writer.write_json(writer.manifest_document(config, videos, stats),
+    degraded = ({split: degraded_frames(results, split) for split in SPLITS}
+                if config.degraded_frame_share > 0 else None)
+    writer.write_json(writer.manifest_document(config, videos, stats, degraded),
                       os.path.join(partial, writer.MANIFEST))
     if state == 'empty':
       os.rmdir(root)

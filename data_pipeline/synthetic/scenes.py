@@ -18,11 +18,15 @@ import cv2
 import numpy as np
 
 from data_pipeline.synthetic import backgrounds, motion, render
-from data_pipeline.synthetic.settings import SPLITS, Settings
+from data_pipeline.synthetic.settings import DEGRADED_GAP, SPLITS, Settings
 from data_pipeline.synthetic.skeleton import Body, Pose, pose_figure, sample_body
 
 # Seed streams of a video (the last element of the seed sequence).
-_PLAN_STREAM, _DETECTION_STREAM, _NOISE_STREAM = 0, 1, 2
+_PLAN_STREAM, _DETECTION_STREAM, _NOISE_STREAM, _DEGRADE_STREAM = 0, 1, 2, 3
+
+# What a degraded frame suffers (settings.degraded_frame_share); VideoPlan.degraded holds the
+# index into this tuple plus one (0: clean).
+DEGRADATIONS = ('blur', 'occluder', 'corrupt')
 
 
 def rng_for(settings: Settings, split: str, index: int, stream: int, *more: int
@@ -60,6 +64,8 @@ class VideoPlan:
   gain: np.ndarray         # [T] brightness
   noise_std: float
   noise: np.ndarray        # render.noise_field of the video
+  degraded: np.ndarray     # [T] int: 0 clean, else 1 + index into DEGRADATIONS
+  corrupt_rows: np.ndarray  # [T, 2] first and end row of a corrupted band (0, 0: none)
 
   @property
   def num_frames(self) -> int:
@@ -230,10 +236,54 @@ def plan_video(settings: Settings, split: str, index: int) -> VideoPlan:
   gain = 1.0 + motion.smooth(rng, T, -0.04, 0.04)
   noise_std = rng.uniform(0.3, 1.0) * s.noise_std
   noise = render.noise_field(rng_for(s, split, index, _NOISE_STREAM), H, W)
+  degraded, corrupt_rows = np.zeros(T, np.int64), np.zeros((T, 2), np.int64)
+  if s.degraded_frame_share > 0:
+    # Its own stream: the rest of the video is the same as without degraded frames.
+    occluders = occluders + _degrade_frames(rng_for(s, split, index, _DEGRADE_STREAM), s,
+                                            camera, people, blur, degraded, corrupt_rows)
   return VideoPlan(settings=s, split=split, index=index, plate=plate,
                    plate_origin=(float(margin[0]), float(margin[1])), camera=camera,
                    people=people, crowd=crowd, crowd_regions=regions, occluders=occluders,
-                   blur=blur, gain=gain, noise_std=float(noise_std), noise=noise)
+                   blur=blur, gain=gain, noise_std=float(noise_std), noise=noise,
+                   degraded=degraded, corrupt_rows=corrupt_rows)
+
+
+def spaced_frames(rng, num_frames: int, count: int, gap: int) -> np.ndarray:
+  """`count` sorted frame indices at least `gap` apart, uniform over all such sets."""
+  count = min(count, (num_frames + gap - 1) // gap)
+  free = num_frames - (gap - 1) * (count - 1)
+  return np.sort(rng.choice(free, count, replace=False)) + (gap - 1) * np.arange(count)
+
+
+def _degrade_frames(rng, s: Settings, camera, people, blur, degraded, corrupt_rows) -> list:
+  """Marks isolated degraded frames (in place) and returns the one-frame occluders."""
+  T, W, H, u = s.frames, s.width, s.height, s.unit
+  frames = spaced_frames(rng, T, int(round(s.degraded_frame_share * T)), DEGRADED_GAP)
+  occluders = []
+  for t in frames:
+    kind = int(rng.integers(len(DEGRADATIONS)))
+    degraded[t] = kind + 1
+    if DEGRADATIONS[kind] == 'blur':       # twice the length of the heaviest ordinary blur
+      blur[t] = (rng.uniform(32, 48) * u, rng.uniform(0, math.pi))
+    elif DEGRADATIONS[kind] == 'corrupt':  # a lost slice: the decoder repeats a row
+      first = int(rng.uniform(0.15, 0.55) * H)
+      corrupt_rows[t] = (first, min(H, first + int(rng.uniform(0.3, 0.45) * H)))
+    else:                                  # an object crossing the lens covers one person
+      seen = [p for p in people if 0 < p.poses.x[t] - camera[t, 0] < W]
+      if seen:
+        person = seen[int(rng.integers(len(seen)))]
+        height = float(person.poses.height[t])
+        centre = np.array([person.poses.x[t], person.poses.ground[t] - 0.55 * height])
+      else:
+        height, centre = 0.5 * H, camera[t] + (W / 2, H / 2)
+      centre = centre + rng.uniform(-0.12, 0.12, 2) * height
+      size = (rng.uniform(0.45, 0.7) * height, rng.uniform(0.45, 0.7) * height)
+      positions = np.full((T, 2), -1e6)    # far outside the picture in every other frame
+      positions[t] = centre
+      occluders.append(render.Occluder('crate', size, render.random_colour(rng),
+                                       str(rng.choice(['plain', 'stripes', 'checker'])),
+                                       positions))
+  return occluders
 
 
 def _hidden(owner: np.ndarray, point, owner_id: int) -> bool:
@@ -281,6 +331,8 @@ def render_frame(plan: VideoPlan, t: int, *, people: bool = True, finish: bool =
       figures.append((person, figure))
     for occ in plan.occluders:
       render.draw_occluder(image, owner, occ, occ.positions[t] - cam)
+    first, end = plan.corrupt_rows[t]
+    owner[first:end] = render.OCCLUDER     # the joints there are as hidden as behind a wall
     for person, figure in figures:
       box = figure.box
       if box[2] < 0 or box[3] < 0 or box[0] >= W or box[1] >= H:
@@ -299,6 +351,9 @@ def render_frame(plan: VideoPlan, t: int, *, people: bool = True, finish: bool =
     shift = rng_for(s, plan.split, plan.index, _NOISE_STREAM, t).integers(
         0, render.NOISE_MARGIN, 2)
     image = render.add_noise(image, plan.noise, shift, plan.noise_std, float(plan.gain[t]))
+    first, end = plan.corrupt_rows[t]
+    if end > first:
+      image[first:end] = image[max(first - 1, 0)]
   return image, owner, states
 
 

@@ -10,6 +10,9 @@ MAX_FRAMES = 10000
 MAX_PEOPLE = 99
 # Validation videos are numbered from here, so that image ids never repeat across splits.
 VAL_VIDEO_OFFSET = 100000
+# Degraded frames keep +-2 clean neighbours, so at most one frame in three is degraded.
+DEGRADED_GAP = 3
+MAX_DEGRADED_SHARE = 1.0 / DEGRADED_GAP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +45,11 @@ class Settings:
   jpeg_quality: int = 90
   det_miss_rate: float = 0.05        # base chance a visible person gets no detection box
   det_false_positives: float = 0.5   # mean background boxes per frame
+  # Share of frames degraded on their own (an extreme blur, a passing occluder over a person or
+  # a corrupted band), each with clean neighbours up to +-2 frames: key frames that a temporal
+  # model can repair from its supporting frames. 0 draws nothing (and leaves every other
+  # random choice as it was).
+  degraded_frame_share: float = 0.0
 
   def __post_init__(self):
     def check(field, ok, need):
@@ -72,6 +80,10 @@ class Settings:
       value = getattr(self, field)
       check(field, isinstance(value, (int, float)) and not isinstance(value, bool)
             and value >= 0, 'a number >= 0')
+    check('degraded_frame_share', isinstance(self.degraded_frame_share, (int, float))
+          and not isinstance(self.degraded_frame_share, bool)
+          and 0 <= self.degraded_frame_share <= MAX_DEGRADED_SHARE,
+          f'a number in [0, {MAX_DEGRADED_SHARE:.3f}] (degraded frames are 3 apart)')
     for field in ('static_occluder_prob', 'blur_frame_prob', 'mild_blur_prob',
                   'ignore_region_prob', 'camera_pan_prob', 'det_miss_rate',
                   'min_person_height'):
@@ -92,6 +104,33 @@ class Settings:
     if unknown:
       raise ValueError(f'synthetic settings: unknown setting(s) {unknown}; known: {sorted(known)}')
     return cls(**values)
+
+
+# Named settings (data.synthetic_variant; configs/synthetic_data.py): changes from the defaults.
+VARIANTS = {
+    'default': {},
+    # CI-sized, with occluders, crowds and blur forced on.
+    'tiny': dict(train_videos=1, val_videos=1, frames=6, width=160, height=90, min_people=2,
+                 max_people=4, passing_occluders=12.0, static_occluder_prob=1.0,
+                 ignore_region_prob=1.0, blur_frame_prob=0.2, det_miss_rate=0.2,
+                 det_false_positives=2.0),
+    # The ablation benchmark (configs/synthetic_ablation.py): a quarter of the frames degraded
+    # on their own, so that the key frame is often the bad one while its neighbours are clean.
+    'ablation': dict(train_videos=16, val_videos=6, frames=36, width=320, height=180,
+                     degraded_frame_share=0.25),
+    # The ablation study's --quick check: 'tiny' with degraded frames.
+    'ablation_tiny': dict(train_videos=1, val_videos=1, frames=6, width=160, height=90,
+                          min_people=2, max_people=4, degraded_frame_share=0.3),
+    'posetrack_scale': dict(train_videos=250, val_videos=50, frames=100, width=1280,
+                            height=720, max_people=6),
+}
+
+
+def variant(name: str) -> Settings:
+  """The Settings of a named variant."""
+  if name not in VARIANTS:
+    raise ValueError(f'unknown synthetic data variant {name!r}; known: {sorted(VARIANTS)}')
+  return Settings(**VARIANTS[name])
 
 
 SPLITS = ('train', 'val')

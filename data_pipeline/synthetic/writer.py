@@ -5,7 +5,8 @@ ROOT/
   annotations/{train,val}/<video>.json     per-video PoseTrack18 ground truth (poseval input)
   json/posetrack_{train,val}.json          single-file COCO-style keypoints (training reader)
   json/val_boxes.json                      simulated detector boxes for val
-  synthetic_dataset.json                   manifest: settings, paths, statistics
+  synthetic_dataset.json                   manifest: settings, paths, statistics (and the
+                                           degraded frames, when settings ask for them)
 
 Per-video files are written by `data_pipeline.posetrack_video` (exactly the PoseTrack18
 layout). The single-file JSON is the concatenation of the same per-video documents with COCO
@@ -111,10 +112,15 @@ def detection_records(split: str, index: int, per_frame: list) -> list:
   return records
 
 
-def manifest_document(settings, videos: dict, stats: dict) -> dict:
-  return {'generator': GENERATOR, 'format_version': FORMAT_VERSION,
-          'settings': settings.to_dict(), 'paths': dict(PATHS), 'videos': videos,
-          'stats': stats}
+def manifest_document(settings, videos: dict, stats: dict, degraded: dict | None = None
+                      ) -> dict:
+  """The manifest; `degraded` ({split: {video: {frame: kind}}}) when frames were degraded."""
+  document = {'generator': GENERATOR, 'format_version': FORMAT_VERSION,
+              'settings': settings.to_dict(), 'paths': dict(PATHS), 'videos': videos,
+              'stats': stats}
+  if degraded is not None:
+    document['degraded_frames'] = degraded
+  return document
 
 
 def write_json(document, path: str):
