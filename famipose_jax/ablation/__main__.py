@@ -1,0 +1,92 @@
+"""Command line: python -m famipose_jax.ablation --out DIR [--quick] [--seeds 3] [--variants ...].
+
+Runs the whole grid (docs/ablations.md), skipping finished runs and continuing a stopped one
+from its checkpoint, and writes DIR/results.json, DIR/results.md and DIR/ablation.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+import time
+
+from famipose_jax.ablation import grid
+
+DEFAULT_CONFIG = 'configs/synthetic_ablation.py'
+
+
+def _parser() -> argparse.ArgumentParser:
+  parser = argparse.ArgumentParser(
+      prog='python -m famipose_jax.ablation',
+      description='Train and evaluate every FAMI-Pose ablation variant over several seeds.')
+  parser.add_argument('--out', required=True, help='study folder (runs, results, plot)')
+  parser.add_argument('--quick', action='store_true',
+                      help=f'one seed, the variants {", ".join(grid.QUICK_VARIANTS)}, tiny '
+                      'sizes and data (a check of the machinery, not a result)')
+  parser.add_argument('--seeds', type=int, default=None,
+                      help='number of seeds, 0..N-1 (default 3; --quick: 1)')
+  parser.add_argument('--variants', default=None,
+                      help='comma-separated variant names (default: all; known: '
+                      f'{", ".join(v.name for v in grid.VARIANTS)})')
+  parser.add_argument('--data-root', default=None,
+                      help='the ablation dataset folder (default: the config\'s data.root; '
+                      'generated there if missing)')
+  return parser
+
+
+def _variants(args) -> list[str]:
+  if args.variants is None:
+    return list(grid.QUICK_VARIANTS if args.quick else (v.name for v in grid.VARIANTS))
+  names = [n.strip() for n in args.variants.split(',') if n.strip()]
+  unknown = [n for n in names if n not in grid.BY_NAME]
+  if unknown or not names:
+    raise SystemExit(f'error: --variants {args.variants!r}: unknown {unknown}; known: '
+                     f'{", ".join(grid.BY_NAME)}')
+  # Differences are taken from the reference, so it always runs.
+  return [v.name for v in grid.VARIANTS if v.name in names or v.name == grid.REFERENCE]
+
+
+def main(argv=None) -> int:
+  args = _parser().parse_args(argv)
+  seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+  if seeds < 1:
+    raise SystemExit(f'error: --seeds must be >= 1, got {seeds}')
+  variants = _variants(args)
+  # JAX is imported only now: --help and argument errors answer at once.
+  from configs import synthetic_ablation  # pylint: disable=g-import-not-at-top
+  from famipose_jax import config_schema  # pylint: disable=g-import-not-at-top
+  from famipose_jax.ablation import report, runner  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+
+  out = os.path.abspath(args.out)
+  os.makedirs(out, exist_ok=True)
+  # Seeds of a variant compile the same programs: the persistent cache compiles them once.
+  jax.config.update('jax_compilation_cache_dir', os.path.join(out, 'jax_cache'))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  base = synthetic_ablation.get_config('quick' if args.quick else '')
+  if args.data_root:
+    base.data.root = args.data_root
+  base.data.root = os.path.abspath(base.data.root)
+  config_schema.validate_config(base)
+  runs = grid.plan_runs(base, out, list(range(seeds)), variants)
+  command = 'python -m famipose_jax.ablation ' + shlex.join(
+      sys.argv[1:] if argv is None else argv)
+  print(f'[ablation] {len(runs)} runs ({seeds} seed(s) x {len(variants)} variants, stage 1 '
+        f'once per seed) in {out}', flush=True)
+  start = time.time()
+  outcome = runner.run_all(runs, out, log=lambda m: print(m, flush=True))
+  complete = outcome.stopped_by is None and len(outcome.records) == len(runs)
+  report.write(out, outcome.records, variants, list(range(seeds)), command,
+               outcome.trained_seconds, complete)
+  print(f'[ablation] {"done" if complete else "stopped"} after {(time.time() - start) / 60:.1f} '
+        f'min: {os.path.join(out, "results.md")}', flush=True)
+  if complete:
+    with open(os.path.join(out, 'results.md'), encoding='utf-8') as f:
+      print(f.read())
+  return 0 if complete else 130
+
+
+if __name__ == '__main__':
+  sys.exit(main())

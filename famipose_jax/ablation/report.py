@@ -1,0 +1,150 @@
+"""results.json, results.md and ablation.png of a study, from its runs' records.
+
+Per variant: the mean and spread over seeds of the mAP on all key frames, on the degraded key
+frames and on the clean ones, the per-joint-group means, and the paired difference from the
+reference (FAMI-Pose without MI) with its 95% interval. The plot needs matplotlib (the [plot]
+extra); without it the report says so and writes the rest.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from data_pipeline import atomic_files
+from famipose_jax.ablation import grid
+from famipose_jax.ablation import paired_stats
+
+MEASURES = ('mAP', 'degraded_mAP', 'clean_mAP')
+MEASURE_LABELS = {'mAP': 'all key frames', 'degraded_mAP': 'degraded key frames',
+                  'clean_mAP': 'clean key frames'}
+
+
+def _row(record: dict) -> dict:
+  """The row of a record that is its variant's prediction: FAMI-Pose's, or the single frame's."""
+  return record['rows']['final']
+
+
+def summarise(records: list[dict], variants: list[str]) -> list[dict]:
+  """Per variant (in grid order): seeds, spreads, joint-group means, paired differences."""
+  by_run = {}
+  for record in records:
+    name = grid.SINGLE_FRAME if record['run'] == grid.STAGE1_DIR else record['run']
+    by_run.setdefault(name, {})[record['seed']] = _row(record)
+  reference = by_run.get(grid.REFERENCE, {})
+  summary = []
+  for name in variants:
+    rows = by_run.get(name)
+    if not rows:
+      continue
+    variant = grid.BY_NAME[name]
+    seeds = sorted(rows)
+    entry: dict[str, Any] = {
+        'variant': name, 'label': variant.label, 'group': variant.group,
+        'overrides': {k: list(v) if isinstance(v, tuple) else v
+                      for k, v in variant.overrides.items()},
+        'seeds': seeds}
+    for measure in MEASURES:
+      entry[measure] = paired_stats.spread([rows[s][measure] for s in seeds])
+      paired = [s for s in seeds if s in reference]
+      if name != grid.REFERENCE and paired:
+        entry[f'{measure}_vs_reference'] = paired_stats.paired_difference(
+            [rows[s][measure] for s in paired], [reference[s][measure] for s in paired])
+    groups = rows[seeds[0]]['columns']
+    entry['columns'] = {g: paired_stats.spread([rows[s]['columns'][g] for s in seeds])['mean']
+                        for g in groups}
+    summary.append(entry)
+  return summary
+
+
+def _signed(x: float) -> str:
+  return f'{x:+.1f}'
+
+
+def _difference_cell(diff: dict | None) -> str:
+  if diff is None:
+    return '(reference)'
+  if diff['low'] is None:
+    return f'{_signed(diff["mean"])} (1 seed)'
+  mark = ' **clear**' if diff['clear'] else ''
+  return f'{_signed(diff["mean"])} [{_signed(diff["low"])}, {_signed(diff["high"])}]{mark}'
+
+
+def markdown(summary: list[dict], wall_seconds: float | None, seeds: list[int]) -> str:
+  """The tables of results.md."""
+  lines = [
+      f'Seeds: {", ".join(map(str, seeds))}. PoseTrack mAP on the validation key frames: mean '
+      '+- sample sd over seeds; "vs reference": the mean paired difference from FAMI-Pose '
+      'without MI with its 95% t interval; **clear** when that interval excludes 0.', '',
+      '| Variant | all key frames | vs reference | degraded key frames | vs reference | '
+      'clean key frames | vs reference |',
+      '|---|---|---|---|---|---|---|']
+  for entry in summary:
+    cells = [entry['label']]
+    for measure in MEASURES:
+      s = entry[measure]
+      cells.append(f'{s["mean"]:.1f} +- {s["sd"]:.1f}')
+      cells.append(_difference_cell(entry.get(f'{measure}_vs_reference')))
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  if summary:
+    groups = list(summary[0]['columns'])
+    lines += ['', 'Per joint group (mean over seeds, all key frames):', '',
+              '| Variant | ' + ' | '.join(groups) + ' |',
+              '|---|' + '---|' * len(groups)]
+    for entry in summary:
+      lines.append(f'| {entry["label"]} | ' +
+                   ' | '.join(f'{entry["columns"][g]:.1f}' for g in groups) + ' |')
+  if wall_seconds is not None:
+    lines += ['', f'Training and evaluation wall time of the runs in this invocation: '
+              f'{wall_seconds / 60:.1f} min.']
+  return '\n'.join(lines) + '\n'
+
+
+def plot(summary: list[dict], path: str) -> bool:
+  """Bars with sd error bars per variant, one panel per measure; False without matplotlib."""
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return False
+  matplotlib.use('Agg')
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+  figure, axes = pyplot.subplots(1, len(MEASURES), figsize=(5 * len(MEASURES), 0.45 *
+                                                             len(summary) + 1.5), sharey=True)
+  labels = [entry['label'] for entry in summary]
+  for ax, measure in zip(axes, MEASURES):
+    means = [entry[measure]['mean'] for entry in summary]
+    sds = [entry[measure]['sd'] for entry in summary]
+    colours = ['tab:orange' if entry['variant'] == grid.REFERENCE else 'tab:blue'
+               for entry in summary]
+    ax.barh(range(len(summary)), means, xerr=sds, color=colours, capsize=3)
+    ax.set_title(MEASURE_LABELS[measure])
+    ax.set_xlabel('PoseTrack mAP (mean +- sd over seeds)')
+    low = min(m - s for m, s in zip(means, sds))
+    ax.set_xlim(max(0.0, low - 5), max(m + s for m, s in zip(means, sds)) + 2)
+  axes[0].set_yticks(range(len(summary)), labels)
+  axes[0].invert_yaxis()
+  figure.tight_layout()
+  # Written beside, then renamed: a reader never sees half a picture.
+  partial = path + '.partial.png'
+  figure.savefig(partial, dpi=110)
+  pyplot.close(figure)
+  os.replace(partial, path)
+  return True
+
+
+def write(out: str, records: list[dict], variants: list[str], seeds: list[int],
+          command: str, wall_seconds: float | None, complete: bool,
+          log: Callable[[str], None] = print) -> dict:
+  """Writes out/results.json, out/results.md and out/ablation.png; returns the JSON document."""
+  summary = summarise(records, variants)
+  document = {'command': command, 'complete': complete, 'seeds': seeds,
+              'variants': summary,
+              'runs': sorted(records, key=lambda r: (r['seed'], r['run']))}
+  atomic_files.write_json_atomic(os.path.join(out, 'results.json'), document)
+  text = markdown(summary, wall_seconds, seeds)
+  if not complete:
+    text = '**Incomplete: some runs have not finished.**\n\n' + text
+  atomic_files.write_bytes_atomic(os.path.join(out, 'results.md'), text.encode())
+  if not plot(summary, os.path.join(out, 'ablation.png')):
+    log('[ablation] matplotlib is not installed: no ablation.png (pip install -e ".[plot]")')
+  return document
