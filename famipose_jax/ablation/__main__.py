@@ -62,9 +62,6 @@ def main(argv=None) -> int:
 
   out = os.path.abspath(args.out)
   os.makedirs(out, exist_ok=True)
-  # Seeds of a variant compile the same programs: the persistent cache compiles them once.
-  jax.config.update('jax_compilation_cache_dir', os.path.join(out, 'jax_cache'))
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   base = synthetic_ablation.get_config('quick' if args.quick else '')
   if args.data_root:
     base.data.root = args.data_root
@@ -76,7 +73,16 @@ def main(argv=None) -> int:
   print(f'[ablation] {len(runs)} runs ({seeds} seed(s) x {len(variants)} variants, stage 1 '
         f'once per seed) in {out}', flush=True)
   start = time.time()
-  outcome = runner.run_all(runs, out, log=lambda m: print(m, flush=True))
+  # Seeds of a variant compile the same programs: the persistent cache compiles them once.
+  previous = (jax.config.jax_compilation_cache_dir,
+              jax.config.jax_persistent_cache_min_compile_time_secs)
+  jax.config.update('jax_compilation_cache_dir', os.path.join(out, 'jax_cache'))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  try:
+    outcome = runner.run_all(runs, out, log=lambda m: print(m, flush=True))
+  finally:
+    jax.config.update('jax_compilation_cache_dir', previous[0])
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', previous[1])
   complete = outcome.stopped_by is None and len(outcome.records) == len(runs)
   report.write(out, outcome.records, variants, list(range(seeds)), command,
                outcome.trained_seconds, complete)

@@ -18,15 +18,15 @@ from famipose_jax import evaluation
 SUBSETS = ('degraded', 'clean')
 
 
-def degraded_frames(data_root: str, split: str = 'val') -> dict[str, set[int]]:
-  """{video name: degraded frame indices} from the synthetic manifest at `data_root`."""
+def degraded_frames(data_root: str, split: str = 'val') -> dict[str, dict[int, str]]:
+  """{video name: {degraded frame index: its degradation}} from the manifest at `data_root`."""
   path = os.path.join(data_root, writer.MANIFEST)
   with open(path, encoding='utf-8') as f:
     manifest = json.load(f)
   if 'degraded_frames' not in manifest:
     raise ValueError(f'{path}: no degraded_frames (the dataset was generated with '
                      'degraded_frame_share=0); the ablation data has them')
-  return {video: {int(t) for t in frames}
+  return {video: {int(t): kind for t, kind in frames.items()}
           for video, frames in manifest['degraded_frames'][split].items()}
 
 
@@ -37,7 +37,7 @@ def _only(gt_videos, keep) -> list:
       for frame in video.frames]) for video in gt_videos]
 
 
-def subset_results(gt_dir: str, prediction_dir: str, degraded: dict[str, set[int]],
+def subset_results(gt_dir: str, prediction_dir: str, degraded: dict[str, dict[int, str]],
                    **settings) -> dict[str, evaluation.PoseTrackResult]:
   """{'degraded': result, 'clean': result}: the mAP of `prediction_dir` on each subset."""
   gt_videos, pred_videos = evaluation.read_folder_pair(gt_dir, prediction_dir)

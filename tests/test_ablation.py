@@ -1,0 +1,139 @@
+"""The ablation study: its grid, statistics, report, and a --quick study run twice (resume)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from configs import synthetic_ablation
+from famipose_jax import config_schema
+from famipose_jax.ablation import grid, paired_stats, report
+from famipose_jax.ablation.__main__ import main as ablation_main
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_every_variant_changes_exactly_its_overrides(tmp_path):
+  base = synthetic_ablation.get_config()
+  names = [v.name for v in grid.VARIANTS]
+  runs = grid.plan_runs(base, str(tmp_path), [0, 1], names)
+  # Per seed: stage 1, then every variant but the single frame (stage 1 is that variant).
+  assert [(r.seed, r.variant) for r in runs] == [
+      (s, v) for s in (0, 1) for v in ['stage1'] + [n for n in names if n != 'single_frame']]
+  by = {(r.seed, r.variant): r for r in runs}
+  reference = by[(1, grid.REFERENCE)].config
+  assert reference.init_from == str(tmp_path / 'runs' / 'seed_1' / 'stage1')
+  assert reference.seed == 1 and reference.train.pretrain_epochs == 0
+  stage1 = by[(1, 'stage1')].config
+  assert (stage1.model.temporal, stage1.num_epochs, stage1.seed) == (False, 8, 1)
+  for run in runs:
+    config_schema.validate_config(run.config)
+    if run.variant == 'stage1':
+      continue
+    variant = grid.BY_NAME[run.variant]
+    before = config_schema.flatten(by[(run.seed, grid.REFERENCE)].config.to_dict())
+    after = config_schema.flatten(run.config.to_dict())
+    assert {k: v for k, v in after.items() if before[k] != v} == variant.overrides, run.variant
+
+
+def test_unknown_variant_override_and_name_are_refused(tmp_path):
+  with pytest.raises(KeyError, match='model.bogus'):
+    grid._with_overrides(synthetic_ablation.get_config(), {'model.bogus': 1})
+  with pytest.raises(ValueError, match="'nope'"):
+    grid.plan_runs(synthetic_ablation.get_config(), str(tmp_path), [0], ['nope'])
+  with pytest.raises(SystemExit, match='nope'):
+    ablation_main(['--out', str(tmp_path), '--variants', 'global_only,nope'])
+
+
+def test_paired_difference_interval():
+  # d = (2, 3, 4): mean 3, sd 1, t(0.975, 2) = 4.3027 -> 3 +- 2.4841.
+  diff = paired_stats.paired_difference([3.0, 4.0, 5.0], [1.0, 1.0, 1.0])
+  assert diff['mean'] == pytest.approx(3.0) and diff['sd'] == pytest.approx(1.0)
+  assert diff['low'] == pytest.approx(3 - 4.302652729911275 / np.sqrt(3))
+  assert diff['high'] == pytest.approx(3 + 4.302652729911275 / np.sqrt(3))
+  assert diff['clear'] is True
+  # Same mean difference, seeds disagreeing: the interval holds 0.
+  wide = paired_stats.paired_difference([10.0, 1.0, 4.0], [1.0, 1.0, 4.0])
+  assert wide['mean'] == pytest.approx(3.0) and wide['clear'] is False
+  one = paired_stats.paired_difference([2.0], [1.5])
+  assert one == {'mean': 0.5, 'sd': 0.0, 'low': None, 'high': None, 'n': 1, 'clear': None}
+  assert paired_stats.spread([1.0, 2.0, 6.0]) == {
+      'mean': 3.0, 'sd': pytest.approx(np.std([1, 2, 6], ddof=1)), 'min': 1.0, 'max': 6.0,
+      'n': 3}
+
+
+def _record(seed, run, value, degraded):
+  row = {'mAP': value, 'degraded_mAP': degraded, 'clean_mAP': value + 1.0,
+         'columns': {'Head': value, 'Mean': value}}
+  return {'seed': seed, 'run': run, 'rows': {'final': row}}
+
+
+def test_markdown_table():
+  records = [_record(s, 'stage1', 50.0 + s, 30.0 + s) for s in range(3)]
+  records += [_record(s, grid.REFERENCE, 55.0 + s, 40.0 + 2 * s) for s in range(3)]
+  summary = report.summarise(records, [grid.SINGLE_FRAME, 'global_only', grid.REFERENCE])
+  assert [e['variant'] for e in summary] == [grid.SINGLE_FRAME, grid.REFERENCE]
+  text = report.markdown(summary, 600.0, [0, 1, 2])
+  assert ('| single-frame HRNet (stage 1) | 51.0 +- 1.0 | -5.0 [-5.0, -5.0] **clear** | '
+          '31.0 +- 1.0 | -11.0 [-13.5, -8.5] **clear** | 52.0 +- 1.0 | -5.0 [-5.0, -5.0] '
+          '**clear** |') in text
+  assert ('| FAMI-Pose without MI (reference) | 56.0 +- 1.0 | (reference) | 42.0 +- 2.0 | '
+          '(reference) | 57.0 +- 1.0 | (reference) |') in text
+  assert '| single-frame HRNet (stage 1) | 51.0 | 51.0 |' in text
+  assert text.endswith('this invocation: 10.0 min.\n')
+
+
+def _study(out, data, *extra):
+  return subprocess.run([sys.executable, '-m', 'famipose_jax.ablation', '--out', out,
+                         '--quick', '--data-root', data, *extra],
+                        cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_quick_study_writes_its_files_and_resumes(tmp_path):
+  out, data = str(tmp_path / 'study'), str(tmp_path / 'data')
+  first = _study(out, data)
+  assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+  assert '[ablation] run 3 of 3: seed 0, fami_no_mi' in first.stdout
+  assert sorted(os.listdir(out)) == ['ablation.png', 'jax_cache', 'results.json',
+                                     'results.md', 'runs']
+  with open(os.path.join(out, 'results.json')) as f:
+    results = json.load(f)
+  assert results['complete'] is True and results['seeds'] == [0]
+  assert results['command'].startswith('python -m famipose_jax.ablation --out ')
+  assert [v['variant'] for v in results['variants']] == list(grid.QUICK_VARIANTS)
+  assert [(r['seed'], r['run']) for r in results['runs']] == [
+      (0, 'fami_no_mi'), (0, 'global_only'), (0, 'stage1')]
+  for run in results['runs']:
+    rows = run['rows']
+    assert sorted(rows) == (['final'] if run['run'] == 'stage1' else ['backbone', 'final'])
+    # The tiny val video: 6 frames, 2 of them degraded (every frame has people).
+    assert rows['final']['frames'] == {'degraded': 2, 'clean': 4}
+    assert 0.0 <= rows['final']['degraded_mAP'] <= 100.0
+  overrides = {v['variant']: v['overrides'] for v in results['variants']}
+  assert overrides['global_only'] == {'model.local_calibration': False}
+  for entry in results['variants']:
+    assert entry['mAP']['n'] == 1
+    if entry['variant'] != grid.REFERENCE:
+      assert entry['mAP_vs_reference']['clear'] is None    # one seed: no interval
+  with open(os.path.join(out, 'results.md')) as f:
+    table = f.read()
+  for variant in grid.QUICK_VARIANTS:
+    assert f'| {grid.BY_NAME[variant].label} |' in table
+  picture = cv2.imread(os.path.join(out, 'ablation.png'))
+  assert picture is not None and picture.shape[1] > 1000
+
+  # A run whose record is gone is resumed from its checkpoint (not retrained); the others are
+  # skipped; the numbers come back the same.
+  os.remove(os.path.join(out, 'runs', 'seed_0', 'global_only', 'ablation_record.json'))
+  second = _study(out, data)
+  assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+  assert '[ablation] 2 of 3 runs already finished' in second.stdout
+  assert 'run 3 of 3: seed 0, global_only' in second.stdout
+  assert 'trained steps' not in second.stdout
+  with open(os.path.join(out, 'results.json')) as f:
+    again = json.load(f)
+  assert [v['mAP'] for v in again['variants']] == [v['mAP'] for v in results['variants']]
