@@ -137,3 +137,20 @@ def test_quick_study_writes_its_files_and_resumes(tmp_path):
   with open(os.path.join(out, 'results.json')) as f:
     again = json.load(f)
   assert [v['mAP'] for v in again['variants']] == [v['mAP'] for v in results['variants']]
+
+
+def test_clip_sheet_shows_degraded_frames_between_neighbours(tmp_path):
+  from data_pipeline.synthetic import generate, variant
+  from famipose_jax.ablation import clip_sheet
+  settings = dict(variant('ablation_tiny').to_dict(), frames=12)
+  root = generate(str(tmp_path / 'data'), workers=1, verbose=False, **settings).root
+  sheet = clip_sheet.clip_sheet(root)
+  assert sheet.shape[1] == 3 * 160 and sheet.shape[0] in (90, 180, 270)
+  out = str(tmp_path / 'clips.jpg')
+  assert clip_sheet.main(['--data', root, '--out', out]) == 0
+  assert cv2.imread(out).shape == sheet.shape
+  with pytest.raises(SystemExit, match='.jpg or .png'):
+    clip_sheet.main(['--data', root, '--out', str(tmp_path / 'clips.gif')])
+  with pytest.raises(ValueError, match='no degraded_frames'):
+    clip_sheet.clip_sheet(generate(str(tmp_path / 'clean'), workers=1, verbose=False,
+                                   **variant('tiny').to_dict()).root)
