@@ -154,3 +154,35 @@ def test_clip_sheet_shows_degraded_frames_between_neighbours(tmp_path):
   with pytest.raises(ValueError, match='no degraded_frames'):
     clip_sheet.clip_sheet(generate(str(tmp_path / 'clean'), workers=1, verbose=False,
                                    **variant('tiny').to_dict()).root)
+
+
+def test_a_diverged_run_is_a_result_and_fails_its_seed(tmp_path, monkeypatch):
+  from famipose_jax import trainer
+  from famipose_jax.ablation import runner
+  calls = []
+
+  def diverge(config, workdir):
+    calls.append(workdir)
+    raise trainer.NonFiniteLossError(f'loss became nan at step 3 of {workdir}')
+
+  monkeypatch.setattr(trainer, 'train_and_evaluate', diverge)
+  out = str(tmp_path / 'study')
+  runs = grid.plan_runs(synthetic_ablation.get_config('quick'), out, [0],
+                        list(grid.QUICK_VARIANTS))
+  logged = []
+  outcome = runner.run_all(runs, out, log=logged.append)
+  assert calls == [runs[0].workdir]          # stage 1 only: its variants are not trained
+  assert [(r['run'], r['failed']) for r in outcome.records] == [
+      ('stage1', f'loss became nan at step 3 of {runs[0].workdir}'),
+      ('global_only', 'stage 1 of seed 0 failed'), ('fami_no_mi', 'stage 1 of seed 0 failed')]
+  document = report.write(out, outcome.records, list(grid.QUICK_VARIANTS), [0], 'cmd', None,
+                          complete=True, log=logged.append)
+  assert [(v['variant'], v['seeds'], v['failed_seeds']) for v in document['variants']] == [
+      (name, [], [0]) for name in grid.QUICK_VARIANTS]
+  with open(os.path.join(out, 'results.md')) as f:
+    assert '| FAMI-Pose without MI (reference) (failed: seed 0) | - | - | - | - | - | - |' in f.read()
+  assert logged[-1].startswith('[ablation] 3 run(s) failed: runs/seed_0/stage1: loss became nan')
+  # Failed runs are finished: a rerun skips them.
+  calls.clear()
+  again = runner.run_all(runs, out, log=logged.append)
+  assert calls == [] and len(again.records) == 3

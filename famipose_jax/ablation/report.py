@@ -26,16 +26,23 @@ def _row(record: dict) -> dict:
 
 
 def summarise(records: list[dict], variants: list[str]) -> list[dict]:
-  """Per variant (in grid order): seeds, spreads, joint-group means, paired differences."""
-  by_run = {}
+  """Per variant (in grid order): seeds, spreads, joint-group means, paired differences.
+
+  Failed runs (a NaN loss) are listed per variant in 'failed_seeds' and left out of the
+  numbers; a variant with no finished seed has only its name, label and failures.
+  """
+  by_run, failed = {}, {}
   for record in records:
     name = grid.SINGLE_FRAME if record['run'] == grid.STAGE1_DIR else record['run']
-    by_run.setdefault(name, {})[record['seed']] = _row(record)
+    if record.get('failed'):
+      failed.setdefault(name, []).append(record['seed'])
+    else:
+      by_run.setdefault(name, {})[record['seed']] = _row(record)
   reference = by_run.get(grid.REFERENCE, {})
   summary = []
   for name in variants:
-    rows = by_run.get(name)
-    if not rows:
+    rows = by_run.get(name, {})
+    if not rows and name not in failed:
       continue
     variant = grid.BY_NAME[name]
     seeds = sorted(rows)
@@ -43,7 +50,10 @@ def summarise(records: list[dict], variants: list[str]) -> list[dict]:
         'variant': name, 'label': variant.label, 'group': variant.group,
         'overrides': {k: list(v) if isinstance(v, tuple) else v
                       for k, v in variant.overrides.items()},
-        'seeds': seeds}
+        'seeds': seeds, 'failed_seeds': sorted(failed.get(name, []))}
+    if not rows:
+      summary.append(entry)
+      continue
     for measure in MEASURES:
       entry[measure] = paired_stats.spread([rows[s][measure] for s in seeds])
       paired = [s for s in seeds if s in reference]
@@ -81,17 +91,23 @@ def markdown(summary: list[dict], wall_seconds: float | None, seeds: list[int]) 
       '|---|---|---|---|---|---|---|']
   for entry in summary:
     cells = [entry['label']]
+    if entry['failed_seeds']:
+      cells[0] += f' (failed: seed {", ".join(map(str, entry["failed_seeds"]))})'
+    if not entry['seeds']:
+      lines.append('| ' + ' | '.join(cells + ['-'] * 2 * len(MEASURES)) + ' |')
+      continue
     for measure in MEASURES:
       s = entry[measure]
       cells.append(f'{s["mean"]:.1f} +- {s["sd"]:.1f}')
       cells.append(_difference_cell(entry.get(f'{measure}_vs_reference')))
     lines.append('| ' + ' | '.join(cells) + ' |')
-  if summary:
-    groups = list(summary[0]['columns'])
+  scored = [entry for entry in summary if entry['seeds']]
+  if scored:
+    groups = list(scored[0]['columns'])
     lines += ['', 'Per joint group (mean over seeds, all key frames):', '',
               '| Variant | ' + ' | '.join(groups) + ' |',
               '|---|' + '---|' * len(groups)]
-    for entry in summary:
+    for entry in scored:
       lines.append(f'| {entry["label"]} | ' +
                    ' | '.join(f'{entry["columns"][g]:.1f}' for g in groups) + ' |')
   if wall_seconds is not None:
@@ -102,6 +118,9 @@ def markdown(summary: list[dict], wall_seconds: float | None, seeds: list[int]) 
 
 def plot(summary: list[dict], path: str) -> bool:
   """Bars with sd error bars per variant, one panel per measure; False without matplotlib."""
+  summary = [entry for entry in summary if entry['seeds']]
+  if not summary:
+    return True             # nothing finished: no bars to draw
   try:
     import matplotlib  # pylint: disable=g-import-not-at-top
   except ImportError:
@@ -140,6 +159,10 @@ def write(out: str, records: list[dict], variants: list[str], seeds: list[int],
   document = {'command': command, 'complete': complete, 'seeds': seeds,
               'variants': summary,
               'runs': sorted(records, key=lambda r: (r['seed'], r['run']))}
+  failures = [r for r in records if r.get('failed')]
+  if failures:
+    log(f'[ablation] {len(failures)} run(s) failed: ' +
+        '; '.join(f'{r["workdir"]}: {r["failed"]}' for r in failures))
   atomic_files.write_json_atomic(os.path.join(out, 'results.json'), document)
   text = markdown(summary, wall_seconds, seeds)
   if not complete:

@@ -4,6 +4,10 @@ A run is finished when its workdir holds `ablation_record.json` (written atomica
 evaluation) and its config.json is still the config the grid asks for. A run stopped halfway
 (Ctrl-C, SIGTERM, a crash, kill -9) resumes from its latest checkpoint: the trainer does that
 when it is given the same workdir and config. Nothing is retrained to rebuild the report.
+
+A run whose loss becomes NaN or infinite is a result, not a crash of the study: its record says
+`failed` with the trainer's message (and a seed whose stage 1 failed fails its variants without
+training them). Delete a failed run's record to try it again.
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ def _finished_record(run: grid.Run) -> dict | None:
   workdir_binding.bind_workdir(run.workdir, run.config, write=False)
   with open(path, encoding='utf-8') as f:
     return json.load(f)
+
+
+def _failed_record(run: grid.Run, out: str, reason: str) -> dict:
+  return {'seed': run.seed, 'run': run.variant, 'workdir': os.path.relpath(run.workdir, out),
+          'failed': reason, 'rows': None}
 
 
 def _record(run: grid.Run, summary: trainer.RunSummary, out: str, seconds: float) -> dict:
@@ -89,13 +98,24 @@ def run_all(runs: list[grid.Run], out: str, log: Callable[[str], None] = print) 
     log(f'[ablation] run {done + 1} of {len(runs)}: seed {run.seed}, {run.variant} '
         f'(elapsed {_duration(time.time() - start)}{left})')
     began = time.time()
-    summary = trainer.train_and_evaluate(run.config, run.workdir)
-    if summary.stopped_by:
-      log(f'[ablation] stopped by {summary.stopped_by} during {run.workdir}; rerun the same '
-          'command to continue from its checkpoint')
-      return Outcome(records, summary.stopped_by, sum(trained))
-    trained.append(time.time() - began)
-    record = _record(run, summary, out, trained[-1])
+    stage1 = next((r for r in records if r['seed'] == run.seed and r['run'] == grid.STAGE1_DIR),
+                  None)
+    if run.variant != grid.STAGE1_DIR and stage1 is not None and stage1.get('failed'):
+      record = _failed_record(run, out, f'stage 1 of seed {run.seed} failed')
+    else:
+      try:
+        summary = trainer.train_and_evaluate(run.config, run.workdir)
+      except trainer.NonFiniteLossError as e:
+        log(f'[ablation] {run.workdir} failed: {e}')
+        summary, record = None, _failed_record(run, out, str(e))
+      if summary is not None and summary.stopped_by:
+        log(f'[ablation] stopped by {summary.stopped_by} during {run.workdir}; rerun the same '
+            'command to continue from its checkpoint')
+        return Outcome(records, summary.stopped_by, sum(trained))
+      trained.append(time.time() - began)
+      if summary is not None:
+        record = _record(run, summary, out, trained[-1])
+    os.makedirs(run.workdir, exist_ok=True)
     atomic_files.write_json_atomic(os.path.join(run.workdir, RECORD_FILE), record)
     records.append(record)
   return Outcome(records, None, sum(trained))
