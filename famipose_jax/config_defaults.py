@@ -60,7 +60,8 @@ def published_config() -> ml_collections.ConfigDict:
   d = config.data = ml_collections.ConfigDict()
   d.dataset = 'posetrack17'              # | 'posetrack18' | 'posetrack21' | 'synthetic'
   d.root = ''                            # dataset folder (see README: data layout)
-  d.synthetic_variant = 'default'        # 'synthetic': generator settings made at root if absent
+  d.synthetic_variant = ''               # 'synthetic': '' any dataset at root ('default' made if
+                                         #   absent); a named variant: exactly its settings
   d.image_size = image_size
   d.heatmap_size = heatmap_size
   d.num_joints = num_joints

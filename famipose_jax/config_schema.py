@@ -32,7 +32,7 @@ CHOICES = {
     'model.dtype': ('float32', 'bfloat16'),
     'model.backbone.final_conv_kernel': (1, 3),
     'data.dataset': ('posetrack17', 'posetrack18', 'posetrack21', 'synthetic'),
-    'data.synthetic_variant': tuple(synthetic_settings.VARIANTS),
+    'data.synthetic_variant': ('',) + tuple(synthetic_settings.VARIANTS),
     'data.boundary_rule': ('published', 'clamp'),
     'data.annotation_source': ('coco_json', 'per_video'),
     'data.eval_boxes': ('detections', 'ground_truth'),

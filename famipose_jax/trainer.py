@@ -88,8 +88,9 @@ def pretrain_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigD
 def ensure_dataset(config: ml_collections.ConfigDict):
   """Checks data.root; generates the synthetic dataset there when it is configured and absent.
 
-  A synthetic folder made with other settings than data.synthetic_variant's is refused
-  (DatasetExistsError names the settings that differ), never trained on.
+  data.synthetic_variant '' takes any synthetic dataset found at root (and generates the
+  'default' settings when there is none); a named variant must find exactly its settings, and a
+  folder made with others is refused (DatasetExistsError names the settings that differ).
   """
   if config.data.dataset != 'synthetic':
     if not os.path.isdir(config.data.root):
@@ -97,17 +98,24 @@ def ensure_dataset(config: ml_collections.ConfigDict):
                               f'{config.data.dataset} dataset; see README "Data layout")')
     return
   from data_pipeline import synthetic  # pylint: disable=g-import-not-at-top
-  settings = synthetic.variant(config.data.synthetic_variant)
+  name = config.data.synthetic_variant
   missing = synthetic.read_manifest(config.data.root) is None
+  if not missing and not name:
+    return
   if missing:
     if jax.process_count() > 1:
       raise FileNotFoundError(f'synthetic dataset missing at {config.data.root}; generate it '
                               'once with `python -m data_pipeline.synthetic --out DIR` before a '
                               'multi-process run')
     log(f'synthetic dataset not found at {config.data.root}: generating it '
-        f'(variant {config.data.synthetic_variant!r})')
-  synthetic.generate(config.data.root, verbose=missing and jax.process_index() == 0,
-                     **settings.to_dict())
+        f'(settings {name or "default"!r})')
+  try:
+    synthetic.generate(config.data.root, verbose=missing and jax.process_index() == 0,
+                       **synthetic.variant(name or 'default').to_dict())
+  except synthetic.DatasetExistsError as e:
+    raise synthetic.DatasetExistsError(
+        f'config.data.synthetic_variant={name!r}: {e} (For training: use another data.root, '
+        'or remove that folder to have it generated.)') from e
 
 
 def _host_scalars(metrics: dict[str, Any]) -> dict[str, float]:

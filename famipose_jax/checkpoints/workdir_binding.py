@@ -111,7 +111,13 @@ def _is_runtime(name: str) -> bool:
 
 def config_differences(recorded: Mapping[str, Any], current: Mapping[str, Any], *,
                        recorded_where: str = 'in the workdir') -> list[str]:
-  """'field: old in the workdir, new now' for every non-runtime field that differs."""
+  """'field: old in the workdir, new now' for every non-runtime field that differs.
+
+  A field the record lacks counts as its published default: a field added later defaults to
+  what the program did before it existed (as `config_from_record` reads such a record).
+  """
+  defaults = flat_config(config_defaults.published_config())
+  recorded = {**{n: defaults[n] for n in current if n in defaults}, **recorded}
   names = sorted(n for n in set(recorded) | set(current) if not _is_runtime(n))
   return [f'  {n}: {recorded.get(n, "<absent>")!r} {recorded_where}, '
           f'{current.get(n, "<absent>")!r} now'
