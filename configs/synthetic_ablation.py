@@ -1,11 +1,12 @@
-"""The ablation benchmark: FAMI-Pose's parts on synthetic videos whose key frame is often the bad one.
+"""The ablation benchmark: FAMI-Pose's parts on synthetic videos whose key frame is often bad.
 
   python -m famipose_jax.ablation --out runs/ablation        # the whole study (docs/ablations.md)
   python train.py --config=configs/synthetic_ablation.py --workdir=runs/abl_fami   # one run
 
 The data (data.synthetic_variant='ablation') degrade a quarter of the frames on their own (an
 extreme motion blur, an object crossing the lens in front of a person, a corrupted band of
-rows), each with clean neighbours up to +-2 frames, as in the paper's motivating examples.
+rows), none within 2 frames of another (the ordinary blur and occluders of the synthetic
+data can still touch the neighbours), as in the paper's motivating examples.
 Sizes are the demo's (configs/synthetic.py) shrunk so that 3 seeds x 12 variants run on two
 CPU cores in about 80 minutes; the recipe is the demo's: stage 1 trains the
 single-frame HRNet, stage 2 trains each variant on that frozen backbone. Evaluation uses the
@@ -28,7 +29,6 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   d.synthetic_variant = 'ablation'
   d.root = 'data/synthetic_ablation'
   d.eval_boxes = 'ground_truth'
-  config.eval.prediction_layout = 'posetrack18'
   config.train.progress_bar = False
   config.train.num_vis_samples = 0
   if variant == 'quick':

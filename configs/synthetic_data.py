@@ -7,8 +7,9 @@ Variants (data_pipeline/synthetic/settings.py, VARIANTS; a training config names
 data.synthetic_variant): 'default' (20 train + 6 val videos x 36 frames at 480x270, under a
 minute on two cores), 'tiny' (1 + 1 videos x 6 frames at 160x90, with occluders, crowds and
 blur forced on, for tests), 'ablation' (16 + 6 videos x 36 frames at 320x180, a quarter of the
-frames degraded with clean neighbours: docs/ablations.md), 'posetrack_scale' (1280x720,
-250 + 50 videos x 100 frames).
+frames degraded with undegraded neighbours: docs/ablations.md), 'ablation_tiny' (its --quick
+check: tiny sizes, degraded frames), 'posetrack_scale' (1280x720, 250 + 50 videos x 100
+frames).
 """
 
 import ml_collections

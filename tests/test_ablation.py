@@ -180,7 +180,8 @@ def test_a_diverged_run_is_a_result_and_fails_its_seed(tmp_path, monkeypatch):
   assert [(v['variant'], v['seeds'], v['failed_seeds']) for v in document['variants']] == [
       (name, [], [0]) for name in grid.QUICK_VARIANTS]
   with open(os.path.join(out, 'results.md')) as f:
-    assert '| FAMI-Pose without MI (reference) (failed: seed 0) | - | - | - | - | - | - |' in f.read()
+    assert ('| FAMI-Pose without MI (reference) (failed: seed 0) | - | - | - | - | - | - |'
+            in f.read())
   assert logged[-1].startswith('[ablation] 3 run(s) failed: runs/seed_0/stage1: loss became nan')
   # Failed runs are finished: a rerun skips them.
   calls.clear()

@@ -1,4 +1,4 @@
-"""Degraded key frames (Settings.degraded_frame_share): where they are, what they do, what they leave."""
+"""Degraded key frames (Settings.degraded_frame_share): where they fall, what they do and spare."""
 
 import json
 import os

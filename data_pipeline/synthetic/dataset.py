@@ -144,25 +144,25 @@ def _summarise(settings: Settings, results: list) -> dict:
 def _degraded_stats(results: list) -> dict:
   """How many frames each degradation hit, and how hidden the labelled joints are there."""
   counts = {kind: 0 for kind in scenes.DEGRADATIONS}
-  hidden = {'degraded': [0, 0], 'clean': [0, 0]}    # [hidden, labelled] joints, labelled frames
-  labelled_degraded = labelled = 0
+  frames = {'degraded': [], 'clean': []}
   for r in results:
     for frame, code in zip(r.frames, r.degraded):
       if code:
         counts[scenes.DEGRADATIONS[code - 1]] += 1
-      if not frame.is_labeled:
-        continue
-      labelled += 1
-      labelled_degraded += bool(code)
-      tally = hidden['degraded' if code else 'clean']
-      for person in frame.persons:
-        tally[0] += int(np.sum(person.occluded))
-        tally[1] += person.num_keypoints
-  share = lambda a, b: round(100.0 * a / b, 1) if b else 0.0
+      frames['degraded' if code else 'clean'].append(frame)
+  tally = {subset: writer.stats_of(f) for subset, f in frames.items()}
+
+  def percent(part, whole):
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+  labelled = tally['degraded']['labeled_frames']
   return {'frames': counts,
-          'labeled_frames': labelled_degraded,
-          'labeled_frames_percent': share(labelled_degraded, labelled),
-          'hidden_joints_percent': {k: share(*v) for k, v in hidden.items()}}
+          'labeled_frames': labelled,
+          'labeled_frames_percent': percent(labelled,
+                                            labelled + tally['clean']['labeled_frames']),
+          'hidden_joints_percent': {
+              subset: percent(t['occluded_labeled_joints'], t['labeled_joints'])
+              for subset, t in tally.items()}}
 
 
 def degraded_frames(results: list, split: str) -> dict:

@@ -46,9 +46,9 @@ class Settings:
   det_miss_rate: float = 0.05        # base chance a visible person gets no detection box
   det_false_positives: float = 0.5   # mean background boxes per frame
   # Share of frames degraded on their own (an extreme blur, a passing occluder over a person or
-  # a corrupted band), each with clean neighbours up to +-2 frames: key frames that a temporal
-  # model can repair from its supporting frames. 0 draws nothing (and leaves every other
-  # random choice as it was).
+  # a corrupted band), no two within 2 frames of each other (ordinary blur and occluders may
+  # still touch the neighbours): key frames that a temporal model can repair from its
+  # supporting frames. 0 draws nothing (and leaves every other random choice as it was).
   degraded_frame_share: float = 0.0
 
   def __post_init__(self):
@@ -118,7 +118,8 @@ VARIANTS = {
     # on their own, so that the key frame is often the bad one while its neighbours are clean.
     'ablation': dict(train_videos=16, val_videos=6, frames=36, width=320, height=180,
                      degraded_frame_share=0.25),
-    # The ablation study's --quick check: 'tiny' with degraded frames.
+    # The ablation study's --quick check: 'tiny' sizes with degraded frames (the other
+    # forced-on hazards of 'tiny' left at their defaults).
     'ablation_tiny': dict(train_videos=1, val_videos=1, frames=6, width=160, height=90,
                           min_people=2, max_people=4, degraded_frame_share=0.3),
     'posetrack_scale': dict(train_videos=250, val_videos=50, frames=100, width=1280,

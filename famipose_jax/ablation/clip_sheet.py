@@ -64,11 +64,12 @@ def main(argv=None) -> int:
   parser.add_argument('--out', required=True, help='image to write (.jpg or .png)')
   parser.add_argument('--split', default='val', choices=('train', 'val'))
   args = parser.parse_args(argv)
-  sheet = clip_sheet(args.data, args.split)
   extension = os.path.splitext(args.out)[1].lower()
   if extension not in ('.jpg', '.jpeg', '.png'):
     raise SystemExit(f'--out {args.out}: give a .jpg or .png file name')
-  ok, data = cv2.imencode(extension, sheet, [cv2.IMWRITE_JPEG_QUALITY, 85])
+  sheet = clip_sheet(args.data, args.split)
+  params = [cv2.IMWRITE_JPEG_QUALITY, 85] if extension != '.png' else []
+  ok, data = cv2.imencode(extension, sheet, params)
   if not ok:
     raise RuntimeError(f'{extension} encoding failed')
   atomic_files.write_bytes_atomic(args.out, data.tobytes())

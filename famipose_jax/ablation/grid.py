@@ -63,6 +63,7 @@ class Run:
 
 
 def seed_dir(out: str, seed: int) -> str:
+  """The folder of one seed's runs in the study folder `out`."""
   return os.path.join(out, 'runs', f'seed_{seed}')
 
 
@@ -82,7 +83,14 @@ def _with_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]
 
 def plan_runs(base: ml_collections.ConfigDict, out: str, seeds: list[int],
               variants: list[str]) -> list[Run]:
-  """Every run, seed by seed: the seed's stage 1, then each trained variant's stage 2."""
+  """Every run, seed by seed: the seed's stage 1, then each trained variant's stage 2.
+
+  Args:
+    base: the benchmark config (configs/synthetic_ablation.py).
+    out: the study folder; runs go to out/runs/seed_<s>/<variant>.
+    seeds: config.seed of each seed.
+    variants: names from VARIANTS, in grid order.
+  """
   # Imported here: the trainer pulls in JAX, and the grid is also read by the report.
   from famipose_jax import trainer  # pylint: disable=g-import-not-at-top
   unknown = [v for v in variants if v not in BY_NAME]

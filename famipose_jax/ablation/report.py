@@ -71,13 +71,19 @@ def _signed(x: float) -> str:
   return f'{x:+.1f}'
 
 
-def _difference_cell(diff: dict | None) -> str:
-  if diff is None:
+def _difference_cell(entry: dict, measure: str) -> str:
+  if entry['variant'] == grid.REFERENCE:
     return '(reference)'
+  diff = entry.get(f'{measure}_vs_reference')
+  if diff is None:
+    return 'n/a (no reference seed finished)'
+  # Fewer paired seeds than the variant's own (a reference seed failed): say how many.
+  paired = f' (n={diff["n"]})' if diff['n'] < len(entry['seeds']) else ''
   if diff['low'] is None:
     return f'{_signed(diff["mean"])} (1 seed)'
   mark = ' **clear**' if diff['clear'] else ''
-  return f'{_signed(diff["mean"])} [{_signed(diff["low"])}, {_signed(diff["high"])}]{mark}'
+  return (f'{_signed(diff["mean"])} [{_signed(diff["low"])}, {_signed(diff["high"])}]'
+          f'{paired}{mark}')
 
 
 def markdown(summary: list[dict], wall_seconds: float | None, seeds: list[int]) -> str:
@@ -99,7 +105,7 @@ def markdown(summary: list[dict], wall_seconds: float | None, seeds: list[int]) 
     for measure in MEASURES:
       s = entry[measure]
       cells.append(f'{s["mean"]:.1f} +- {s["sd"]:.1f}')
-      cells.append(_difference_cell(entry.get(f'{measure}_vs_reference')))
+      cells.append(_difference_cell(entry, measure))
     lines.append('| ' + ' | '.join(cells) + ' |')
   scored = [entry for entry in summary if entry['seeds']]
   if scored:

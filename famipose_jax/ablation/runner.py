@@ -6,8 +6,10 @@ evaluation) and its config.json is still the config the grid asks for. A run sto
 when it is given the same workdir and config. Nothing is retrained to rebuild the report.
 
 A run whose loss becomes NaN or infinite is a result, not a crash of the study: its record says
-`failed` with the trainer's message (and a seed whose stage 1 failed fails its variants without
-training them). Delete a failed run's record to try it again.
+`failed` with the trainer's message, and the variants of a seed whose stage 1 failed are
+reported failed without being trained (and without a record: they run once stage 1 does).
+Training is deterministic, so to try a failed run again delete its workdir (its checkpoints
+would resume just before the same NaN). Any other error stops the study with its message.
 """
 
 from __future__ import annotations
@@ -92,29 +94,29 @@ def run_all(runs: list[grid.Run], out: str, log: Callable[[str], None] = print) 
   if records:
     log(f'[ablation] {len(records)} of {len(runs)} runs already finished in {out}: skipped')
   for i, run in enumerate(todo):
+    stage1 = next((r for r in records if r['seed'] == run.seed and r['run'] == grid.STAGE1_DIR),
+                  None)
+    if run.variant != grid.STAGE1_DIR and stage1 is not None and stage1.get('failed'):
+      records.append(_failed_record(run, out, f'stage 1 of seed {run.seed} failed'))
+      continue
     done = len(runs) - len(todo) + i
     left = (f', about {_duration(sum(trained) / len(trained) * (len(todo) - i))} left'
             if trained else '')
     log(f'[ablation] run {done + 1} of {len(runs)}: seed {run.seed}, {run.variant} '
         f'(elapsed {_duration(time.time() - start)}{left})')
     began = time.time()
-    stage1 = next((r for r in records if r['seed'] == run.seed and r['run'] == grid.STAGE1_DIR),
-                  None)
-    if run.variant != grid.STAGE1_DIR and stage1 is not None and stage1.get('failed'):
-      record = _failed_record(run, out, f'stage 1 of seed {run.seed} failed')
-    else:
-      try:
-        summary = trainer.train_and_evaluate(run.config, run.workdir)
-      except trainer.NonFiniteLossError as e:
-        log(f'[ablation] {run.workdir} failed: {e}')
-        summary, record = None, _failed_record(run, out, str(e))
-      if summary is not None and summary.stopped_by:
-        log(f'[ablation] stopped by {summary.stopped_by} during {run.workdir}; rerun the same '
-            'command to continue from its checkpoint')
-        return Outcome(records, summary.stopped_by, sum(trained))
-      trained.append(time.time() - began)
-      if summary is not None:
-        record = _record(run, summary, out, trained[-1])
+    try:
+      summary = trainer.train_and_evaluate(run.config, run.workdir)
+    except trainer.NonFiniteLossError as e:
+      log(f'[ablation] {run.workdir} failed: {e}')
+      summary, record = None, _failed_record(run, out, str(e))
+    if summary is not None and summary.stopped_by:
+      log(f'[ablation] stopped by {summary.stopped_by} during {run.workdir}; rerun the same '
+          'command to continue from its checkpoint')
+      return Outcome(records, summary.stopped_by, sum(trained))
+    trained.append(time.time() - began)
+    if summary is not None:
+      record = _record(run, summary, out, trained[-1])
     os.makedirs(run.workdir, exist_ok=True)
     atomic_files.write_json_atomic(os.path.join(run.workdir, RECORD_FILE), record)
     records.append(record)
