@@ -68,7 +68,7 @@ def test_paired_difference_interval():
 
 def _record(seed, run, value, degraded):
   row = {'mAP': value, 'degraded_mAP': degraded, 'clean_mAP': value + 1.0,
-         'columns': {'Head': value, 'Mean': value}}
+         'columns': {**{g: value for g in report.JOINT_GROUPS}, 'Mean': value}}
   return {'seed': seed, 'run': run, 'rows': {'final': row}}
 
 
@@ -83,8 +83,10 @@ def test_markdown_table():
           '**clear** |') in text
   assert ('| FAMI-Pose without MI (reference) | 56.0 +- 1.0 | (reference) | 42.0 +- 2.0 | '
           '(reference) | 57.0 +- 1.0 | (reference) |') in text
-  assert '| single-frame HRNet (stage 1) | 51.0 | 51.0 |' in text
-  assert text.endswith('this invocation: 10.0 min.\n')
+  assert ('| Variant | Head | Shoulder | Elbow | Wrist | Hip | Knee | Ankle |\n|---|---|---|---|'
+          '---|---|---|---|\n| single-frame HRNet (stage 1) | 51.0 | 51.0 | 51.0 | 51.0 | 51.0 | '
+          '51.0 | 51.0 |') in text
+  assert text.endswith('summed over their records: 10.0 min.\n')
 
 
 def _study(out, data, *extra):
@@ -175,7 +177,7 @@ def test_a_diverged_run_is_a_result_and_fails_its_seed(tmp_path, monkeypatch):
   assert [(r['run'], r['failed']) for r in outcome.records] == [
       ('stage1', f'loss became nan at step 3 of {runs[0].workdir}'),
       ('global_only', 'stage 1 of seed 0 failed'), ('fami_no_mi', 'stage 1 of seed 0 failed')]
-  document = report.write(out, outcome.records, list(grid.QUICK_VARIANTS), [0], 'cmd', None,
+  document = report.write(out, outcome.records, list(grid.QUICK_VARIANTS), [0], 'cmd',
                           complete=True, log=logged.append)
   assert [(v['variant'], v['seeds'], v['failed_seeds']) for v in document['variants']] == [
       (name, [], [0]) for name in grid.QUICK_VARIANTS]

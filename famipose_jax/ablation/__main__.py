@@ -84,8 +84,7 @@ def main(argv=None) -> int:
     jax.config.update('jax_compilation_cache_dir', previous[0])
     jax.config.update('jax_persistent_cache_min_compile_time_secs', previous[1])
   complete = outcome.stopped_by is None and len(outcome.records) == len(runs)
-  report.write(out, outcome.records, variants, list(range(seeds)), command,
-               outcome.trained_seconds, complete)
+  report.write(out, outcome.records, variants, list(range(seeds)), command, complete)
   print(f'[ablation] {"done" if complete else "stopped"} after {(time.time() - start) / 60:.1f} '
         f'min: {os.path.join(out, "results.md")}', flush=True)
   if complete:

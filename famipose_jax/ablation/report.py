@@ -12,10 +12,13 @@ import os
 from typing import Any, Callable
 
 from data_pipeline import atomic_files
+from data_pipeline import joints
 from famipose_jax.ablation import grid
 from famipose_jax.ablation import paired_stats
 
 MEASURES = ('mAP', 'degraded_mAP', 'clean_mAP')
+# The evaluator's table order (the overall mean is the 'all key frames' column).
+JOINT_GROUPS = tuple(name for name, _ in joints.TABLE_COLUMNS)
 MEASURE_LABELS = {'mAP': 'all key frames', 'degraded_mAP': 'degraded key frames',
                   'clean_mAP': 'clean key frames'}
 
@@ -60,9 +63,8 @@ def summarise(records: list[dict], variants: list[str]) -> list[dict]:
       if name != grid.REFERENCE and paired:
         entry[f'{measure}_vs_reference'] = paired_stats.paired_difference(
             [rows[s][measure] for s in paired], [reference[s][measure] for s in paired])
-    groups = rows[seeds[0]]['columns']
     entry['columns'] = {g: paired_stats.spread([rows[s]['columns'][g] for s in seeds])['mean']
-                        for g in groups}
+                        for g in JOINT_GROUPS}
     summary.append(entry)
   return summary
 
@@ -86,7 +88,7 @@ def _difference_cell(entry: dict, measure: str) -> str:
           f'{paired}{mark}')
 
 
-def markdown(summary: list[dict], wall_seconds: float | None, seeds: list[int]) -> str:
+def markdown(summary: list[dict], run_seconds: float | None, seeds: list[int]) -> str:
   """The tables of results.md."""
   lines = [
       f'Seeds: {", ".join(map(str, seeds))}. PoseTrack mAP on the validation key frames: mean '
@@ -109,16 +111,16 @@ def markdown(summary: list[dict], wall_seconds: float | None, seeds: list[int]) 
     lines.append('| ' + ' | '.join(cells) + ' |')
   scored = [entry for entry in summary if entry['seeds']]
   if scored:
-    groups = list(scored[0]['columns'])
+    groups = JOINT_GROUPS
     lines += ['', 'Per joint group (mean over seeds, all key frames):', '',
               '| Variant | ' + ' | '.join(groups) + ' |',
               '|---|' + '---|' * len(groups)]
     for entry in scored:
       lines.append(f'| {entry["label"]} | ' +
                    ' | '.join(f'{entry["columns"][g]:.1f}' for g in groups) + ' |')
-  if wall_seconds is not None:
-    lines += ['', f'Training and evaluation wall time of the runs in this invocation: '
-              f'{wall_seconds / 60:.1f} min.']
+  if run_seconds is not None:
+    lines += ['', f'Wall time of the runs (training, evaluation, start-up), summed over their '
+              f'records: {run_seconds / 60:.1f} min.']
   return '\n'.join(lines) + '\n'
 
 
@@ -158,10 +160,10 @@ def plot(summary: list[dict], path: str) -> bool:
 
 
 def write(out: str, records: list[dict], variants: list[str], seeds: list[int],
-          command: str, wall_seconds: float | None, complete: bool,
-          log: Callable[[str], None] = print) -> dict:
+          command: str, complete: bool, log: Callable[[str], None] = print) -> dict:
   """Writes out/results.json, out/results.md and out/ablation.png; returns the JSON document."""
   summary = summarise(records, variants)
+  run_seconds = sum(r.get('wall_seconds', 0.0) for r in records)
   document = {'command': command, 'complete': complete, 'seeds': seeds,
               'variants': summary,
               'runs': sorted(records, key=lambda r: (r['seed'], r['run']))}
@@ -170,7 +172,7 @@ def write(out: str, records: list[dict], variants: list[str], seeds: list[int],
     log(f'[ablation] {len(failures)} run(s) failed: ' +
         '; '.join(f'{r["workdir"]}: {r["failed"]}' for r in failures))
   atomic_files.write_json_atomic(os.path.join(out, 'results.json'), document)
-  text = markdown(summary, wall_seconds, seeds)
+  text = markdown(summary, run_seconds, seeds)
   if not complete:
     text = '**Incomplete: some runs have not finished.**\n\n' + text
   atomic_files.write_bytes_atomic(os.path.join(out, 'results.md'), text.encode())

@@ -34,7 +34,6 @@ RECORD_FILE = 'ablation_record.json'
 class Outcome:
   records: list[dict]              # finished runs (this invocation's and earlier ones)
   stopped_by: str | None           # 'SIGINT' / 'SIGTERM' when a run was interrupted
-  trained_seconds: float           # wall time of the runs trained by this invocation
 
 
 def _finished_record(run: grid.Run) -> dict | None:
@@ -113,11 +112,11 @@ def run_all(runs: list[grid.Run], out: str, log: Callable[[str], None] = print) 
     if summary is not None and summary.stopped_by:
       log(f'[ablation] stopped by {summary.stopped_by} during {run.workdir}; rerun the same '
           'command to continue from its checkpoint')
-      return Outcome(records, summary.stopped_by, sum(trained))
+      return Outcome(records, summary.stopped_by)
     trained.append(time.time() - began)
     if summary is not None:
       record = _record(run, summary, out, trained[-1])
     os.makedirs(run.workdir, exist_ok=True)
     atomic_files.write_json_atomic(os.path.join(run.workdir, RECORD_FILE), record)
     records.append(record)
-  return Outcome(records, None, sum(trained))
+  return Outcome(records, None)
