@@ -7,11 +7,11 @@ The data (data.synthetic_variant='ablation') degrade a quarter of the frames on 
 extreme motion blur, an object crossing the lens in front of a person, a corrupted band of
 rows), none within 2 frames of another (the ordinary blur and occluders of the synthetic
 data can still touch the neighbours), as in the paper's motivating examples.
-Sizes are the demo's (configs/synthetic.py) shrunk so that 3 seeds x 12 variants run on two
-CPU cores in about 80 minutes; the recipe is the demo's: stage 1 trains the
-single-frame HRNet, stage 2 trains each variant on that frozen backbone. Evaluation uses the
-ground-truth boxes, so that the detector's misses on degraded frames do not hide what the
-pose network does there.
+Sizes are the demo's (configs/synthetic.py) shrunk so that 3 seeds x 13 variants run on two
+CPU cores in about 1 h 40 min (measured: docs/ablations.md); the recipe is the demo's: stage 1
+trains the single-frame HRNet, stage 2 trains each variant on that frozen backbone. Evaluation
+uses the ground-truth boxes, so that the detector's misses on degraded frames do not hide what
+the pose network does there.
 """
 
 import ml_collections

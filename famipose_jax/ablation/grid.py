@@ -34,6 +34,10 @@ VARIANTS = (
     Variant('local_only', 'local calibration only', {'model.global_transform': 'none'},
             'components'),
     Variant(REFERENCE, 'FAMI-Pose without MI (reference)', {}, 'components'),
+    # The published DCN uses its raw mask; with N(0, 0.001) weights it starts near 0, so the
+    # calibrated supporting features start near 0 too. DCNv2's sigmoid mask starts at 0.5.
+    Variant('dcn_sigmoid_mask', 'local calibration with a sigmoid mask',
+            {'model.dcn_mask_activation': 'sigmoid'}, 'components'),
     Variant('mi_published', '+ MI, published terms', {'loss.mi': 'published'}, 'MI'),
     Variant('mi_true_kl', '+ MI, true KL', {'loss.mi': 'published', 'loss.mi_faithful': False},
             'MI'),
