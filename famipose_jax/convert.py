@@ -28,8 +28,9 @@ from famipose_jax.interop import checkpoint_io
 from famipose_jax.interop import convert
 
 
-def load_config_file(path: str | None) -> ml_collections.ConfigDict:
-  """get_config() of a Python config file (None: the published config)."""
+def load_config_file(path: str | None, variant: str = '') -> ml_collections.ConfigDict:
+  """get_config() of a Python config file (None: the published config); get_config(variant)
+  when a variant is given (as `--config=file.py:variant` does for train.py)."""
   if path is None:
     return config_defaults.published_config()
   spec = importlib.util.spec_from_file_location('conversion_config', path)
@@ -39,7 +40,7 @@ def load_config_file(path: str | None) -> ml_collections.ConfigDict:
   spec.loader.exec_module(module)
   if not hasattr(module, 'get_config'):
     raise SystemExit(f'--config {path}: defines no get_config()')
-  return module.get_config()
+  return module.get_config(variant) if variant else module.get_config()
 
 
 def config_from_args(args: argparse.Namespace) -> ml_collections.ConfigDict:

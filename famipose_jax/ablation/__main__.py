@@ -30,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--variants', default=None,
                       help='comma-separated variant names (default: all; known: '
                       f'{", ".join(v.name for v in grid.VARIANTS)})')
+  parser.add_argument('--config', default=DEFAULT_CONFIG,
+                      help=f'the benchmark config file (default {DEFAULT_CONFIG}, from the '
+                      'repository root); --quick calls its get_config(\'quick\')')
   parser.add_argument('--data-root', default=None,
                       help='the ablation dataset folder (default: the config\'s data.root; '
                       'generated there if missing)')
@@ -55,14 +58,14 @@ def main(argv=None) -> int:
     raise SystemExit(f'error: --seeds must be >= 1, got {seeds}')
   variants = _variants(args)
   # JAX is imported only now: --help and argument errors answer at once.
-  from configs import synthetic_ablation  # pylint: disable=g-import-not-at-top
   from famipose_jax import config_schema  # pylint: disable=g-import-not-at-top
+  from famipose_jax import convert  # pylint: disable=g-import-not-at-top
   from famipose_jax.ablation import report, runner  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
 
   out = os.path.abspath(args.out)
   os.makedirs(out, exist_ok=True)
-  base = synthetic_ablation.get_config('quick' if args.quick else '')
+  base = convert.load_config_file(args.config, 'quick' if args.quick else '')
   if args.data_root:
     base.data.root = args.data_root
   base.data.root = os.path.abspath(base.data.root)
