@@ -26,6 +26,10 @@ class Variant:
   overrides: dict[str, Any]        # dotted config field -> value, over the stage-2 config
   group: str                       # 'components' | 'MI' | 'head' | 'frames' | 'transform'
 
+  def json_overrides(self) -> dict[str, Any]:
+    """The overrides as results.json holds them (tuples as lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in self.overrides.items()}
+
 
 VARIANTS = (
     Variant(SINGLE_FRAME, 'single-frame HRNet (stage 1)', {}, 'components'),

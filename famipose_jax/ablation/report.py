@@ -51,8 +51,7 @@ def summarise(records: list[dict], variants: list[str]) -> list[dict]:
     seeds = sorted(rows)
     entry: dict[str, Any] = {
         'variant': name, 'label': variant.label, 'group': variant.group,
-        'overrides': {k: list(v) if isinstance(v, tuple) else v
-                      for k, v in variant.overrides.items()},
+        'overrides': variant.json_overrides(),
         'seeds': seeds, 'failed_seeds': sorted(failed.get(name, []))}
     if not rows:
       summary.append(entry)

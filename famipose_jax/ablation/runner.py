@@ -68,8 +68,7 @@ def _record(run: grid.Run, summary: trainer.RunSummary, out: str, seconds: float
                   'frames': {subset: result.num_frames for subset, result in subsets.items()}}
   variant = grid.BY_NAME.get(run.variant)
   return {'seed': run.seed, 'run': run.variant,
-          'overrides': {k: list(v) if isinstance(v, tuple) else v
-                        for k, v in (variant.overrides if variant else {}).items()},
+          'overrides': variant.json_overrides() if variant else {},
           'workdir': os.path.relpath(run.workdir, out), 'step': summary.step,
           'wall_seconds': round(seconds, 1), 'rows': rows}
 
