@@ -8,6 +8,7 @@ extra); without it the report says so and writes the rest.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any, Callable
 
@@ -150,11 +151,10 @@ def plot(summary: list[dict], path: str) -> bool:
   axes[0].set_yticks(range(len(summary)), labels)
   axes[0].invert_yaxis()
   figure.tight_layout()
-  # Written beside, then renamed: a reader never sees half a picture.
-  partial = path + '.partial.png'
-  figure.savefig(partial, dpi=110)
+  image = io.BytesIO()
+  figure.savefig(image, format='png', dpi=110)
   pyplot.close(figure)
-  os.replace(partial, path)
+  atomic_files.write_bytes_atomic(path, image.getvalue())   # never half a picture
   return True
 
 
