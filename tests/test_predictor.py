@@ -108,21 +108,45 @@ def test_poses_equal_evaluation_with_the_same_boxes_and_score_alike(held_out, pr
 
 
 def test_a_translated_video_gives_translated_poses(predictor):
-  """A photograph moved by whole pixels, its box with it: the same crops, so the same network
-  outputs, and every joint moves by exactly the shift (the back-projection is exact)."""
+  """A photograph moved by whole pixels, its box with it: every joint moves by exactly the shift
+  (the back-projection is exact) and the scores stay within float32 noise of a few crop pixels.
+
+  The crops are equal only up to OpenCV's fixed-point bilinear rounding, which depends on the
+  CPU: with AVX-512 warpAffine rounds some source positions differently for another translation
+  (measured: 1 grey level in 9 of the 331,776 input values, scores within 1.9e-5), with AVX2 it
+  gave identical crops. So the crops are pinned to one grey level in at most 0.1% of the values,
+  the scores to 1e-4.
+  """
   skimage_data = pytest.importorskip('skimage.data')
   canvas = np.zeros((400, 480, 3), np.uint8)
   canvas[60:316, 90:346] = skimage_data.astronaut()[::2, ::2]   # 256x256 RGB
   video = [canvas, np.roll(canvas, 2, axis=1), np.roll(canvas, (1, 3), axis=(0, 1))]
   box = np.array([130.0, 80.0, 170.0, 230.0])
   still = predictor.predict(video, [[box]] * 3)
+  still_crops = _clip_inputs(predictor, video, box)
   for dx, dy in ((9, 4), (-13, 21)):
     moved_video = [np.roll(f, (dy, dx), axis=(0, 1)) for f in video]
-    moved = predictor.predict(moved_video, [[box + [dx, dy, 0, 0]]] * 3)
+    moved_box = box + [dx, dy, 0, 0]
+    moved_crops = _clip_inputs(predictor, moved_video, moved_box)
+    for name, crops in still_crops.items():
+      differ = np.abs(crops.astype(int) - moved_crops[name].astype(int))
+      assert differ.max() <= 1 and np.count_nonzero(differ) <= 1e-3 * differ.size, name
+    moved = predictor.predict(moved_video, [[moved_box]] * 3)
     for a, b in zip(still, moved):
       np.testing.assert_allclose(b[0].keypoints[:, :2] - a[0].keypoints[:, :2],
                                  np.broadcast_to([dx, dy], (17, 2)), rtol=0, atol=1e-9)
-      np.testing.assert_array_equal(b[0].keypoints[:, 2], a[0].keypoints[:, 2])
+      np.testing.assert_allclose(b[0].keypoints[:, 2], a[0].keypoints[:, 2], rtol=0, atol=1e-4)
+
+
+def _clip_inputs(predictor, video, box) -> dict[str, np.ndarray]:
+  """The uint8 network inputs of one box in every frame of `video` (what predict crops)."""
+  batch = {name: np.stack([value[0]] * len(video)) for name, value in
+           predictor._empty_batch().items()}   # pylint: disable=protected-access
+  crop = predictor.cropper.crop(box)
+  for t in range(len(video)):
+    predictor.cropper.write_inputs(video, t, crop, batch['key_image'][t],
+                                   batch['supporting_images'][t])
+  return batch
 
 
 def test_boxes_that_do_not_match_the_frames_are_named(predictor):
