@@ -22,14 +22,14 @@ from ml_collections import config_flags
 
 from data_pipeline.bad_input import BadInputError
 from data_pipeline.dataset import SampleError
-from famipose_jax import config_schema
-from famipose_jax import multihost
-from famipose_jax import trainer
-from famipose_jax import workdir_errors
+from famipose_jax.config import schema as config_schema
+from famipose_jax.runtime import multihost
+from famipose_jax.train import loop as trainer
+from famipose_jax.checkpoints import workdir_errors
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import workdir_binding
 from famipose_jax.checkpoints import workdir_lock
-from famipose_jax.trainer import evaluate, train_and_evaluate  # noqa: F401 (the public entry)
+from famipose_jax.train.loop import evaluate, train_and_evaluate  # noqa: F401 (the public entry)
 
 DEFAULT_CONFIG = 'configs/synthetic.py'
 # Overrides may add fields so that validate_config names every unknown one, with a hint. No

@@ -6,7 +6,7 @@
 For each layer shape: XLA:CPU with its default options (YNNPACK fusions), XLA with
 `compiler_options.for_backend()` (the options our train and eval steps compile with), and
 PyTorch's `F.conv2d` on contiguous NCHW tensors; milliseconds, best of --rounds. This is the
-table behind the choice in famipose_jax/compiler_options.py.
+table behind the choice in famipose_jax/runtime/compiler_options.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import harness  # pylint: disable=g-bad-import-order
 import jax
 import jax.numpy as jnp
 
-from famipose_jax import compiler_options
+from famipose_jax.runtime import compiler_options
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 
 # (height, width, in channels, out channels, kernel, stride, dilation) at batch B.

@@ -24,7 +24,7 @@ import harness  # pylint: disable=g-bad-import-order
 import jax
 import jax.numpy as jnp
 
-from famipose_jax import compiler_options
+from famipose_jax.runtime import compiler_options
 from famipose_jax import models
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 

@@ -27,8 +27,8 @@ import jax.numpy as jnp
 
 from famipose_jax import experiment as experiment_lib
 from famipose_jax import models
-from famipose_jax import sharding
-from famipose_jax.train_state import TrainState
+from famipose_jax.runtime import sharding
+from famipose_jax.train.state import TrainState
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 
 

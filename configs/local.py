@@ -6,7 +6,7 @@ minutes: a tiny HRNet at 128x96 input, batch 4, two loader workers. Numbers are 
 
 import ml_collections
 
-from famipose_jax import backbone_presets
+from famipose_jax.config import backbone_presets
 
 VARIANTS = ('', 'local')
 

@@ -1,6 +1,6 @@
 """FAMI-Pose (HRNet-W48, 384x288) on PoseTrack17, as the published code trains it.
 
-The library's published configuration unchanged (famipose_jax/config_defaults.py holds every
+The library's published configuration unchanged (famipose_jax/config/defaults.py holds every
 number, with where it comes from); the other experiment configs start from this one.
 
   python train.py --config=configs/posetrack17.py --workdir=runs/pt17 \
@@ -12,7 +12,7 @@ number, with where it comes from); the other experiment configs start from this 
 import ml_collections
 
 from configs import local
-from famipose_jax import config_defaults
+from famipose_jax.config import defaults as config_defaults
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:

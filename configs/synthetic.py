@@ -18,7 +18,7 @@ tests use it; it learns nothing useful).
 import ml_collections
 
 from configs import posetrack17
-from famipose_jax import backbone_presets
+from famipose_jax.config import backbone_presets
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:

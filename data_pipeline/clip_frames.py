@@ -16,7 +16,7 @@ Near the start or end of a video some offsets point at frames that do not exist.
 
 from __future__ import annotations
 
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 
 
 def supporting_frame_numbers(key: int, first: int, num_frames: int, offsets,

@@ -4,7 +4,7 @@ The published code flips the whole frame, mirrors the crop centre (x -> W - 1 - 
 crops. Here the mirror is folded into the crop affine (crop(c') o mirror), which reads the
 same pixels without copying the frame. Frames are warped as uint8 (bilinear, zero border) and the
 colour swap BGR -> RGB happens on the small crop; crops stay uint8 (the published ToTensor +
-Normalize runs on the device, `famipose_jax.pixels`).
+Normalize runs on the device, `famipose_jax.models.pixels`).
 
 Crop conventions (`data.crop_convention`):
   'size_minus_one': FAMI-Pose's clip crop (`dark_get_affine_transform`): the crop centre maps

@@ -26,7 +26,7 @@ from data_pipeline.detections import read_detections
 from data_pipeline.frame_source import REDUCTIONS, make_frame_source
 from data_pipeline.samples import Sample
 from data_pipeline.settings import DataSettings
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 
 _log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class ClipDataset:
     width, height = s.image_size
     k = s.num_joints
     f32 = np.dtype(np.float32)
-    u8 = np.dtype(np.uint8)   # RGB pixels; famipose_jax.pixels normalises them on the device
+    u8 = np.dtype(np.uint8)   # RGB pixels; famipose_jax.models.pixels normalises them on the device
     spec = {
         'key_image': ((height, width, 3), u8),
         'supporting_images': ((s.num_supporting, height, width, 3), u8),

@@ -25,7 +25,7 @@ import numpy as np
 
 from data_pipeline.batch_plan import PADDING, BatchPlan
 from data_pipeline.dataset import ClipDataset, SampleError
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 
 _log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from data_pipeline.batch_plan import BatchPlan
 from data_pipeline.dataset import ClipDataset
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 
 
 def make_loader(data_config, dataset: ClipDataset, *, batch_size: int, train: bool, seed: int,

@@ -2,7 +2,7 @@
 
 ConfigDict lookups are slow and ConfigDicts travel badly to worker processes; every field the
 clip pipeline reads is copied here once, by name, from `config.data`. The values are checked
-before a run starts, by famipose_jax/config_schema.py.
+before a run starts, by famipose_jax/config/schema.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class DataSettings:
-  """Per-sample settings, all from config.data (meanings: famipose_jax/config_defaults.py)."""
+  """Per-sample settings, all from config.data (meanings: famipose_jax/config/defaults.py)."""
   root: str
   image_size: tuple            # (W, H) of the network input
   heatmap_size: tuple          # (w, h)

@@ -16,9 +16,9 @@ import importlib
 # Public name -> (module, attribute).
 _EXPORTS = {
     # configs and the network
-    'published_config': ('famipose_jax.config_defaults', 'published_config'),
-    'validate_config': ('famipose_jax.config_schema', 'validate_config'),
-    'ConfigError': ('famipose_jax.config_schema', 'ConfigError'),
+    'published_config': ('famipose_jax.config.defaults', 'published_config'),
+    'validate_config': ('famipose_jax.config.schema', 'validate_config'),
+    'ConfigError': ('famipose_jax.config.schema', 'ConfigError'),
     'Experiment': ('famipose_jax.experiment', 'Experiment'),
     'build_model': ('famipose_jax.models', 'build_model'),
     # trained variables
@@ -26,8 +26,8 @@ _EXPORTS = {
     'load_trained_model': ('famipose_jax.checkpoints.trained_model', 'load_trained_model'),
     'save_model_folder': ('famipose_jax.checkpoints.trained_model', 'save_model_folder'),
     # training and evaluation
-    'train_and_evaluate': ('famipose_jax.trainer', 'train_and_evaluate'),
-    'evaluate': ('famipose_jax.trainer', 'evaluate'),
+    'train_and_evaluate': ('famipose_jax.train.loop', 'train_and_evaluate'),
+    'evaluate': ('famipose_jax.train.loop', 'evaluate'),
     'evaluate_folders': ('famipose_jax.evaluation', 'evaluate_folders'),
     # your own video
     'Predictor': ('famipose_jax.inference.predictor', 'Predictor'),
@@ -41,8 +41,8 @@ _EXPORTS = {
     'detect_person_tracks': ('famipose_jax.inference.person_tracks', 'detect_person_tracks'),
     'write_poses': ('famipose_jax.inference.posetrack_output', 'write_poses'),
     # one file that runs without this package
-    'export_inference': ('famipose_jax.export', 'export_inference'),
-    'load_inference': ('famipose_jax.export', 'load_inference'),
+    'export_inference': ('famipose_jax.export.jax_export', 'export_inference'),
+    'load_inference': ('famipose_jax.export.jax_export', 'load_inference'),
 }
 
 __all__ = sorted(_EXPORTS)

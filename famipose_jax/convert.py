@@ -22,8 +22,8 @@ import sys
 
 import ml_collections
 
-from famipose_jax import backbone_presets
-from famipose_jax import config_defaults
+from famipose_jax.config import backbone_presets
+from famipose_jax.config import defaults as config_defaults
 from famipose_jax.interop import checkpoint_io
 from famipose_jax.interop import convert
 

@@ -20,15 +20,15 @@ from jax.sharding import Mesh
 
 import data_pipeline
 from data_pipeline import batch_plan
-from famipose_jax import config_schema
-from famipose_jax import decoding
+from famipose_jax.config import schema as config_schema
+from famipose_jax.heads import decoding
 from famipose_jax import heads
 from famipose_jax import losses
 from famipose_jax import models
-from famipose_jax import optim
-from famipose_jax import pixels
-from famipose_jax import train_state as train_state_lib
-from famipose_jax import train_step as train_step_lib
+from famipose_jax.train import optim
+from famipose_jax.models import pixels
+from famipose_jax.train import state as train_state_lib
+from famipose_jax.train import step as train_step_lib
 
 
 def steps_per_epoch(config: ml_collections.ConfigDict, num_train_samples: int) -> int:

@@ -5,7 +5,7 @@
 
 --checkpoint is a training workdir, one of its checkpoints/<step> folders, or a model folder,
 as for `python -m famipose_jax.predict`. The file holds the inference function with the
-weights inside (`famipose_jax.export`: uint8 crops in, decoded joints and the raw outputs out;
+weights inside (`famipose_jax.export.jax_export`: uint8 crops in, decoded joints and the raw outputs out;
 `export.load_inference(FILE)` runs it); the batch size is symbolic unless --batch-size fixes
 it. --onnx writes an ONNX model instead (the [onnx] extra; a fixed --batch-size is needed).
 See docs/export.md.
@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 from famipose_jax import convert
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import export
+from famipose_jax.export import jax_export as export
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import trained_model
 
@@ -54,7 +54,7 @@ def run(args) -> str:
     model.config.eval.flip_test = args.flip_test
   experiment = experiment_lib.Experiment(model.config)
   if args.onnx:
-    from famipose_jax import onnx_export  # pylint: disable=g-import-not-at-top (optional extra)
+    from famipose_jax.export import onnx_export  # pylint: disable=g-import-not-at-top (optional extra)
     onnx_export.export_onnx(experiment, model.variables, args.out, batch_size=args.batch_size)
   else:
     export.export_inference(experiment, model.variables, args.out, batch_size=args.batch_size)

@@ -26,9 +26,9 @@ import time
 import cv2
 
 from data_pipeline.bad_input import BadInputError
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 from famipose_jax import convert
-from famipose_jax import progress
+from famipose_jax.runtime import progress
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.inference import box_tracker
 from famipose_jax.inference import overlay

@@ -5,7 +5,7 @@ import functools
 import jax
 import numpy as np
 
-from famipose_jax import train_state
+from famipose_jax.train import state as train_state
 
 
 def random_variables(experiment, seed: int = 0):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import synthetic_ablation
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 from famipose_jax.ablation import grid, paired_stats, report
 from famipose_jax.ablation.__main__ import main as ablation_main
 
@@ -159,7 +159,7 @@ def test_clip_sheet_shows_degraded_frames_between_neighbours(tmp_path):
 
 
 def test_a_diverged_run_is_a_result_and_fails_its_seed(tmp_path, monkeypatch):
-  from famipose_jax import trainer
+  from famipose_jax.train import loop as trainer
   from famipose_jax.ablation import runner
   calls = []
 

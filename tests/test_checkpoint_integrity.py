@@ -12,7 +12,7 @@ import pytest
 from orbax.checkpoint._src.handlers import json_checkpoint_handler
 
 from configs import posetrack17
-from famipose_jax import sharding
+from famipose_jax.runtime import sharding
 from famipose_jax.checkpoints import checkpointer
 from tests.train_support import flip_array_bytes, snapshot_files
 

@@ -13,9 +13,9 @@ import pytest
 
 from configs import posetrack17
 from data_pipeline import atomic_files
-from famipose_jax import sharding
-from famipose_jax import stop_signal
-from famipose_jax import workdir_errors
+from famipose_jax.runtime import sharding
+from famipose_jax.runtime import stop_signal
+from famipose_jax.checkpoints import workdir_errors
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding

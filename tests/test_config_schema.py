@@ -13,8 +13,8 @@ from configs import posetrack17_simcc
 from configs import posetrack18
 from configs import posetrack21
 from configs import synthetic
-from famipose_jax import config_defaults
-from famipose_jax import config_schema
+from famipose_jax.config import defaults as config_defaults
+from famipose_jax.config import schema as config_schema
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -80,7 +80,7 @@ def test_the_library_stands_without_the_experiment_configs():
 
 
 def test_the_data_pipeline_and_the_schema_do_not_import_jax():
-  code = ('import sys, data_pipeline.dataset, data_pipeline.loaders, famipose_jax.config_schema; '
+  code = ('import sys, data_pipeline.dataset, data_pipeline.loaders, famipose_jax.config.schema; '
           "print('jax' in sys.modules)")
   result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
                           check=True)

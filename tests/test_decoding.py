@@ -8,7 +8,7 @@ import pytest
 from configs import posetrack17
 from data_pipeline import crop_affine
 from data_pipeline import joints
-from famipose_jax import decoding
+from famipose_jax.heads import decoding
 from famipose_jax.heads import heatmap as heatmap_head
 from famipose_jax.heads import heatmap_peaks
 from famipose_jax.heads import simcc as simcc_head

@@ -9,7 +9,7 @@ from configs import posetrack17
 from data_pipeline import crop_affine
 from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
-from famipose_jax import decoding
+from famipose_jax.heads import decoding
 from famipose_jax import evaluation
 
 R_ANKLE_SLOT = joints.SLOT_OF_EVAL_JOINT[0]

@@ -1,4 +1,4 @@
-"""famipose_jax.export: a file that runs the model in a program that has only jax.
+"""famipose_jax.export.jax_export: a file that runs the model in a program that has only jax.
 
 One export per case (both heads, temporal and single-frame, one with the flip test) and
 one child process that loads and runs them all: compiling is the cost here, so each function
@@ -15,9 +15,9 @@ import jax
 import numpy as np
 import pytest
 
-from famipose_jax import compiler_options
+from famipose_jax.runtime import compiler_options
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import export
+from famipose_jax.export import jax_export as export
 from tests.export_support import flatten, random_batch, random_variables
 from tests.train_support import smoke_config, subprocess_env
 
@@ -41,7 +41,7 @@ CHILD = """
 import json, sys
 import jax
 import numpy as np
-from famipose_jax import export
+from famipose_jax.export import jax_export as export
 jobs = json.loads(sys.argv[1])
 for path, inputs, outputs in jobs:
   result = export.load_inference(path)(dict(np.load(inputs)))
@@ -106,8 +106,8 @@ def exports(tmp_path_factory, compile_cache):
 
 def test_child_process_runs_without_the_model_code(exports):
   _, child_modules, _ = exports
-  assert child_modules == ['famipose_jax', 'famipose_jax.compiler_options',
-                           'famipose_jax.export']
+  assert child_modules == ['famipose_jax', 'famipose_jax.export', 'famipose_jax.export.jax_export',
+                           'famipose_jax.runtime', 'famipose_jax.runtime.compiler_options']
 
 
 @pytest.mark.parametrize('name', list(CASES))

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from famipose_jax import export
+from famipose_jax.export import jax_export as export
 from famipose_jax import export_model
 from famipose_jax.checkpoints import trained_model
 from famipose_jax.inference import predictor as predictor_lib

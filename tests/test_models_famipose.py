@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from configs import posetrack17
-from famipose_jax import backbone_presets
+from famipose_jax.config import backbone_presets
 from famipose_jax import models
 from famipose_jax.models import blocks
 from famipose_jax.models import global_transformation

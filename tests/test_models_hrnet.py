@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from famipose_jax import backbone_presets
+from famipose_jax.config import backbone_presets
 from famipose_jax.models import blocks
 from famipose_jax.models import hrnet
 

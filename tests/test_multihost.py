@@ -8,7 +8,7 @@ same prediction files, written by process 0 alone.
 
 The config is the first stage of the smoke config (the single-frame HRNet, trained end to end:
 XLA:CPU compiles it in half the time of FAMI-Pose, and every process compiles every program,
-see famipose_jax/multihost.py), with Adam's eps = 1 as in tests/test_train_sharding.py.
+see famipose_jax/runtime/multihost.py), with Adam's eps = 1 as in tests/test_train_sharding.py.
 
 Slower checks run with FAMIPOSE_MULTIHOST_SLOW=1 (docs/training.md, "Checking a multi-process
 setup"): a checkpoint moving between process counts, a killed process, a signal to one
@@ -130,7 +130,7 @@ def load_state(workdir, config, step):
   checksums; returns (host state, meta)."""
   import jax  # pylint: disable=g-import-not-at-top
   from famipose_jax import experiment  # pylint: disable=g-import-not-at-top
-  from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
+  from famipose_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from famipose_jax.checkpoints import checkpointer  # pylint: disable=g-import-not-at-top
   ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
                                    use_async=False)
@@ -253,8 +253,8 @@ def test_only_process_zero_writes_logs_predictions_and_results(runs):
 def test_the_stop_vote_is_the_largest_signal_cast():
   """One process here: the vote returns what it was given (two processes: the default runs
   cast None every step and end normally; the slow signal test casts SIGTERM on one)."""
-  from famipose_jax import multihost  # pylint: disable=g-import-not-at-top
-  from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
+  from famipose_jax.runtime import multihost  # pylint: disable=g-import-not-at-top
+  from famipose_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   vote = multihost.StopVote(sharding.make_mesh())
   assert [vote.result(vote.cast(name)) for name in (None, 'SIGTERM', 'SIGINT', None)] == [
       None, 'SIGTERM', 'SIGINT', None]
@@ -264,7 +264,7 @@ def test_the_stop_vote_is_the_largest_signal_cast():
 def test_the_closing_note_of_a_process_that_scored_nothing():
   """Processes other than 0 end a two-stage run with results that hold no numbers."""
   import train  # pylint: disable=g-import-not-at-top
-  from famipose_jax import trainer  # pylint: disable=g-import-not-at-top
+  from famipose_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
   unscored = {'step': STEPS, 'table': '', 'mAP': {}, 'columns': {}, 'image': None,
               'prediction_dir': '/runs/demo/predictions/step_5'}
   summary = trainer.RunSummary(

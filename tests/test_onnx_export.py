@@ -1,13 +1,13 @@
-"""famipose_jax.onnx_export: onnxruntime computes what JAX computes (needs the [onnx] extra)."""
+"""famipose_jax.export.onnx_export: onnxruntime computes what JAX computes (needs the [onnx] extra)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from famipose_jax import compiler_options
+from famipose_jax.runtime import compiler_options
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import onnx_export
+from famipose_jax.export import onnx_export
 from tests.export_support import flatten, random_batch, random_variables
 from tests.train_support import smoke_config
 

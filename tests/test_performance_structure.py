@@ -15,11 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from famipose_jax import compiler_options
+from famipose_jax.runtime import compiler_options
 from famipose_jax import heads
 from famipose_jax import models
-from famipose_jax import pixels
-from famipose_jax import train_step as train_step_lib
+from famipose_jax.models import pixels
+from famipose_jax.train import step as train_step_lib
 from famipose_jax.interop import testing
 from famipose_jax.models import blocks
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs import posetrack17
-from famipose_jax import pixels
+from famipose_jax.models import pixels
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -15,7 +15,7 @@ import pytest
 from configs import posetrack17
 from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
-from famipose_jax import eval_loop
+from famipose_jax.evaluation import loop as eval_loop
 from famipose_jax import evaluation
 from famipose_jax.evaluation import __main__ as cli
 

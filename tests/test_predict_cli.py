@@ -13,11 +13,11 @@ import pytest
 
 from data_pipeline import crop_affine
 from data_pipeline import posetrack_video as ptv
-from famipose_jax import eval_loop
+from famipose_jax.evaluation import loop as eval_loop
 from famipose_jax import evaluation
 from famipose_jax import experiment as experiment_lib
 from famipose_jax import predict
-from famipose_jax import sharding
+from famipose_jax.runtime import sharding
 from famipose_jax.checkpoints import trained_model
 from famipose_jax.inference import person_boxes
 

@@ -14,10 +14,10 @@ import pytest
 
 from data_pipeline import posetrack_video as ptv
 from data_pipeline.settings import DataSettings
-from famipose_jax import eval_loop
+from famipose_jax.evaluation import loop as eval_loop
 from famipose_jax import evaluation
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import sharding
+from famipose_jax.runtime import sharding
 from famipose_jax.checkpoints import trained_model
 from famipose_jax.inference import clip_crops
 from famipose_jax.inference import posetrack_output

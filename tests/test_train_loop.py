@@ -11,9 +11,9 @@ import pytest
 
 import data_pipeline
 from data_pipeline import posetrack_video as ptv
-from famipose_jax import config_schema
-from famipose_jax import metrics
-from famipose_jax import trainer
+from famipose_jax.config import schema as config_schema
+from famipose_jax.train import metrics
+from famipose_jax.train import loop as trainer
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding

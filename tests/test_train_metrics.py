@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from famipose_jax import metrics
-from famipose_jax import progress
-from famipose_jax import trainer
-from famipose_jax import visualize
-from famipose_jax import workdir_errors
+from famipose_jax.train import metrics
+from famipose_jax.runtime import progress
+from famipose_jax.train import loop as trainer
+from famipose_jax.evaluation import visualize
+from famipose_jax.checkpoints import workdir_errors
 
 
 def test_event_file_and_jsonl(tmp_path):
@@ -98,7 +98,7 @@ def test_resume_drops_what_an_interrupted_run_logged_after_the_resumed_step(tmp_
 
 def test_writing_events_never_imports_tensorflow(tmp_path):
   code = ('import sys\n'
-          'from famipose_jax import metrics\n'
+          'from famipose_jax.train import metrics\n'
           f'w = metrics.MetricsWriter({str(tmp_path)!r}); w.write(1, {{"loss": 1.0}}); w.close()\n'
           'print(len(metrics.read_event_scalars(w.event_file)["train/loss"]))\n'
           'assert "tensorflow" not in sys.modules, "TensorFlow was imported"\n')

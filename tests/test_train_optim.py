@@ -6,8 +6,8 @@ import pytest
 
 from configs import posetrack17
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import optim
-from famipose_jax import sharding
+from famipose_jax.train import optim
+from famipose_jax.runtime import sharding
 from tests.train_support import smoke_config
 
 

@@ -6,8 +6,8 @@ import os
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
-from famipose_jax import metrics
-from famipose_jax import trainer
+from famipose_jax.train import metrics
+from famipose_jax.train import loop as trainer
 from tests.train_support import edit_training_batches, smoke_config
 
 # Wall-clock entries differ between any two runs.

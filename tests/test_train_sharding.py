@@ -25,7 +25,7 @@ def _build(config):
 def _run_on(devices, config, initial_state, batches):
   """Trains from the host copy `initial_state` on a mesh over `devices`."""
   import jax  # pylint: disable=g-import-not-at-top
-  from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
+  from famipose_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   mesh = sharding.make_mesh(devices)
   state = jax.device_put(initial_state, sharding.replicated(mesh))
   assert all(len(leaf.sharding.device_set) == len(devices)
@@ -42,7 +42,7 @@ def _run_on(devices, config, initial_state, batches):
 
 def _child():
   import jax  # pylint: disable=g-import-not-at-top
-  from famipose_jax import sharding  # pylint: disable=g-import-not-at-top
+  from famipose_jax.runtime import sharding  # pylint: disable=g-import-not-at-top
   from tests.train_support import smoke_config  # pylint: disable=g-import-not-at-top
   assert jax.device_count() == 4, jax.devices()
   # The learned MI critic covers the most code: model and critic trained by one gradient.

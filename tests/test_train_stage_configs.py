@@ -3,8 +3,8 @@
 import pytest
 
 from configs import synthetic
-from famipose_jax import config_schema
-from famipose_jax import trainer
+from famipose_jax.config import schema as config_schema
+from famipose_jax.train import loop as trainer
 
 
 def test_smoke_config_is_valid_and_small():

@@ -13,8 +13,8 @@ import shutil
 import pytest
 
 from data_pipeline.bad_input import BadInputError
-from famipose_jax import config_schema
-from famipose_jax import trainer
+from famipose_jax.config import schema as config_schema
+from famipose_jax.train import loop as trainer
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import workdir_binding
 from tests.train_support import smoke_config

@@ -14,9 +14,9 @@ import pytest
 
 from configs import posetrack17_simcc
 from configs import synthetic
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import sharding
+from famipose_jax.runtime import sharding
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import trained_model
 from famipose_jax.checkpoints import workdir_binding

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from famipose_jax import trainer
+from famipose_jax.train import loop as trainer
 from famipose_jax.checkpoints import workdir_lock
 from tests.train_support import smoke_config, snapshot_files, subprocess_env
 
@@ -84,7 +84,7 @@ def test_a_workdir_that_cannot_be_written_is_one_line_naming_the_lock_file(tmp_p
                                                                            monkeypatch):
   # Tests run as root, whom chmod does not stop: the lock file's creation is made to fail.
   import errno  # pylint: disable=g-import-not-at-top
-  from famipose_jax import workdir_errors  # pylint: disable=g-import-not-at-top
+  from famipose_jax.checkpoints import workdir_errors  # pylint: disable=g-import-not-at-top
 
   def read_only(path, *args, **kwargs):
     raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)

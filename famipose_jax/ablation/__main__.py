@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     raise SystemExit(f'error: --seeds must be >= 1, got {seeds}')
   variants = _variants(args)
   # JAX is imported only now: --help and argument errors answer at once.
-  from famipose_jax import config_schema  # pylint: disable=g-import-not-at-top
+  from famipose_jax.config import schema as config_schema  # pylint: disable=g-import-not-at-top
   from famipose_jax import convert  # pylint: disable=g-import-not-at-top
   from famipose_jax.ablation import report, runner  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top

@@ -18,7 +18,7 @@ import numpy as np
 from data_pipeline import atomic_files
 from data_pipeline import posetrack_video
 from data_pipeline.synthetic import scenes, writer
-from famipose_jax import visualize
+from famipose_jax.evaluation import visualize
 from famipose_jax.ablation import key_frame_subsets
 
 _COLOUR = (60, 230, 60)

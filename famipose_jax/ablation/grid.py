@@ -100,7 +100,7 @@ def plan_runs(base: ml_collections.ConfigDict, out: str, seeds: list[int],
     variants: names from VARIANTS, in grid order.
   """
   # Imported here: the trainer pulls in JAX, and the grid is also read by the report.
-  from famipose_jax import trainer  # pylint: disable=g-import-not-at-top
+  from famipose_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
   unknown = [v for v in variants if v not in BY_NAME]
   if unknown:
     raise ValueError(f'unknown ablation variant(s) {unknown}; known: {sorted(BY_NAME)}')

@@ -21,8 +21,8 @@ import time
 from typing import Callable
 
 from data_pipeline import atomic_files
-from famipose_jax import eval_loop
-from famipose_jax import trainer
+from famipose_jax.evaluation import loop as eval_loop
+from famipose_jax.train import loop as trainer
 from famipose_jax.ablation import grid
 from famipose_jax.ablation import key_frame_subsets
 from famipose_jax.checkpoints import workdir_binding

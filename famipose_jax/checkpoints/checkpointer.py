@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from famipose_jax import multihost
+from famipose_jax.runtime import multihost
 from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import orbax_noise
 from famipose_jax.checkpoints import workdir_binding

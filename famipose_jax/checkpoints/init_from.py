@@ -13,7 +13,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from famipose_jax import multihost
+from famipose_jax.runtime import multihost
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import orbax_noise
 

@@ -28,7 +28,7 @@ import ml_collections
 import numpy as np
 
 from data_pipeline import atomic_files
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 from famipose_jax import models
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import checksums

@@ -16,9 +16,9 @@ import jax
 import ml_collections
 
 from data_pipeline import atomic_files
-from famipose_jax import config_defaults
-from famipose_jax import config_schema
-from famipose_jax import workdir_errors
+from famipose_jax.config import defaults as config_defaults
+from famipose_jax.config import schema as config_schema
+from famipose_jax.checkpoints import workdir_errors
 
 CONFIG_FILE = 'config.json'
 

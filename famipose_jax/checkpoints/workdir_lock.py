@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 
-from famipose_jax import workdir_errors
+from famipose_jax.checkpoints import workdir_errors
 
 LOCK_FILE = '.lock'
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
-from famipose_jax import config_defaults
+from famipose_jax.config import defaults as config_defaults
 
 _log = logging.getLogger(__name__)
 

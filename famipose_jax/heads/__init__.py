@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 
 from famipose_jax.heads.heatmap import HeatmapCodec, HeatmapHead
 from famipose_jax.heads.simcc import SimCCCodec, SimCCHead

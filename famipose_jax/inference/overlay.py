@@ -18,7 +18,7 @@ import tempfile
 import cv2
 import numpy as np
 
-from famipose_jax import visualize
+from famipose_jax.evaluation import visualize
 
 FOURCC = 'mp4v'     # MPEG-4 part 2: every OpenCV build (the headless wheels too) writes it
 

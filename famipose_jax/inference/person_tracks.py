@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import cv2
 
-from famipose_jax import progress
+from famipose_jax.runtime import progress
 from famipose_jax.inference import box_tracker
 from famipose_jax.inference import person_detector
 from famipose_jax.inference.person_boxes import PersonBox

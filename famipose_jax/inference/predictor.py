@@ -22,9 +22,9 @@ import numpy as np
 
 from data_pipeline.coco_keypoints import box_problem
 from data_pipeline.settings import DataSettings
-from famipose_jax import decoding
+from famipose_jax.heads import decoding
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import progress as progress_lib
+from famipose_jax.runtime import progress as progress_lib
 from famipose_jax.checkpoints import trained_model
 from famipose_jax.inference import clip_crops
 from famipose_jax.inference.person_boxes import PersonBox

@@ -14,8 +14,8 @@ import ml_collections
 import torch
 from torch import nn
 
-from famipose_jax import backbone_presets
-from famipose_jax import config_defaults
+from famipose_jax.config import backbone_presets
+from famipose_jax.config import defaults as config_defaults
 from famipose_jax.interop import torch_reference
 
 

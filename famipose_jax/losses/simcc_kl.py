@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import xlogy
 
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 
 
 def _kl_per_row(pred: jax.Array, target: jax.Array, beta: float,

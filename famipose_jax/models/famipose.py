@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 from famipose_jax.heads import simcc as simcc_head
 from famipose_jax.models import blocks
 from famipose_jax.models import global_transformation

@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 from jax.sharding import Mesh
 
-from famipose_jax import sharding
+from famipose_jax.runtime import sharding
 
 # How long a barrier waits for the slowest process (a compile of the full model, process 0
 # scoring an evaluation). A process that died ends the wait sooner, through the heartbeats.

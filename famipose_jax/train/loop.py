@@ -27,17 +27,17 @@ import ml_collections
 
 import data_pipeline
 from data_pipeline import atomic_files
-from famipose_jax import config_schema
-from famipose_jax import eval_loop
+from famipose_jax.config import schema as config_schema
+from famipose_jax.evaluation import loop as eval_loop
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import metric_window
-from famipose_jax import metrics as metrics_lib
-from famipose_jax import multihost
-from famipose_jax import progress
-from famipose_jax import sharding
-from famipose_jax import stop_signal
-from famipose_jax import train_state as train_state_lib
-from famipose_jax import workdir_errors
+from famipose_jax.train import metric_window
+from famipose_jax.train import metrics as metrics_lib
+from famipose_jax.runtime import multihost
+from famipose_jax.runtime import progress
+from famipose_jax.runtime import sharding
+from famipose_jax.runtime import stop_signal
+from famipose_jax.train import state as train_state_lib
+from famipose_jax.checkpoints import workdir_errors
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from data_pipeline import atomic_files
-from famipose_jax import export
+from famipose_jax.export import jax_export as export
 
 METADATA_KEY = 'famipose_jax'
 

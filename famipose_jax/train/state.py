@@ -20,7 +20,7 @@ from flax import linen as nn
 from jax.sharding import Mesh
 
 from famipose_jax import models
-from famipose_jax import sharding
+from famipose_jax.runtime import sharding
 
 
 @flax.struct.dataclass

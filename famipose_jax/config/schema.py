@@ -22,7 +22,7 @@ import ml_collections
 from data_pipeline import joints
 from data_pipeline import posetrack_video
 from data_pipeline.synthetic import settings as synthetic_settings
-from famipose_jax import config_defaults
+from famipose_jax.config import defaults as config_defaults
 
 # Every field with a closed set of values, and the values.
 CHOICES = {
@@ -157,7 +157,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   missing = sorted(set(reference) - set(flat))
   if missing:
     raise ConfigError('config field(s) missing: ' + ', '.join(missing)
-                      + ' (derive configs from famipose_jax.config_defaults.published_config())')
+                      + ' (derive configs from famipose_jax.config.defaults.published_config())')
   for name, value in flat.items():
     if not _same_kind(value, reference[name]):
       raise ConfigError(f'config.{name}={value!r} has type {type(value).__name__}, expected '

@@ -26,7 +26,7 @@ import numpy as np
 
 from data_pipeline import atomic_files
 from data_pipeline import joints
-from famipose_jax import compiler_options
+from famipose_jax.runtime import compiler_options
 
 MAGIC = b'FAMIPOSE-JAX-EXPORT\n'
 FORMAT_VERSION = 1
@@ -169,7 +169,7 @@ def _read(path: str) -> tuple[dict[str, Any], bytes]:
     data = f.read()
   if not data.startswith(MAGIC):
     raise ExportFileError(f'{path}: not a famipose-jax export (it does not start with '
-                          f'{MAGIC!r}); write one with famipose_jax.export.export_inference')
+                          f'{MAGIC!r}); write one with famipose_jax.export.jax_export.export_inference')
   line, newline, payload = data[len(MAGIC):].partition(b'\n')
   try:
     if not newline:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from data_pipeline import crop_affine as crop_affine_lib
-from famipose_jax import config_schema
+from famipose_jax.config import schema as config_schema
 from famipose_jax import heads
 
 

@@ -30,14 +30,14 @@ from jax.sharding import Mesh
 import data_pipeline
 from data_pipeline import posetrack_video as ptv
 from data_pipeline.bad_input import BadInputError
-from famipose_jax import compiler_options
-from famipose_jax import decoding
+from famipose_jax.runtime import compiler_options
+from famipose_jax.heads import decoding
 from famipose_jax import evaluation
-from famipose_jax import multihost
-from famipose_jax import progress
-from famipose_jax import sharding
-from famipose_jax import visualize
-from famipose_jax import workdir_errors
+from famipose_jax.runtime import multihost
+from famipose_jax.runtime import progress
+from famipose_jax.runtime import sharding
+from famipose_jax.evaluation import visualize
+from famipose_jax.checkpoints import workdir_errors
 from famipose_jax.evaluation import prediction_writer
 
 _log = logging.getLogger(__name__)

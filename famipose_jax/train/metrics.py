@@ -27,7 +27,7 @@ from tensorboard.compat.proto import summary_pb2
 from tensorboard.summary.writer.record_writer import RecordWriter
 
 from data_pipeline import atomic_files
-from famipose_jax import workdir_errors
+from famipose_jax.checkpoints import workdir_errors
 
 METRICS_FILE = 'metrics.jsonl'
 TENSORBOARD_DIR = 'tensorboard'

@@ -19,12 +19,12 @@ import optax
 from flax import linen as nn
 from jax.sharding import Mesh
 
-from famipose_jax import compiler_options
+from famipose_jax.runtime import compiler_options
 from famipose_jax import losses
-from famipose_jax import optim
-from famipose_jax import pixels
-from famipose_jax import sharding
-from famipose_jax.train_state import TrainState
+from famipose_jax.train import optim
+from famipose_jax.models import pixels
+from famipose_jax.runtime import sharding
+from famipose_jax.train.state import TrainState
 
 
 def mi_objective(outputs: dict[str, jax.Array], batch: dict[str, jax.Array],

@@ -9,7 +9,7 @@ change values, never fields.
 import ml_collections
 
 from data_pipeline import joints
-from famipose_jax import backbone_presets
+from famipose_jax.config import backbone_presets
 
 
 def published_config() -> ml_collections.ConfigDict:
