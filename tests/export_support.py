@@ -5,6 +5,7 @@ import functools
 import jax
 import numpy as np
 
+from famipose_jax.heads import decoding
 from famipose_jax.train import state as train_state
 
 
@@ -49,3 +50,27 @@ def flatten(tree) -> dict:
   """{'final/coords': numpy array, ...}: a nested dict of arrays, named by its keys."""
   return {'/'.join(k.key for k in p): np.asarray(v)
           for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def assert_coords_decode_own_outputs(experiment, outputs: dict, maxvals_atol: float = 1e-6):
+  """Each prediction's coordinates are the decode of the same program's raw outputs, bit for bit.
+
+  Two programs (an export and this process, XLA and onnxruntime) round their maps differently
+  in the last bits, and which way a tiny difference tips an argmax depends on the CPU's
+  kernels. Decoding is argmax, comparisons and quarter (or bin) steps, which are exact on
+  every CPU: so a program's coordinates are checked against its own maps, and the maps of two
+  programs against each other to float32 rounding.
+
+  Args:
+    experiment: the Experiment whose predict_fn(raw_outputs=True) made `outputs`.
+    outputs: flat {'final/coords', ..., 'raw_outputs/<name>'} (see `flatten`).
+    maxvals_atol: the decoded maxima are recomputed (SimCC's softmax is not exact).
+  """
+  raw = {name.split('/', 1)[1]: value for name, value in outputs.items()
+         if name.startswith('raw_outputs/')}
+  decoded = jax.jit(decoding.make_decoder(experiment.config, experiment.head))(raw)
+  for name in experiment.prediction_names:
+    coords, maxvals = decoded[name]
+    np.testing.assert_array_equal(outputs[f'{name}/coords'], np.asarray(coords), err_msg=name)
+    np.testing.assert_allclose(outputs[f'{name}/maxvals'], np.asarray(maxvals), rtol=0,
+                               atol=maxvals_atol, err_msg=name)

@@ -18,7 +18,8 @@ import pytest
 from famipose_jax.runtime import compiler_options
 from famipose_jax import experiment as experiment_lib
 from famipose_jax.export import jax_export as export
-from tests.export_support import flatten, random_batch, random_variables
+from tests.export_support import assert_coords_decode_own_outputs, flatten, random_batch
+from tests.export_support import random_variables
 from tests.train_support import smoke_config, subprocess_env
 
 BATCH = 2
@@ -111,15 +112,20 @@ def test_child_process_runs_without_the_model_code(exports):
 
 
 @pytest.mark.parametrize('name', list(CASES))
-def test_child_outputs_equal_this_process_bitwise(exports, name):
-  """Bitwise: the file holds the function jit compiles here with the weights as constants."""
+def test_child_outputs_equal_this_process(exports, name):
+  """The file holds the function jit compiles here with the weights as constants: the same
+  outputs to float32 rounding (the export's program is lowered anew and may fuse the warps and
+  gathers differently: seen bitwise equal on the CPUs we have, not guaranteed), coordinates
+  decoded from its own maps bit for bit."""
   case = exports[0][name]
   experiment = case['experiment']
   names = [f'{p}/{k}' for p in experiment.prediction_names for k in ('coords', 'maxvals')]
   names += [f'raw_outputs/{k}' for k in experiment.raw_output_names]
   assert sorted(case['got']) == sorted(names)
+  assert_coords_decode_own_outputs(experiment, case['got'])
   for key, value in case['expected'].items():
-    np.testing.assert_array_equal(case['got'][key], value, err_msg=key)
+    if not key.endswith('/coords'):
+      np.testing.assert_allclose(case['got'][key], value, rtol=0, atol=4e-6, err_msg=key)
 
 
 def test_weights_as_arguments_agree_to_float32_rounding(exports):
@@ -128,7 +134,7 @@ def test_weights_as_arguments_agree_to_float32_rounding(exports):
   on maps up to 7.1."""
   case = exports[0]['heatmap_single']
   expected = case['expected_with_arguments']
-  np.testing.assert_array_equal(case['got']['final/coords'], expected['final/coords'])
+  assert_coords_decode_own_outputs(case['experiment'], expected)
   for key in ('final/maxvals', 'raw_outputs/heatmaps'):
     np.testing.assert_allclose(case['got'][key], expected[key], rtol=0, atol=4e-6, err_msg=key)
 
@@ -139,12 +145,12 @@ def test_symbolic_batch_runs_another_batch_size(exports):
   assert cases[name]['header']['inputs']['key_image']['shape'] == ['batch', 32, 32, 3]
   assert other['final/coords'].shape == (size, 17, 2)
   assert other['raw_outputs/heatmaps'].shape == (size, 8, 8, 17)
-  # The first rows are the crops of the batch of 2: the same joints, and the same maxima up
-  # to the last bits (a new batch size compiles anew; measured 4.8e-7).
+  # The first rows are the crops of the batch of 2: the same maps and maxima up to the last
+  # bits (a new batch size compiles anew; measured 4.8e-7).
   got = cases[name]['got']
-  np.testing.assert_array_equal(other['final/coords'][:BATCH], got['final/coords'])
-  np.testing.assert_allclose(other['final/maxvals'][:BATCH], got['final/maxvals'], rtol=0,
-                             atol=2e-6)
+  assert_coords_decode_own_outputs(cases[name]['experiment'], other)
+  for key in ('final/maxvals', 'raw_outputs/heatmaps'):
+    np.testing.assert_allclose(other[key][:BATCH], got[key], rtol=0, atol=2e-6, err_msg=key)
 
 
 def test_fixed_batch_refuses_another_size(exports):

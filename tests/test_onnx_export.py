@@ -8,7 +8,8 @@ import pytest
 from famipose_jax.runtime import compiler_options
 from famipose_jax import experiment as experiment_lib
 from famipose_jax.export import onnx_export
-from tests.export_support import flatten, random_batch, random_variables
+from tests.export_support import assert_coords_decode_own_outputs, flatten, random_batch
+from tests.export_support import random_variables
 from tests.train_support import smoke_config
 
 pytest.importorskip('jax2onnx')
@@ -37,6 +38,6 @@ def test_onnxruntime_agrees_with_jax(tmp_path):
   assert [o.name for o in session.get_outputs()] == list(header['outputs'])
   got = dict(zip(header['outputs'], session.run(None, {'key_image': batch['key_image']})))
   assert sorted(got) == sorted(expected)
-  np.testing.assert_array_equal(got['final/coords'], expected['final/coords'])
+  assert_coords_decode_own_outputs(experiment, got)
   for key in ('final/maxvals', 'raw_outputs/heatmaps'):
     np.testing.assert_allclose(got[key], expected[key], rtol=0, atol=1e-5, err_msg=key)

@@ -16,6 +16,7 @@ from data_pipeline import posetrack_video as ptv
 from data_pipeline.settings import DataSettings
 from famipose_jax.evaluation import loop as eval_loop
 from famipose_jax import evaluation
+from famipose_jax.heads import decoding
 from famipose_jax import experiment as experiment_lib
 from famipose_jax.runtime import sharding
 from famipose_jax.checkpoints import trained_model
@@ -108,14 +109,16 @@ def test_poses_equal_evaluation_with_the_same_boxes_and_score_alike(held_out, pr
 
 
 def test_a_translated_video_gives_translated_poses(predictor):
-  """A photograph moved by whole pixels, its box with it: every joint moves by exactly the shift
-  (the back-projection is exact) and the scores stay within float32 noise of a few crop pixels.
+  """A photograph moved by whole pixels, its box with it, gives the poses moved by the shift.
 
-  The crops are equal only up to OpenCV's fixed-point bilinear rounding, which depends on the
-  CPU: with AVX-512 warpAffine rounds some source positions differently for another translation
-  (measured: 1 grey level in 9 of the 331,776 input values, scores within 1.9e-5), with AVX2 it
-  gave identical crops. So the crops are pinned to one grey level in at most 0.1% of the values,
-  the scores to 1e-4.
+  The geometry is exact: the network's outputs on the same crops, mapped back through the moved
+  box, move every joint by exactly the shift. The moved video itself gives crops equal only up
+  to OpenCV's fixed-point bilinear rounding, which depends on the CPU: with AVX-512 warpAffine
+  rounds some source positions differently for another translation (measured: 1 grey level in
+  9 of the 331,776 input values, scores within 1.9e-5, the decode's argmax and quarter-step
+  margins as small as 3.6e-5), with AVX2 it gave identical crops. So the crops are pinned to one
+  grey level in at most 0.1% of the values, the scores to 1e-4 and the joints to one heatmap
+  cell (a decode decision may tip on a difference that small).
   """
   skimage_data = pytest.importorskip('skimage.data')
   canvas = np.zeros((400, 480, 3), np.uint8)
@@ -124,24 +127,34 @@ def test_a_translated_video_gives_translated_poses(predictor):
   box = np.array([130.0, 80.0, 170.0, 230.0])
   still = predictor.predict(video, [[box]] * 3)
   still_crops = _clip_inputs(predictor, video, box)
+  coords, maxvals = (v[:3] for v in predictor.predict_crops(still_crops))
+  config = predictor.config
+  cell = box[3] * config.data.box_enlarge / config.model.heatmap_size[1]   # image px per cell
   for dx, dy in ((9, 4), (-13, 21)):
-    moved_video = [np.roll(f, (dy, dx), axis=(0, 1)) for f in video]
     moved_box = box + [dx, dy, 0, 0]
+    crop = predictor.cropper.crop(moved_box)
+    mapped = decoding.image_keypoints(coords, maxvals, {
+        'center': np.stack([crop.center] * 3), 'scale': np.stack([crop.scale] * 3),
+        'rotation': np.zeros(3), 'box_score': np.ones(3)}, config)
+    moved_video = [np.roll(f, (dy, dx), axis=(0, 1)) for f in video]
     moved_crops = _clip_inputs(predictor, moved_video, moved_box)
+    moved = predictor.predict(moved_video, [[moved_box]] * 3)
     for name, crops in still_crops.items():
       differ = np.abs(crops.astype(int) - moved_crops[name].astype(int))
       assert differ.max() <= 1 and np.count_nonzero(differ) <= 1e-3 * differ.size, name
-    moved = predictor.predict(moved_video, [[moved_box]] * 3)
-    for a, b in zip(still, moved):
-      np.testing.assert_allclose(b[0].keypoints[:, :2] - a[0].keypoints[:, :2],
+    for a, b, exact in zip(still, moved, mapped):
+      np.testing.assert_allclose(exact[:, :2] - a[0].keypoints[:, :2],
                                  np.broadcast_to([dx, dy], (17, 2)), rtol=0, atol=1e-9)
+      np.testing.assert_array_equal(exact[:, 2], a[0].keypoints[:, 2])
+      np.testing.assert_allclose(b[0].keypoints[:, :2] - a[0].keypoints[:, :2],
+                                 np.broadcast_to([dx, dy], (17, 2)), rtol=0, atol=cell)
       np.testing.assert_allclose(b[0].keypoints[:, 2], a[0].keypoints[:, 2], rtol=0, atol=1e-4)
 
 
 def _clip_inputs(predictor, video, box) -> dict[str, np.ndarray]:
-  """The uint8 network inputs of one box in every frame of `video` (what predict crops)."""
-  batch = {name: np.stack([value[0]] * len(video)) for name, value in
-           predictor._empty_batch().items()}   # pylint: disable=protected-access
+  """The uint8 network batch `predict` builds for one box in each frame of `video`: rows 0..T-1,
+  the rest zero, so the same compiled function sees the same input."""
+  batch = predictor._empty_batch()   # pylint: disable=protected-access
   crop = predictor.cropper.crop(box)
   for t in range(len(video)):
     predictor.cropper.write_inputs(video, t, crop, batch['key_image'][t],
