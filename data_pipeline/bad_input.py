@@ -11,10 +11,12 @@ from __future__ import annotations
 import collections
 import logging
 
+from data_pipeline.errors import UserError
+
 _log = logging.getLogger(__name__)
 
 
-class BadInputError(ValueError):
+class BadInputError(UserError, ValueError):
   """A data file contains something the pipeline cannot use."""
 
 

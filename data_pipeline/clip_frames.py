@@ -16,7 +16,7 @@ Near the start or end of a video some offsets point at frames that do not exist.
 
 from __future__ import annotations
 
-from famipose_jax.config import schema as config_schema
+from data_pipeline import config as data_schema
 
 
 def supporting_frame_numbers(key: int, first: int, num_frames: int, offsets,
@@ -30,7 +30,7 @@ def supporting_frame_numbers(key: int, first: int, num_frames: int, offsets,
     offsets: relative frame indices, e.g. (-2, -1, 1, 2).
     rule: 'published' or 'clamp'.
   """
-  config_schema.check_choice('data.boundary_rule', rule)
+  data_schema.check_choice('data.boundary_rule', rule)
   last = first + num_frames - 1
   if not first <= key <= last:
     raise ValueError(f'key frame {key} lies outside the video (frames {first}..{last})')

@@ -6,7 +6,8 @@ and returns a `ClipDataset`. `ClipDataset.load(i, train=, seed=, epoch=)` turns 
 one batch element (`element_spec` lists its entries; batches add a leading axis; docs/data.md
 describes a batch); its randomness is derived from (seed, epoch, i) alone, so any loader, worker
 count or resume point produces the same element. The training targets are those of the given
-codecs (famipose_jax.heads), so a run builds only what its head and objectives read.
+codecs (handed in: famipose_jax.heads has them), so a run builds only what its head and
+objectives read.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import numpy as np
 
 from data_pipeline import clip_frames
+from data_pipeline import config as data_schema
 from data_pipeline import clip_transform
 from data_pipeline import frame_checks
 from data_pipeline.augment import ClipAugmentation, draw_augmentation, no_augmentation, sample_rng
@@ -25,15 +27,15 @@ from data_pipeline.coco_keypoints import BoxConvention, read_ground_truth
 from data_pipeline.detections import read_detections
 from data_pipeline.frame_source import REDUCTIONS, make_frame_source
 from data_pipeline.samples import Sample
+from data_pipeline.errors import UserError
 from data_pipeline.settings import DataSettings
-from famipose_jax.config import schema as config_schema
 
 _log = logging.getLogger(__name__)
 
 SPLITS = ('train', 'val')
 
 
-class SampleError(RuntimeError):
+class SampleError(UserError, RuntimeError):
   """Loading one sample failed; the message names the sample and its key frame."""
 
 
@@ -45,8 +47,8 @@ class ClipDataset:
     settings: the flattened data config.
     source: where frames are read from.
     split: 'train' or 'val'.
-    codecs: the target codecs (famipose_jax.heads); the first one's weights are
-      'target_weight'.
+    codecs: the target codecs (objects with encode, target_spec and target_keys, such as
+      famipose_jax.heads'); the first one's weights are 'target_weight'. None: no targets.
   """
 
   def __init__(self, samples: list[Sample], settings: DataSettings, source, split: str,
@@ -55,7 +57,7 @@ class ClipDataset:
     self.settings = settings
     self.source = source
     self.split = split
-    self.codecs = tuple(codecs) if codecs is not None else default_codecs(settings)
+    self.codecs = tuple(codecs or ())
     self.num_skipped = 0      # bad records dropped while building (data.on_bad_input='skip')
 
   def __len__(self) -> int:
@@ -207,6 +209,8 @@ class ClipDataset:
                                           settings.pixel_std, settings.crop_convention,
                                           settings.flip_pairs)
       out['joints'][...] = joints
+      if not self.codecs:   # no targets, nothing to weigh (`out` may be a reused buffer)
+        out['target_weight'][...] = 0
       for i, codec in enumerate(self.codecs):
         encoded, weight = codec.encode(joints)
         for name, value in encoded.items():
@@ -261,25 +265,19 @@ def read_samples(data_config, split: str, settings: DataSettings, source,
                          images=images, count_frames=source.count_frames, **common)
 
 
-def default_codecs(settings: DataSettings) -> tuple:
-  """The published targets when a caller names none: Gaussian heatmaps at data.sigma."""
-  from famipose_jax.heads import heatmap  # pylint: disable=g-import-not-at-top
-  return (heatmap.HeatmapCodec(settings.image_size, settings.heatmap_size, settings.sigma),)
-
-
 def build_dataset(data_config, split: str, codecs=None) -> ClipDataset:
   """The `ClipDataset` of `split` ('train' | 'val') described by `config.data`.
 
   Args:
     data_config: config.data.
     split: 'train' or 'val'.
-    codecs: target codecs (famipose_jax.heads; an experiment passes its head's and the
-      objectives'); None: the published heatmap targets.
+    codecs: target codecs (famipose_jax.heads: an experiment passes its head's and its
+      objectives'); None: no training targets (images and metadata only).
   """
   if split not in SPLITS:
     raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
   # A section no run has validated yet; the loader checks its own fields.
-  config_schema.validate_data_section(data_config, loader=False)
+  data_schema.validate_data_section(data_config, loader=False)
   settings = DataSettings.from_config(data_config)
   source = make_frame_source(data_config)
   policy = BadInputPolicy(settings.on_bad_input)

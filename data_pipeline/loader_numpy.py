@@ -25,7 +25,7 @@ import numpy as np
 
 from data_pipeline.batch_plan import PADDING, BatchPlan
 from data_pipeline.dataset import ClipDataset, SampleError
-from famipose_jax.config import schema as config_schema
+from data_pipeline import config as data_schema
 
 _log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class NumpyLoader:
 
   def __init__(self, dataset: ClipDataset, plan: BatchPlan, *, start_step: int = 0,
                num_workers: int = 2, prefetch: int = 2, start_method: str = 'spawn'):
-    config_schema.check_choice('data.worker_start_method', start_method)
+    data_schema.check_choice('data.worker_start_method', start_method)
     self.dataset = dataset
     self.plan = plan
     self.steps_per_epoch = plan.steps_per_epoch

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from data_pipeline.batch_plan import BatchPlan
 from data_pipeline.dataset import ClipDataset
-from famipose_jax.config import schema as config_schema
+from data_pipeline import config as data_schema
 
 
 def make_loader(data_config, dataset: ClipDataset, *, batch_size: int, train: bool, seed: int,
@@ -28,7 +28,7 @@ def make_loader(data_config, dataset: ClipDataset, *, batch_size: int, train: bo
     An iterator with `steps_per_epoch`, `plan`, `close()`, usable as a context manager.
   """
   loader = loader or data_config.loader
-  config_schema.check_choice('data.loader', loader)
+  data_schema.check_choice('data.loader', loader)
   plan = BatchPlan(num_samples=len(dataset), batch_size=batch_size, train=train, seed=seed,
                    process_index=process_index, process_count=process_count)
   workers = data_config.num_workers if num_workers is None else num_workers

@@ -14,7 +14,6 @@ else. See docs/pytorch_interop.md.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import os
@@ -22,30 +21,16 @@ import sys
 
 import ml_collections
 
+from famipose_jax import errors
 from famipose_jax.config import backbone_presets
-from famipose_jax.config import defaults as config_defaults
+from famipose_jax.config import loader as config_loader
 from famipose_jax.interop import checkpoint_io
 from famipose_jax.interop import convert
 
 
-def load_config_file(path: str | None, variant: str = '') -> ml_collections.ConfigDict:
-  """get_config() of a Python config file (None: the published config); get_config(variant)
-  when a variant is given (as `--config=file.py:variant` does for train.py)."""
-  if path is None:
-    return config_defaults.published_config()
-  spec = importlib.util.spec_from_file_location('conversion_config', path)
-  if spec is None or spec.loader is None or not os.path.isfile(path):
-    raise SystemExit(f'--config {path}: not a Python config file')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  if not hasattr(module, 'get_config'):
-    raise SystemExit(f'--config {path}: defines no get_config()')
-  return module.get_config(variant) if variant else module.get_config()
-
-
 def config_from_args(args: argparse.Namespace) -> ml_collections.ConfigDict:
   """The experiment config with the command line's model overrides."""
-  config = load_config_file(args.config)
+  config = config_loader.load_config_file(args.config)
   model = config.model
   if args.width is not None:
     model.backbone = backbone_presets.hrnet(args.width)
@@ -81,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
   return parser
 
 
+@errors.command
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(message)s')
@@ -91,14 +77,10 @@ def main(argv: list[str] | None = None) -> int:
   # The config is recorded for prediction when it describes the converted network.
   records_config = (args.model == 'famipose' and args.non_strict is False
                     and num_supporting == len(config.data.supporting_offsets))
-  try:
-    _, report, record = checkpoint_io.convert_file(
-        args.input, args.output, config.model, args.model, num_supporting,
-        strict=not args.non_strict, trust_pickle=args.trust_pickle,
-        config=config if records_config else None)
-  except (convert.ConversionError, FileExistsError, FileNotFoundError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 1
+  _, report, record = checkpoint_io.convert_file(
+      args.input, args.output, config.model, args.model, num_supporting,
+      strict=not args.non_strict, trust_pickle=args.trust_pickle,
+      config=config if records_config else None)
   if not report.ok:
     print(f'non-strict conversion, not converted:\n{report.problems(limit=50)}', file=sys.stderr)
   counts = record['counts']

@@ -16,11 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from famipose_jax.config import schema as config_schema
-from famipose_jax import convert
+from famipose_jax import errors
+from famipose_jax.config import loader as config_loader
 from famipose_jax import experiment as experiment_lib
 from famipose_jax.export import jax_export as export
-from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import trained_model
 
 
@@ -46,9 +45,9 @@ def _parser() -> argparse.ArgumentParser:
 def run(args) -> str:
   """Exports as asked; returns the summary line."""
   if args.onnx and args.batch_size is None:
-    raise ValueError('--onnx needs a fixed --batch-size (jax2onnx cannot convert the symbolic '
+    raise errors.UsageError('--onnx needs a fixed --batch-size (jax2onnx cannot convert the symbolic '
                      'batch dimension of this model: docs/export.md)')
-  config = convert.load_config_file(args.config) if args.config else None
+  config = config_loader.load_config_file(args.config) if args.config else None
   model = trained_model.load_trained_model(args.checkpoint, config)
   if args.flip_test is not None:
     model.config.eval.flip_test = args.flip_test
@@ -62,13 +61,9 @@ def run(args) -> str:
   return f'wrote {args.out}: {model.source}, {batch}, flip test {model.config.eval.flip_test}'
 
 
+@errors.command
 def main(argv: list[str] | None = None) -> int:
-  args = _parser().parse_args(argv)
-  try:
-    print(run(args))
-  except (OSError, ValueError, checkpointer.CheckpointError, config_schema.ConfigError) as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 2
+  print(run(_parser().parse_args(argv)))
   return 0
 
 

@@ -25,11 +25,9 @@ import time
 
 import cv2
 
-from data_pipeline.bad_input import BadInputError
-from famipose_jax.config import schema as config_schema
-from famipose_jax import convert
+from famipose_jax import errors
+from famipose_jax.config import loader as config_loader
 from famipose_jax.runtime import progress
-from famipose_jax.checkpoints import checkpointer
 from famipose_jax.inference import box_tracker
 from famipose_jax.inference import overlay
 from famipose_jax.inference import person_boxes
@@ -144,15 +142,16 @@ def run(args) -> str:
   start = time.time()
   # Everything cheap to check comes before the model loads and the detector runs.
   box_tracker.check_link_settings(**_tracking(args))
-  config = convert.load_config_file(args.config) if args.config else None
+  config = config_loader.load_config_file(args.config) if args.config else None
   with video_frames.open_frames(args.input) as frames:
     paths = output_paths(args.out, frames.name)
     wanted = ['json'] + ([] if args.no_video else ['video']) + (['frames'] if args.save_frames
                                                                  else [])
     existing = [paths[k] for k in wanted if os.path.exists(paths[k])]
     if existing:
-      raise FileExistsError(f'{", ".join(existing)} exist(s): refusing to overwrite; choose '
-                            'another --out')
+      raise errors.RefusedOverwriteError(
+          f'{", ".join(existing)} exist(s): refusing to overwrite; choose '
+          'another --out')
     predictor = predictor_lib.Predictor.from_checkpoint(
         args.checkpoint, config, batch_size=args.batch_size, flip_test=args.flip_test)
     loaded = time.time()
@@ -179,15 +178,11 @@ def run(args) -> str:
           f'{time.time() - predicted:.1f} s writing); wrote ' + ', '.join(paths[k] for k in wanted))
 
 
+@errors.command
 def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   logging.basicConfig(level=logging.WARNING, format='%(message)s')
-  try:
-    print(run(args))
-  except (BadInputError, OSError, ValueError, checkpointer.CheckpointError,
-          config_schema.ConfigError) as e:   # OSError: unreadable input, unwritable --out
-    print(f'error: {e}', file=sys.stderr)
-    return 2
+  print(run(args))
   return 0
 
 

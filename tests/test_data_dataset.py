@@ -7,6 +7,7 @@ import pytest
 import data_pipeline
 from data_pipeline import clip_transform as ct
 from data_pipeline import crop_affine
+from famipose_jax.heads import HeatmapCodec
 from tests.tiny_posetrack import tiny_config, write_tiny_posetrack
 
 
@@ -25,6 +26,20 @@ def _expected_frame(dataset, index, number, aug):
                           settings.crop_convention)
   crop = ct.warp_frame(frame, matrix, settings.image_size)
   return crop[..., ::-1]   # RGB
+
+
+def _heatmap_codec(data_config) -> HeatmapCodec:
+  """The published Gaussian targets (the data pipeline builds the targets it is handed)."""
+  return HeatmapCodec(tuple(data_config.image_size), tuple(data_config.heatmap_size),
+                      data_config.sigma)
+
+
+def test_without_codecs_an_element_carries_no_targets(tiny_root):
+  element = data_pipeline.build_dataset(tiny_config(tiny_root), 'train').load(0, train=True)
+  assert sorted(element) == ['box_score', 'center', 'joints', 'key_image', 'rotation',
+                             'sample_index', 'scale', 'supporting_images', 'target_weight',
+                             'valid']
+  assert not element['target_weight'].any() and element['joints'][:, 2].any()
 
 
 def test_one_augmentation_crops_every_frame_of_the_clip(tiny_root):
@@ -46,7 +61,7 @@ def test_one_augmentation_crops_every_frame_of_the_clip(tiny_root):
 
 def test_heatmap_peaks_where_the_affine_sends_each_joint(tiny_root):
   config = tiny_config(tiny_root, half_body_prob=0.0)
-  dataset = data_pipeline.build_dataset(config, 'train')
+  dataset = data_pipeline.build_dataset(config, 'train', codecs=[_heatmap_codec(config)])
   settings = dataset.settings
   stride = settings.image_size[0] / settings.heatmap_size[0]
   peaks = 0
@@ -90,7 +105,8 @@ def test_same_seed_same_element_and_epochs_differ(tiny_root):
 
 
 def test_evaluation_element_and_boundary_duplicates(tiny_root):
-  dataset = data_pipeline.build_dataset(tiny_config(tiny_root), 'val')
+  config = tiny_config(tiny_root)
+  dataset = data_pipeline.build_dataset(config, 'val', codecs=[_heatmap_codec(config)])
   assert len(dataset) == 2 * 6 * 2
   meta = dataset.metadata(0)
   assert meta['video'] == '000001_mpii_val' and meta['frame'] == 1

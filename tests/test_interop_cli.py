@@ -108,14 +108,14 @@ def test_refuses_a_non_empty_output_folder(files, tmp_path, capsys):
   out = tmp_path / 'taken'
   out.mkdir()
   (out / 'keep.txt').write_text('mine')
-  assert cli.main([files['famipose'], str(out), '--config', files['config']]) == 1
+  assert cli.main([files['famipose'], str(out), '--config', files['config']]) == 2
   assert 'refusing to overwrite' in capsys.readouterr().err
   assert os.listdir(out) == ['keep.txt']
 
 
 def test_strict_failure_writes_nothing_and_non_strict_records_the_report(files, tmp_path, capsys):
   out = tmp_path / 'strict'
-  assert cli.main([files['broken'], str(out), '--config', files['config']]) == 1
+  assert cli.main([files['broken'], str(out), '--config', files['config']]) == 2
   assert 'dcn_4.weight' in capsys.readouterr().err
   assert not out.exists()
   out = tmp_path / 'lenient'
@@ -139,14 +139,14 @@ def test_width_and_image_size_flags_shape_the_model():
 def test_a_text_file_is_named_as_not_a_checkpoint(files, tmp_path, capsys):
   notes = files['folder'] / 'notes.txt'
   notes.write_text('epoch 12: loss 0.0003\n')
-  assert cli.main([str(notes), str(tmp_path / 'out'), '--config', files['config']]) == 1
+  assert cli.main([str(notes), str(tmp_path / 'out'), '--config', files['config']]) == 2
   err = capsys.readouterr().err
   assert f'{notes}: not a PyTorch checkpoint' in err
   assert 'trust-pickle' not in err
 
 
 def test_hrnet_keys_given_as_fami_pose_are_summarised_with_the_hint(files, tmp_path, capsys):
-  assert cli.main([files['hrnet'], str(tmp_path / 'out'), '--config', files['config']]) == 1
+  assert cli.main([files['hrnet'], str(tmp_path / 'out'), '--config', files['config']]) == 2
   lines = capsys.readouterr().err.splitlines()
   num_keys = len(files['model'].hrnet.state_dict())
   assert lines[0].startswith('error: the state_dict does not match the famipose model')

@@ -263,7 +263,7 @@ def test_the_stop_vote_is_the_largest_signal_cast():
 
 def test_the_closing_note_of_a_process_that_scored_nothing():
   """Processes other than 0 end a two-stage run with results that hold no numbers."""
-  import train  # pylint: disable=g-import-not-at-top
+  from famipose_jax.train import cli  # pylint: disable=g-import-not-at-top
   from famipose_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
   unscored = {'step': STEPS, 'table': '', 'mAP': {}, 'columns': {}, 'image': None,
               'prediction_dir': '/runs/demo/predictions/step_5'}
@@ -271,7 +271,7 @@ def test_the_closing_note_of_a_process_that_scored_nothing():
       workdir='/runs/demo', step=STEPS, total_steps=STEPS, checkpoint='/runs/demo/checkpoints/5',
       evaluation=unscored, pretrain=trainer.RunSummary(
           workdir='/runs/demo/pretrain', step=STEPS, total_steps=STEPS, evaluation=unscored))
-  note = train._closing_note(summary).splitlines()   # pylint: disable=protected-access
+  note = cli._closing_note(summary).splitlines()   # pylint: disable=protected-access
   assert note[:2] == ['Done.', '  checkpoint:   /runs/demo/checkpoints/5'], note
   assert not any('Mean AP' in line for line in note)
 

@@ -26,6 +26,7 @@ followed by a write.
     ptv.write_video(video, out_path, layout=ptv.POSETRACK17, kind=ptv.PREDICTIONS)
 """
 
+from data_pipeline.posetrack_video.fields import PoseTrackFileError
 from data_pipeline.posetrack_video.records import (
     GROUND_TRUTH, KINDS, LAYOUTS, MISSING_SCORE, POSETRACK17, POSETRACK18, PREDICTIONS,
     FrameAnnotation, PersonAnnotation, VideoAnnotation)

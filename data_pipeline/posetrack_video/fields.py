@@ -13,6 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from data_pipeline.errors import UserError
+
+
+class PoseTrackFileError(UserError, ValueError):
+  """A PoseTrack file that cannot be read as one: the message names the file, field and value."""
+
 
 class Source:
   """One file being read: checked conversions of its values, and errors that name it."""
@@ -20,12 +26,13 @@ class Source:
   def __init__(self, name: str):
     self.name = name
 
-  def error(self, field: str, problem: str, value: Any = dataclasses.MISSING) -> ValueError:
+  def error(self, field: str, problem: str,
+            value: Any = dataclasses.MISSING) -> PoseTrackFileError:
     message = f'{self.name}: {field}: {problem}'
     if value is not dataclasses.MISSING:
       text = repr(value)
       message += f' (got {text[:120] + "..." if len(text) > 120 else text})'
-    return ValueError(message)
+    return PoseTrackFileError(message)
 
   def unwrap(self, value, field: str):
     """PoseTrack17 wraps scalars in 1-element lists; accept both forms."""

@@ -56,9 +56,9 @@ def read_video(path: str, kind: str = GROUND_TRUTH) -> VideoAnnotation:
     with open(path, 'rb') as f:
       data = json.load(f)
   except json.JSONDecodeError as e:
-    raise ValueError(f'{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})'
-                     ) from None
+    raise fields.PoseTrackFileError(f'{path}: not valid JSON ({e.msg} at line {e.lineno}, '
+                                    f'column {e.colno})') from None
   except UnicodeDecodeError as e:
-    raise ValueError(f'{path}: not valid JSON ({e})') from None
+    raise fields.PoseTrackFileError(f'{path}: not valid JSON ({e})') from None
   name = os.path.splitext(os.path.basename(path))[0]
   return parse_video(data, name=name, kind=kind, source=path)

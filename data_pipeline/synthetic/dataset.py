@@ -20,11 +20,12 @@ import time
 import cv2
 import numpy as np
 
+from data_pipeline.errors import UserError
 from data_pipeline.synthetic import detector, labels, scenes, writer
 from data_pipeline.synthetic.settings import SPLITS, Settings, video_name
 
 
-class DatasetExistsError(FileExistsError):
+class DatasetExistsError(UserError, FileExistsError):
   """The output folder holds something this generator will not overwrite."""
 
 

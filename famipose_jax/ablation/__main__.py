@@ -12,6 +12,7 @@ import shlex
 import sys
 import time
 
+from famipose_jax import errors
 from famipose_jax.ablation import grid
 
 DEFAULT_CONFIG = 'configs/synthetic_ablation.py'
@@ -45,27 +46,28 @@ def _variants(args) -> list[str]:
   names = [n.strip() for n in args.variants.split(',') if n.strip()]
   unknown = [n for n in names if n not in grid.BY_NAME]
   if unknown or not names:
-    raise SystemExit(f'error: --variants {args.variants!r}: unknown {unknown}; known: '
-                     f'{", ".join(grid.BY_NAME)}')
+    raise errors.UsageError(f'--variants {args.variants!r}: unknown {unknown}; known: '
+                            f'{", ".join(grid.BY_NAME)}')
   # Differences are taken from the reference, so it always runs.
   return [v.name for v in grid.VARIANTS if v.name in names or v.name == grid.REFERENCE]
 
 
+@errors.command
 def main(argv=None) -> int:
   args = _parser().parse_args(argv)
   seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
   if seeds < 1:
-    raise SystemExit(f'error: --seeds must be >= 1, got {seeds}')
+    raise errors.UsageError(f'--seeds must be >= 1, got {seeds}')
   variants = _variants(args)
   # JAX is imported only now: --help and argument errors answer at once.
   from famipose_jax.config import schema as config_schema  # pylint: disable=g-import-not-at-top
-  from famipose_jax import convert  # pylint: disable=g-import-not-at-top
+  from famipose_jax.config import loader as config_loader  # pylint: disable=g-import-not-at-top
   from famipose_jax.ablation import report, runner  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
 
   out = os.path.abspath(args.out)
   os.makedirs(out, exist_ok=True)
-  base = convert.load_config_file(args.config, 'quick' if args.quick else '')
+  base = config_loader.load_config_file(args.config, 'quick' if args.quick else '')
   if args.data_root:
     base.data.root = args.data_root
   base.data.root = os.path.abspath(base.data.root)

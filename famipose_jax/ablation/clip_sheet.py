@@ -18,6 +18,7 @@ import numpy as np
 from data_pipeline import atomic_files
 from data_pipeline import posetrack_video
 from data_pipeline.synthetic import scenes, writer
+from famipose_jax import errors
 from famipose_jax.evaluation import visualize
 from famipose_jax.ablation import key_frame_subsets
 
@@ -27,7 +28,7 @@ _COLOUR = (60, 230, 60)
 def _frame_with_truth(root: str, frame: posetrack_video.FrameAnnotation) -> np.ndarray:
   image = cv2.imread(os.path.join(root, frame.file_name))
   if image is None:
-    raise FileNotFoundError(f'{os.path.join(root, frame.file_name)}: missing or unreadable')
+    raise errors.MissingInputError(f'{os.path.join(root, frame.file_name)}: missing or unreadable')
   for person in frame.persons:
     visualize.draw_skeleton(image, person.keypoints[:, :2], person.present, _COLOUR)
   return image
@@ -57,6 +58,7 @@ def clip_sheet(root: str, split: str = 'val') -> np.ndarray:
   return np.concatenate(rows, axis=0)
 
 
+@errors.command
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m famipose_jax.ablation.clip_sheet',
                                    description=__doc__.split('\n')[0])
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   extension = os.path.splitext(args.out)[1].lower()
   if extension not in ('.jpg', '.jpeg', '.png'):
-    raise SystemExit(f'--out {args.out}: give a .jpg or .png file name')
+    raise errors.UsageError(f'--out {args.out}: give a .jpg or .png file name')
   sheet = clip_sheet(args.data, args.split)
   params = [cv2.IMWRITE_JPEG_QUALITY, 85] if extension != '.png' else []
   ok, data = cv2.imencode(extension, sheet, params)

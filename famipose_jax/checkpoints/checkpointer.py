@@ -24,6 +24,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from data_pipeline.errors import UserError
 from famipose_jax.runtime import multihost
 from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import orbax_noise
@@ -37,7 +38,7 @@ CORRUPT_DIR = 'corrupt_checkpoints'
 _FALL_BACK_OPTION = '--config.train.on_corrupt_checkpoint=fall_back'
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError, RuntimeError):
   """A checkpoint that cannot be read or written, or one that belongs to another config."""
 
 

@@ -28,6 +28,7 @@ import ml_collections
 import numpy as np
 
 from data_pipeline import atomic_files
+from famipose_jax import errors
 from famipose_jax.config import schema as config_schema
 from famipose_jax import models
 from famipose_jax.checkpoints import checkpointer
@@ -188,7 +189,7 @@ def load_trained_model(path: str,
     recorded, variables = _read_step_dir(source)
     step = int(os.path.basename(source)) if os.path.basename(source).isdigit() else None
   else:
-    raise FileNotFoundError(
+    raise errors.MissingInputError(
         f'{path} is not a trained model: expected a training workdir (with {CONFIG_FILE} and '
         f'{checkpointer.CHECKPOINT_DIR}/), one of its checkpoints/<step> folders, or a model '
         f'folder with {VARIABLES_DIR}/ (python -m famipose_jax.convert writes one)')
@@ -217,7 +218,8 @@ def save_model_folder(out_dir: str, config: ml_collections.ConfigDict,
   """
   out_dir = os.path.abspath(out_dir)
   if os.path.exists(out_dir):
-    raise FileExistsError(f'{out_dir} exists: refusing to overwrite it (choose a new folder)')
+    raise errors.RefusedOverwriteError(
+        f'{out_dir} exists: refusing to overwrite it (choose a new folder)')
   parent = os.path.dirname(out_dir)
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(dir=parent, prefix=f'.{os.path.basename(out_dir)}.', suffix='.tmp')

@@ -16,6 +16,7 @@ import jax
 import ml_collections
 
 from data_pipeline import atomic_files
+from data_pipeline.errors import UserError
 from famipose_jax.config import defaults as config_defaults
 from famipose_jax.config import schema as config_schema
 from famipose_jax.checkpoints import workdir_errors
@@ -39,7 +40,7 @@ RUNTIME_FIELDS = (
 )
 
 
-class ConfigMismatchError(ValueError):
+class ConfigMismatchError(UserError, ValueError):
   """The workdir was created by a different training config."""
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 
+from data_pipeline.errors import UserError
 
-class WorkdirWriteError(OSError):
+
+class WorkdirWriteError(UserError, OSError):
   """A file or folder of the workdir cannot be written; the message names it and the reason."""
 
 

@@ -23,12 +23,13 @@ import logging
 import os
 import socket
 
+from data_pipeline.errors import UserError
 from famipose_jax.checkpoints import workdir_errors
 
 LOCK_FILE = '.lock'
 
 
-class WorkdirLockedError(RuntimeError):
+class WorkdirLockedError(UserError, RuntimeError):
   """Another run holds the workdir."""
 
 

@@ -8,6 +8,7 @@ change values, never fields.
 
 import ml_collections
 
+from data_pipeline import config as data_schema
 from data_pipeline import joints
 from famipose_jax.config import backbone_presets
 
@@ -56,54 +57,8 @@ def published_config() -> ml_collections.ConfigDict:
   m.conv_init_std = 0.001                # every Conv2d ~ N(0, 0.001), biases 0
   m.dtype = 'float32'                    # compute dtype ('bfloat16' on accelerators)
 
-  # ---- data ----
-  d = config.data = ml_collections.ConfigDict()
-  d.dataset = 'posetrack17'              # | 'posetrack18' | 'posetrack21' | 'synthetic'
-  d.root = ''                            # dataset folder (see README: data layout)
-  d.synthetic_variant = ''               # 'synthetic': '' any dataset at root ('default' made if
-                                         #   absent); a named variant: exactly its settings
-  d.image_size = image_size
-  d.heatmap_size = heatmap_size
-  d.num_joints = num_joints
-  d.supporting_offsets = (-2, -1, 1, 2)  # relative frame indices, in the model's order
-  d.boundary_rule = 'published'          # 'published' | 'clamp'
-  d.sigma = 3.0                          # heatmap Gaussian std at heatmap resolution
-  d.box_enlarge = 1.25
-  d.pixel_std = 200.0
-  d.scale_factor = 0.35                  # scale = clip(1 + 0.35 N(0,1), 0.65, 1.35)
-  d.scale_clip = (0.65, 1.35)
-  d.rotation_factor = 45.0               # rotation = clip(45 N(0,1), -90, 90) ...
-  d.rotation_clip = 90.0
-  d.rotation_prob = 0.6                  # ... with probability 0.6, else 0
-  d.flip_prob = 0.5
-  d.flip_pairs = joints.FLIP_PAIRS
-  d.half_body_prob = 0.3
-  d.half_body_min_joints = 8             # more than this many visible joints
-  d.half_body_upper_threshold = 0.5      # upper body when N(0,1) < this (as coded)
-  d.half_body_scale = 1.5
-  d.upper_body_joints = joints.UPPER_BODY_JOINTS
-  d.mean = (0.485, 0.456, 0.406)         # ImageNet, RGB
-  d.std = (0.229, 0.224, 0.225)
-  d.det_score_threshold = 0.2
-  d.simcc_sigma = 6.0
-  d.simcc_split_ratio = simcc_split_ratio
-  d.loader = 'numpy'                     # 'numpy' (no TensorFlow) | 'tfdata'
-  d.num_workers = 8
-  d.prefetch_batches = 2
-  d.on_bad_input = 'error'               # 'error' | 'skip' (counted and logged)
-  d.train_json = 'annotations/posetrack_train.json'  # single-file COCO-style GT (paths under root)
-  d.val_json = 'annotations/posetrack_val.json'
-  d.val_boxes_json = 'annotations/val_boxes.json'    # detector boxes for evaluation
-  d.video_annotation_dir = 'annotations'  # per-video GT files: <dir>/<split>/<video>.json
-  d.annotation_source = 'coco_json'      # 'coco_json' (single file, as published) | 'per_video'
-  d.eval_boxes = 'detections'            # 'detections' (published) | 'ground_truth'
-  d.crop_convention = 'size_minus_one'   # clip crop as coded (dark_get_affine_transform) | 'size'
-  d.frame_numbering = 'auto'             # 6 digits: from 0 (PT18), else from 1 | 'from0' | 'from1'
-  d.decode_reduction = 'off'             # 'auto': reduced JPEG decode where the crop shrinks >= 2x
-  d.region_decode = True                 # decode only the crop's part of each JPEG (same pixels)
-  d.frame_source = 'folder'              # 'folder' (root/images) | 'tfds' (posetrack_frames)
-  d.tfds_data_dir = ''                   # data_dir of the prepared TFDS dataset (default root/tfds)
-  d.worker_start_method = 'spawn'        # numpy loader workers: 'spawn' | 'forkserver' (never fork)
+  # ---- data: the data pipeline's own section (data_pipeline/config.py) ----
+  config.data = data_schema.data_defaults(image_size, heatmap_size, num_joints, simcc_split_ratio)
 
   # ---- losses ----
   l = config.loss = ml_collections.ConfigDict()

@@ -1,15 +1,16 @@
 """The one config schema: fields and their types, allowed values, minimums, rules between fields.
 
-`validate_config` is applied once, before a run writes anything (trainer.py). The layout (which
-fields exist, of which type) is config_defaults.published_config(): every experiment config
-starts from it and changes values, never fields. train.py lets `--config.x=...` overrides add
-fields, and configs built in Python are not checked by ml_collections either, so a misspelt
-field would otherwise be silently ignored. `validate_model_section` and `validate_data_section`
-apply the same rules to one section, for code handed a section that was never validated
-(models.build_model, data_pipeline.build_dataset).
+`validate_config` is applied once, before a run writes anything (famipose_jax/train/loop.py).
+The layout (which fields exist, of which type) is config.defaults.published_config(): every
+experiment config starts from it and changes values, never fields. train.py lets
+`--config.x=...` overrides add fields, and configs built in Python are not checked by
+ml_collections either, so a misspelt field would otherwise be silently ignored.
+`validate_model_section` applies the model rules to one section, for code handed a section that
+was never validated (models.build_model). The data section's tables and rules are the data
+pipeline's own (data_pipeline/config.py); this schema composes them.
 
 The code that reads a closed-set field takes its allowed values from CHOICES. This module is pure
-Python (no JAX), so data_pipeline can use it too.
+Python (no JAX).
 """
 
 from __future__ import annotations
@@ -19,30 +20,23 @@ from typing import Any, Mapping
 
 import ml_collections
 
-from data_pipeline import joints
+from data_pipeline import config as data_schema
 from data_pipeline import posetrack_video
-from data_pipeline.synthetic import settings as synthetic_settings
+from data_pipeline.errors import ConfigError
 from famipose_jax.config import defaults as config_defaults
+
+flatten = data_schema.flatten
+validate_data_section = data_schema.validate_data_section
+LOADER_FIELDS = data_schema.LOADER_FIELDS
 
 # Every field with a closed set of values, and the values.
 CHOICES = {
+    **data_schema.CHOICES,
     'model.head': ('heatmap', 'simcc'),
     'model.global_transform': ('translation', 'affine', 'none'),
     'model.dcn_mask_activation': ('none', 'sigmoid'),
     'model.dtype': ('float32', 'bfloat16'),
     'model.backbone.final_conv_kernel': (1, 3),
-    'data.dataset': ('posetrack17', 'posetrack18', 'posetrack21', 'synthetic'),
-    'data.synthetic_variant': ('',) + tuple(synthetic_settings.VARIANTS),
-    'data.boundary_rule': ('published', 'clamp'),
-    'data.annotation_source': ('coco_json', 'per_video'),
-    'data.eval_boxes': ('detections', 'ground_truth'),
-    'data.crop_convention': ('size_minus_one', 'size'),
-    'data.frame_numbering': ('auto', 'from0', 'from1'),
-    'data.decode_reduction': ('off', 'auto'),
-    'data.frame_source': ('folder', 'tfds'),
-    'data.loader': ('numpy', 'tfdata'),
-    'data.worker_start_method': ('spawn', 'forkserver'),
-    'data.on_bad_input': ('error', 'skip'),
     'loss.mi': ('published', 'critic', 'none'),
     'loss.simcc_batch_reduction': ('mean', 'sum'),
     'train.on_corrupt_checkpoint': ('error', 'fall_back'),
@@ -50,30 +44,21 @@ CHOICES = {
     'eval.prediction_layout': posetrack_video.LAYOUTS,   # the file layouts it reads and writes
 }
 
-# Why a value someone might expect to work is not allowed.
-_NOT_ALLOWED_BECAUSE = {
-    'data.worker_start_method': 'fork is unsafe once JAX runs',
-}
-
-# Fields that must be at least this large.
+# Fields that must be at least this large (the data section's bounds are its own).
 MINIMUM = {
     'batch_size': 1, 'eval_batch_size': 1, 'num_epochs': 1,
     'train.log_every_steps': 1, 'train.checkpoint_every_steps': 1, 'train.keep_checkpoints': 1,
     'train.eval_every_epochs': 0, 'train.pretrain_epochs': 0, 'train.num_vis_samples': 0,
-    'train.heartbeat_timeout_seconds': 1,
-    'optim.weight_decay': 0.0, 'data.num_workers': 0, 'data.prefetch_batches': 1,
-    'data.det_score_threshold': 0.0,
+    'train.heartbeat_timeout_seconds': 1, 'optim.weight_decay': 0.0,
 }
 
 # Fields that must be above 0: a zero or negative value trains or decodes nonsense silently.
 POSITIVE = (
-    'optim.learning_rate', 'optim.lr_decay_factor', 'optim.eps', 'data.sigma',
-    'data.simcc_sigma', 'data.simcc_split_ratio', 'data.pixel_std', 'data.box_enlarge',
-    'loss.mi_temperature', 'loss.simcc_beta', 'eval.dark_kernel_size',
+    'optim.learning_rate', 'optim.lr_decay_factor', 'optim.eps', 'loss.mi_temperature',
+    'loss.simcc_beta', 'eval.dark_kernel_size',
 )
 
-# Probabilities and Adam's decay rates: within [0, 1] (Adam's below 1).
-UNIT_INTERVAL = ('data.flip_prob', 'data.rotation_prob', 'data.half_body_prob')
+# Adam's decay rates: within [0, 1).
 BELOW_ONE = ('optim.b1', 'optim.b2')
 
 # (W, H) sizes: two positive integers.
@@ -90,29 +75,9 @@ SHARED_FIELDS = ('image_size', 'heatmap_size', 'num_joints', 'simcc_split_ratio'
 _HEATMAP_STRIDE = 4
 
 
-class ConfigError(ValueError):
-  """A config field that does not exist, is missing, or holds an invalid value."""
-
-
-def flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
-  """{'a.b.c': leaf} of a nested mapping."""
-  flat = {}
-  for key, value in tree.items():
-    name = f'{prefix}{key}'
-    if isinstance(value, Mapping):
-      flat.update(flatten(value, name + '.'))
-    else:
-      flat[name] = value
-  return flat
-
-
 def check_choice(field: str, value) -> None:
   """Raises ConfigError unless `value` is one of CHOICES[field] (field: e.g. 'data.loader')."""
-  allowed = CHOICES[field]
-  if value not in allowed:
-    because = _NOT_ALLOWED_BECAUSE.get(field)
-    raise ConfigError(f'config.{field}={value!r} is not one of {allowed}'
-                      + (f' ({because})' if because else ''))
+  data_schema.check_choice(field, value, CHOICES)
 
 
 def validate_model_section(model: ml_collections.ConfigDict) -> None:
@@ -122,24 +87,6 @@ def validate_model_section(model: ml_collections.ConfigDict) -> None:
     if field.startswith('model.'):
       check_choice(field, flat[field])
   _check_model_rules(model)
-
-
-# Read by the loaders (data_pipeline.make_loader), which check them, not by the dataset.
-LOADER_FIELDS = ('data.loader', 'data.worker_start_method')
-
-
-def validate_data_section(data: ml_collections.ConfigDict, *, loader: bool = True) -> None:
-  """Raises ConfigError for a `config.data` the data pipeline cannot read as meant.
-
-  Args:
-    data: config.data.
-    loader: also check the loader's fields (LOADER_FIELDS).
-  """
-  flat = flatten(data.to_dict(), 'data.')
-  for field in CHOICES:
-    if field.startswith('data.') and (loader or field not in LOADER_FIELDS):
-      check_choice(field, flat[field])
-  _check_data_rules(data)
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -164,14 +111,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                         f'{type(reference[name]).__name__}')
   for name in CHOICES:
     check_choice(name, flat[name])
-  for name, least in MINIMUM.items():
-    if flat[name] < least:
-      raise ConfigError(f'config.{name}={flat[name]!r} must be >= {least}')
+  data_schema.check_bounds(flat, minimum=MINIMUM, positive=POSITIVE, unit_interval=())
   _check_bounds(flat)
 
   _check_shared_fields(config)
   _check_model_rules(config.model)
-  _check_data_rules(config.data)
+  validate_data_section(config.data)
   _check_run_rules(config)
 
 
@@ -202,12 +147,6 @@ def _check_shared_fields(config: ml_collections.ConfigDict) -> None:
 
 
 def _check_bounds(flat: Mapping[str, Any]) -> None:
-  for name in POSITIVE:
-    if not flat[name] > 0:
-      raise ConfigError(f'config.{name}={flat[name]!r} must be > 0')
-  for name in UNIT_INTERVAL:
-    if not 0 <= flat[name] <= 1:
-      raise ConfigError(f'config.{name}={flat[name]!r} must be a probability in [0, 1]')
   for name in BELOW_ONE:
     if not 0 <= flat[name] < 1:
       raise ConfigError(f'config.{name}={flat[name]!r} must be in [0, 1)')
@@ -217,10 +156,6 @@ def _check_bounds(flat: Mapping[str, Any]) -> None:
                                   for v in value):
       raise ConfigError(f'config.{name}={value!r} must be (width, height), two positive '
                         'integers')
-  offsets = tuple(flat['data.supporting_offsets'])
-  if not all(isinstance(o, int) and not isinstance(o, bool) for o in offsets):
-    raise ConfigError(f'config.data.supporting_offsets={offsets!r} must be integer frame '
-                      'offsets, e.g. (-2, -1, 1, 2)')
 
 
 def _check_model_rules(model: ml_collections.ConfigDict) -> None:
@@ -242,19 +177,6 @@ def _check_model_rules(model: ml_collections.ConfigDict) -> None:
   channels = model.backbone.stage4.num_channels[0]
   check(channels % model.dcn_offset_groups == 0, 'dcn_offset_groups', model.dcn_offset_groups,
         f'a divisor of the backbone width {channels}')
-
-
-def _check_data_rules(data: ml_collections.ConfigDict) -> None:
-  if data.num_joints != joints.NUM_JOINTS:
-    # Named as the model's field: that is the one a user changes, and the data follows it.
-    raise ConfigError(
-        f'config.model.num_joints={data.num_joints!r} (shared with config.data.num_joints): the '
-        f'data pipeline fills the {joints.NUM_JOINTS} joint slots of data_pipeline/joints.py '
-        f"for every dataset (PoseTrack's 15 evaluated joints and the two ears it never "
-        f'annotates; flips and evaluation use the same slots), so set {joints.NUM_JOINTS}')
-  if len(data.mean) != 3 or len(data.std) != 3:
-    raise ConfigError(f'config.data.mean and config.data.std need 3 values, got '
-                      f'{tuple(data.mean)}, {tuple(data.std)}')
 
 
 def _check_run_rules(config: ml_collections.ConfigDict) -> None:

@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from famipose_jax import errors
 from famipose_jax.evaluation import posetrack_frames
 from famipose_jax.evaluation import posetrack_map
 from famipose_jax.evaluation import posetrack_tracking
@@ -40,8 +41,8 @@ def _score_tracking(mode: str, label: str, gt_videos, pred_videos, settings: dic
     return None
   if not posetrack_tracking.carries_track_ids(pred_videos):
     if mode == 'always':
-      raise ValueError(f'{label}: not every predicted person has a track_id (--tracking '
-                       'always)')
+      raise errors.UsageError(f'{label}: not every predicted person has a track_id '
+                              '(--tracking always)')
     return None
   if mode == 'auto' and not posetrack_tracking.carries_track_ids(gt_videos):
     print(f'note: {label} has track ids but the ground truth does not: no tracking metrics',
@@ -58,6 +59,7 @@ def _print_per_joint(results, what: str):
     print(f'{label}{what}: ' + ', '.join(f'{k} {v:.1f}' for k, v in result.per_joint().items()))
 
 
+@errors.command
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(prog='python -m famipose_jax.evaluation',
                                    description=__doc__.split('\n\n')[0])
@@ -73,19 +75,15 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   settings = dict(pckh_threshold=args.pckh_threshold, head_size_factor=args.head_size_factor)
   results, tracking = {}, {}
-  try:
-    for pred_dir in args.pred_dirs:
-      label = os.path.basename(os.path.normpath(pred_dir))
-      if label in results:
-        label = os.path.normpath(pred_dir)
-      gt_videos, pred_videos = posetrack_frames.read_folder_pair(args.gt_dir, pred_dir)
-      results[label] = posetrack_map.evaluate_videos(gt_videos, pred_videos, **settings)
-      tracked = _score_tracking(args.tracking, pred_dir, gt_videos, pred_videos, settings)
-      if tracked is not None:
-        tracking[label] = tracked
-  except ValueError as e:
-    print(f'error: {e}', file=sys.stderr)
-    return 2
+  for pred_dir in args.pred_dirs:
+    label = os.path.basename(os.path.normpath(pred_dir))
+    if label in results:
+      label = os.path.normpath(pred_dir)
+    gt_videos, pred_videos = posetrack_frames.read_folder_pair(args.gt_dir, pred_dir)
+    results[label] = posetrack_map.evaluate_videos(gt_videos, pred_videos, **settings)
+    tracked = _score_tracking(args.tracking, pred_dir, gt_videos, pred_videos, settings)
+    if tracked is not None:
+      tracking[label] = tracked
   first = next(iter(results.values()))
   print(f'{first.num_videos} videos, {first.num_frames} annotated frames, '
         f'{int(first.num_gt_joints.sum())} ground-truth joints')

@@ -30,6 +30,7 @@ from jax.sharding import Mesh
 import data_pipeline
 from data_pipeline import posetrack_video as ptv
 from data_pipeline.bad_input import BadInputError
+from famipose_jax import errors
 from famipose_jax.runtime import compiler_options
 from famipose_jax.heads import decoding
 from famipose_jax import evaluation
@@ -142,8 +143,9 @@ def prepare_evaluation(experiment):
   gt_dir = ground_truth_dir(experiment.config)
   gt_paths = sorted(glob.glob(os.path.join(gt_dir, '*.json')))
   if not gt_paths:
-    raise FileNotFoundError(f'no per-video ground-truth files (*.json) in {gt_dir} '
-                            '(config.data.root / data.video_annotation_dir / val)')
+    raise errors.MissingInputError(
+        f'no per-video ground-truth files (*.json) in {gt_dir} '
+        '(config.data.root / data.video_annotation_dir / val)')
   try:
     videos = [ptv.read_video(p, ptv.GROUND_TRUTH) for p in gt_paths]
   except ValueError as e:   # the reader names the file and field; a user's input, not a bug
@@ -165,8 +167,9 @@ def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[st
   gt_dir = ground_truth_dir(config)
   gt_paths = sorted(glob.glob(os.path.join(gt_dir, '*.json')))
   if not gt_paths:
-    raise FileNotFoundError(f'no per-video ground-truth files (*.json) in {gt_dir} '
-                            '(config.data.root / data.video_annotation_dir / val)')
+    raise errors.MissingInputError(
+        f'no per-video ground-truth files (*.json) in {gt_dir} '
+        '(config.data.root / data.video_annotation_dir / val)')
   gt_videos = [ptv.read_video(p, ptv.GROUND_TRUTH) for p in gt_paths]
   settings = dict(pckh_threshold=config.eval.pckh_threshold,
                   head_size_factor=config.eval.head_size_factor)

@@ -30,12 +30,17 @@ import numpy as np
 
 from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
+from data_pipeline.errors import UserError
 from famipose_jax.config import defaults as config_defaults
 
 _log = logging.getLogger(__name__)
 
 NUM_EVAL_JOINTS = joints.NUM_EVAL_JOINTS
 _EVAL_SLOTS = np.array(joints.SLOT_OF_EVAL_JOINT)
+
+
+class EvaluationInputError(UserError, ValueError):
+  """Ground truth and predictions that cannot be scored together (the message says why)."""
 
 
 @dataclasses.dataclass
@@ -130,8 +135,9 @@ def _head_sizes(gt: Persons, factor: float, where: str) -> np.ndarray:
   for g, box in enumerate(gt.head_box):
     if box is None:
       if gt.has[g].any():
-        raise ValueError(f'{where}: ground-truth person {g} has annotated joints but no head '
-                         'box (x1, y1, x2, y2 / bbox_head), which PCKh needs')
+        raise EvaluationInputError(
+            f'{where}: ground-truth person {g} has annotated joints but no head '
+            'box (x1, y1, x2, y2 / bbox_head), which PCKh needs')
       continue
     x1, y1, x2, y2 = box
     sizes[g] = factor * np.sqrt((x2 - x1) ** 2 + (y2 - y1) ** 2)
@@ -188,17 +194,20 @@ def paired_frames(gt_videos: Sequence[ptv.VideoAnnotation],
     ValueError: when the videos do not pair up (count, names, frame counts) or there are none.
   """
   if not gt_videos:
-    raise ValueError('no ground-truth videos to evaluate')
+    raise EvaluationInputError('no ground-truth videos to evaluate')
   if len(gt_videos) != len(pred_videos):
-    raise ValueError(f'{len(gt_videos)} ground-truth videos but {len(pred_videos)} prediction '
-                     'videos')
+    raise EvaluationInputError(
+        f'{len(gt_videos)} ground-truth videos but {len(pred_videos)} prediction '
+        'videos')
   for v, (gt_video, pred_video) in enumerate(zip(gt_videos, pred_videos)):
     if gt_video.name != pred_video.name:
-      raise ValueError(f'ground-truth video {gt_video.name!r} is paired with prediction video '
-                       f'{pred_video.name!r}')
+      raise EvaluationInputError(
+          f'ground-truth video {gt_video.name!r} is paired with prediction video '
+          f'{pred_video.name!r}')
     if len(gt_video.frames) != len(pred_video.frames):
-      raise ValueError(f'video {gt_video.name!r}: {len(pred_video.frames)} prediction frames '
-                       f'but {len(gt_video.frames)} ground-truth frames')
+      raise EvaluationInputError(
+          f'video {gt_video.name!r}: {len(pred_video.frames)} prediction frames '
+          f'but {len(gt_video.frames)} ground-truth frames')
     for gt_frame, pred_frame in zip(gt_video.frames, pred_video.frames):
       if not gt_frame.persons:
         continue
@@ -228,24 +237,26 @@ def read_folder_pair(gt_dir: str, pred_dir: str):
   """
   for role, folder in (('ground-truth', gt_dir), ('prediction', pred_dir)):
     if not os.path.isdir(folder):
-      raise ValueError(f'{role} folder {folder!r} does not exist')
+      raise EvaluationInputError(f'{role} folder {folder!r} does not exist')
   gt_paths = sorted(glob.glob(os.path.join(gt_dir, '*.json')))
   if not gt_paths:
-    raise ValueError(f'no ground-truth files (*.json) in {gt_dir!r}')
+    raise EvaluationInputError(f'no ground-truth files (*.json) in {gt_dir!r}')
   missing = [os.path.basename(p) for p in gt_paths
              if not os.path.isfile(os.path.join(pred_dir, os.path.basename(p)))]
   if missing:
-    raise ValueError(f'prediction folder {pred_dir!r} has no file for {len(missing)} of the '
-                     f'{len(gt_paths)} videos in ground-truth folder {gt_dir!r}, e.g. '
-                     f'{missing[0]!r}' + (f' (all: {missing})' if len(missing) <= 10 else ''))
+    raise EvaluationInputError(
+        f'prediction folder {pred_dir!r} has no file for {len(missing)} of the '
+        f'{len(gt_paths)} videos in ground-truth folder {gt_dir!r}, e.g. '
+        f'{missing[0]!r}' + (f' (all: {missing})' if len(missing) <= 10 else ''))
   gt_videos, pred_videos = [], []
   for path in gt_paths:
     pred_path = os.path.join(pred_dir, os.path.basename(path))
     gt_video = ptv.read_video(path, ptv.GROUND_TRUTH)
     pred_video = ptv.read_video(pred_path, ptv.PREDICTIONS)
     if len(gt_video.frames) != len(pred_video.frames):
-      raise ValueError(f'{pred_path}: {len(pred_video.frames)} frames but the ground truth '
-                       f'{path} has {len(gt_video.frames)}')
+      raise EvaluationInputError(
+          f'{pred_path}: {len(pred_video.frames)} frames but the ground truth '
+          f'{path} has {len(gt_video.frames)}')
     _warn_repeated_track_ids(pred_video, pred_path)
     gt_videos.append(gt_video)
     pred_videos.append(pred_video)

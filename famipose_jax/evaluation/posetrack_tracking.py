@@ -133,12 +133,14 @@ def _check_track_ids(gt_videos, pred_videos):
         where = f'video {gt_video.name!r} frame {frame.frame_index} ({frame.file_name})'
         for p, person in enumerate(frame.persons):
           if person.track_id is None and person.has_point_list:
-            raise ValueError(f'{where}: {role} person {p} has no track_id; the tracking '
-                             'metrics need one on every person')
+            raise posetrack_frames.EvaluationInputError(
+                f'{where}: {role} person {p} has no track_id; the tracking '
+                'metrics need one on every person')
         repeated = posetrack_frames.repeated_track_id(frame)
         if repeated is not None:
-          raise ValueError(f'{where}: two {role} persons have track_id {repeated}; the '
-                           'tracking metrics need distinct ids within a frame')
+          raise posetrack_frames.EvaluationInputError(
+              f'{where}: two {role} persons have track_id {repeated}; the '
+              'tracking metrics need distinct ids within a frame')
 
 
 def _joint_updates(frame: posetrack_frames.FramePair, pckh_threshold: float,

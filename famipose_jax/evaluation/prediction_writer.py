@@ -21,6 +21,7 @@ import numpy as np
 
 from data_pipeline import joints
 from data_pipeline import posetrack_video as ptv
+from famipose_jax.evaluation import posetrack_frames
 
 _log = logging.getLogger(__name__)
 
@@ -93,8 +94,9 @@ def assemble_predictions(gt_videos: Sequence[ptv.VideoAnnotation],
   for prediction in predictions:
     location = persons_of.get(_key(prediction.file_name))
     if location is None:
-      raise ValueError(f'prediction for frame {prediction.file_name!r}, which no ground-truth '
-                       f'video lists (e.g. {next(iter(persons_of), None)!r})')
+      raise posetrack_frames.EvaluationInputError(
+          f'prediction for frame {prediction.file_name!r}, which no ground-truth video lists '
+          f'(e.g. {next(iter(persons_of), None)!r})')
     frame_persons = per_frame[location[0]][location[1]]
     frame_persons.append(ptv.PersonAnnotation(
         keypoints=np.asarray(prediction.keypoints, np.float64),

@@ -26,6 +26,7 @@ import numpy as np
 
 from data_pipeline import atomic_files
 from data_pipeline import joints
+from data_pipeline.errors import UserError
 from famipose_jax.runtime import compiler_options
 
 MAGIC = b'FAMIPOSE-JAX-EXPORT\n'
@@ -35,7 +36,7 @@ DEFAULT_PLATFORMS = ('cpu', 'cuda', 'tpu')
 BATCH_DIM = 'batch'   # the symbolic batch dimension's name, in the header's shapes too
 
 
-class ExportFileError(ValueError):
+class ExportFileError(UserError, ValueError):
   """A file that is not a readable export (wrong format, damaged, or from a newer version)."""
 
 

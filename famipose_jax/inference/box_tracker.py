@@ -26,6 +26,7 @@ import numpy as np
 import scipy.optimize
 
 from famipose_jax.inference.person_boxes import PersonBox, iou_matrix
+from famipose_jax import errors
 
 
 def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
@@ -57,7 +58,7 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
   if keep_given_ids and all(given):
     tracked = [list(boxes) for boxes in frames]
   elif keep_given_ids and any(given):
-    raise ValueError(f'{sum(given)} of {len(given)} boxes carry track ids: give ids on every '
+    raise errors.InvalidInputError(f'{sum(given)} of {len(given)} boxes carry track ids: give ids on every '
                      'box (kept as given) or on none (linked by IoU)')
   else:
     tracked = assign_track_ids(frames, min_iou=min_iou, max_missed=max_missed)
@@ -71,16 +72,16 @@ def check_link_settings(*, min_iou: float, max_missed: int, smooth_window: int,
   before a long detection pass rather than after it)."""
   _check_matching(min_iou, max_missed)
   if smooth_window < 1 or smooth_window % 2 == 0:
-    raise ValueError(f'smooth_window should be a positive odd number, got {smooth_window}')
+    raise errors.InvalidInputError(f'smooth_window should be a positive odd number, got {smooth_window}')
   if min_track_length < 1:
-    raise ValueError(f'min_track_length should be >= 1, got {min_track_length}')
+    raise errors.InvalidInputError(f'min_track_length should be >= 1, got {min_track_length}')
 
 
 def _check_matching(min_iou: float, max_missed: int) -> None:
   if not 0 < min_iou <= 1:
-    raise ValueError(f'min_iou should be in (0, 1], got {min_iou}')
+    raise errors.InvalidInputError(f'min_iou should be in (0, 1], got {min_iou}')
   if max_missed < 0:
-    raise ValueError(f'max_missed should be >= 0, got {max_missed}')
+    raise errors.InvalidInputError(f'max_missed should be >= 0, got {max_missed}')
 
 
 def assign_track_ids(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
@@ -120,12 +121,12 @@ def smooth_tracks(frames: Sequence[Sequence[PersonBox]], window: int = 5
     window: odd window length; near a track's ends it shrinks to stay centred.
   """
   if window < 1 or window % 2 == 0:
-    raise ValueError(f'window should be a positive odd number, got {window}')
+    raise errors.InvalidInputError(f'window should be a positive odd number, got {window}')
   places = collections.defaultdict(list)   # id -> [(frame, index in frame)] in frame order
   for t, boxes in enumerate(frames):
     for b, person in enumerate(boxes):
       if person.track_id is None:
-        raise ValueError(f'frame {t} box {b} has no track id: smoothing follows tracks')
+        raise errors.InvalidInputError(f'frame {t} box {b} has no track id: smoothing follows tracks')
       places[person.track_id].append((t, b))
   out = [list(boxes) for boxes in frames]
   half = window // 2

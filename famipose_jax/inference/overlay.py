@@ -18,6 +18,7 @@ import tempfile
 import cv2
 import numpy as np
 
+from famipose_jax import errors
 from famipose_jax.evaluation import visualize
 
 FOURCC = 'mp4v'     # MPEG-4 part 2: every OpenCV build (the headless wheels too) writes it
@@ -99,7 +100,7 @@ class OverlayVideo:
 
   def write(self, frame_bgr: np.ndarray):
     if frame_bgr.shape[1::-1] != self.frame_size:
-      raise ValueError(f'{self.path}: frame {self.frames} is {frame_bgr.shape[1]}x'
+      raise errors.InvalidInputError(f'{self.path}: frame {self.frames} is {frame_bgr.shape[1]}x'
                        f'{frame_bgr.shape[0]}, the video\'s {self.frame_size[0]}x'
                        f'{self.frame_size[1]}')
     pad_x, pad_y = self.size[0] - self.frame_size[0], self.size[1] - self.frame_size[1]
@@ -135,7 +136,7 @@ class FrameImages:
     parent = os.path.dirname(self.folder)
     os.makedirs(parent, exist_ok=True)
     if os.path.exists(self.folder):
-      raise FileExistsError(f'{self.folder} exists: refusing to overwrite it')
+      raise errors.RefusedOverwriteError(f'{self.folder} exists: refusing to overwrite it')
     self._tmp = tempfile.mkdtemp(dir=parent, prefix='.' + os.path.basename(self.folder),
                                  suffix='.tmp')
     self.frames = 0

@@ -52,6 +52,7 @@ from data_pipeline.bad_input import BadInputError, describe
 from data_pipeline.coco_keypoints import box_problem
 from data_pipeline.json_files import finite_numbers, read_json
 from data_pipeline.samples import parse_frame_name
+from famipose_jax import errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +121,7 @@ def read_box_file(path: str, num_frames: int, frame_names=None,
   """
   data = read_json(path)
   if frame_names is not None and len(frame_names) != num_frames:
-    raise ValueError(f'{len(frame_names)} frame names for a video of {num_frames} frames')
+    raise errors.InvalidInputError(f'{len(frame_names)} frame names for a video of {num_frames} frames')
   if isinstance(data, dict):
     return _read_per_frame(data, path, num_frames, image_size)
   if isinstance(data, list):

@@ -33,6 +33,7 @@ import numpy as np
 
 from famipose_jax.inference import hog
 from famipose_jax.inference.person_boxes import PersonBox, iou_matrix
+from famipose_jax import errors
 
 _BODY_HEIGHT = 96          # pixels of the 128-pixel window the person fills (INRIA crops)
 
@@ -84,10 +85,10 @@ def detect_people(frame_bgr: np.ndarray, *, score_threshold: float = 0.5, nms_io
     PersonBox records (no track ids), best score first.
   """
   if min_size <= 0 or scale_step <= 1:
-    raise ValueError(f'min_size must be > 0 and scale_step > 1, got {min_size}, {scale_step}')
+    raise errors.InvalidInputError(f'min_size must be > 0 and scale_step > 1, got {min_size}, {scale_step}')
   frame = np.asarray(frame_bgr)
   if frame.dtype != np.uint8 or frame.ndim not in (2, 3):
-    raise ValueError(f'frame should be [H, W, 3] or [H, W] uint8, got {frame.shape} '
+    raise errors.InvalidInputError(f'frame should be [H, W, 3] or [H, W] uint8, got {frame.shape} '
                      f'{frame.dtype}')
   height, width = frame.shape[:2]
   factor = _BODY_HEIGHT / min_size

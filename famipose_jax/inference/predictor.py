@@ -29,6 +29,7 @@ from famipose_jax.checkpoints import trained_model
 from famipose_jax.inference import clip_crops
 from famipose_jax.inference.person_boxes import PersonBox
 from famipose_jax.inference import video_frames
+from famipose_jax import errors
 
 
 @dataclasses.dataclass
@@ -60,15 +61,15 @@ def _person_box(entry: Any, frame_size, where: str) -> PersonBox:
   else:
     values = np.asarray(entry, np.float64).reshape(-1)
     if values.size not in (4, 5):
-      raise ValueError(f'{where}: a box is [x, y, width, height] or [x, y, width, height, '
+      raise errors.InvalidInputError(f'{where}: a box is [x, y, width, height] or [x, y, width, height, '
                        f'score], got {np.asarray(entry).tolist()}')
     values, score, track_id = values[:4], (values[4] if values.size == 5 else 1.0), None
   values = tuple(float(v) for v in values)
   if len(values) != 4 or not np.all(np.isfinite(values)):
-    raise ValueError(f'{where}: box {list(values)} needs four finite numbers x, y, width, height')
+    raise errors.InvalidInputError(f'{where}: box {list(values)} needs four finite numbers x, y, width, height')
   problem = box_problem(values, *frame_size)
   if problem:
-    raise ValueError(f'{where}: box {list(values)}: {problem}')
+    raise errors.InvalidInputError(f'{where}: box {list(values)}: {problem}')
   return PersonBox(box=values, score=float(score),
                    track_id=None if track_id is None else int(track_id))
 
@@ -87,7 +88,7 @@ class Predictor:
       source: where the variables came from (shown to users), if from a folder.
     """
     if batch_size < 1:
-      raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+      raise errors.InvalidInputError(f'batch_size must be >= 1, got {batch_size}')
     config = ml_collections.ConfigDict(config.to_dict())   # a private copy
     if flip_test is not None:
       config.eval.flip_test = bool(flip_test)
@@ -165,7 +166,7 @@ class Predictor:
       frames = video_frames.ArrayFrames(frames)
     frames.keep_recent(self.frame_window)
     if len(boxes) != len(frames):
-      raise ValueError(f'boxes are given for {len(boxes)} frames, the video has {len(frames)}')
+      raise errors.InvalidInputError(f'boxes are given for {len(boxes)} frames, the video has {len(frames)}')
     persons = [(t, _person_box(entry, frames.size, f'frame {t} box {i}'))
                for t, frame_boxes in enumerate(boxes) for i, entry in enumerate(frame_boxes)]
     poses: list[list[PersonPose]] = [[] for _ in range(len(frames))]

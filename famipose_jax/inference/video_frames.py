@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from data_pipeline.bad_input import BadInputError
+from famipose_jax import errors
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 DEFAULT_FPS = 25.0     # PoseTrack's frame rate, for folders of images and videos without one
@@ -97,7 +98,7 @@ class Frames:
 def _check_array(frame, where: str) -> np.ndarray:
   frame = np.asarray(frame)
   if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-    raise ValueError(f'{where}: frames must be [H, W, 3] uint8 RGB arrays, got {frame.dtype} '
+    raise errors.InvalidInputError(f'{where}: frames must be [H, W, 3] uint8 RGB arrays, got {frame.dtype} '
                      f'{frame.shape}')
   return frame
 
@@ -108,7 +109,7 @@ class ArrayFrames(Frames):
   def __init__(self, frames: Sequence[np.ndarray], name: str = 'video', fps: float = DEFAULT_FPS):
     self._frames = [_check_array(f, f'frame {i}') for i, f in enumerate(frames)]
     if not self._frames:
-      raise ValueError('no frames given')
+      raise errors.InvalidInputError('no frames given')
     self.name = name
     self.names = [f'{name}/{i:06d}.jpg' for i in range(len(self._frames))]
     self.size = self._frames[0].shape[1::-1]
@@ -186,7 +187,7 @@ class VideoFileFrames(Frames):
 
   def _open(self):
     if not os.path.isfile(self.path):
-      raise FileNotFoundError(f'{self.path}: no such video file')
+      raise errors.MissingInputError(f'{self.path}: no such video file')
     capture = cv2.VideoCapture(self.path)
     if not capture.isOpened():
       raise BadInputError(f'{self.path}: not a video OpenCV can open')
@@ -224,5 +225,5 @@ def open_frames(path: str, window: int = 16) -> Frames:
   if os.path.isdir(path):
     return FolderFrames(path)
   if not os.path.exists(path):
-    raise FileNotFoundError(f'{path}: no such video file or frame folder')
+    raise errors.MissingInputError(f'{path}: no such video file or frame folder')
   return VideoFileFrames(path, window)

@@ -26,6 +26,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from data_pipeline import atomic_files
+from famipose_jax import errors
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding
 from famipose_jax.interop import convert
@@ -55,8 +56,9 @@ def _counts(variables: Mapping[str, Any]) -> dict[str, int]:
 def check_output_dir(out_dir: str) -> None:
   """Refuses an existing non-empty folder (a converted checkpoint is never overwritten)."""
   if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
-    raise FileExistsError(f'{out_dir} exists and is not an empty folder: refusing to overwrite it '
-                          '(choose a new output folder)')
+    raise errors.RefusedOverwriteError(
+        f'{out_dir} exists and is not an empty folder: refusing to overwrite it '
+        '(choose a new output folder)')
 
 
 def save_variables(out_dir: str, variables: Mapping[str, Any]) -> None:

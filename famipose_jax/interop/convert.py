@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from data_pipeline.errors import UserError
 from famipose_jax import models
 
 MODEL_KINDS = ('famipose', 'hrnet')
@@ -49,7 +50,7 @@ _IGNORED_TORCH_LEAF = 'num_batches_tracked'
 _WRAPPER_PREFIX = 'module.'
 
 
-class ConversionError(ValueError):
+class ConversionError(UserError, ValueError):
   """A state_dict that does not fit the model, or a file that holds none."""
 
 

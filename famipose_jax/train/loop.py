@@ -27,6 +27,8 @@ import ml_collections
 
 import data_pipeline
 from data_pipeline import atomic_files
+from data_pipeline.errors import UserError
+from famipose_jax import errors
 from famipose_jax.config import schema as config_schema
 from famipose_jax.evaluation import loop as eval_loop
 from famipose_jax import experiment as experiment_lib
@@ -47,7 +49,7 @@ PRETRAIN_DIR = 'pretrain'
 RESULTS_FILE = 'eval_results.json'
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
   """The loss or gradient became NaN/inf; the message names the step and the last checkpoint."""
 
 
@@ -94,8 +96,9 @@ def ensure_dataset(config: ml_collections.ConfigDict):
   """
   if config.data.dataset != 'synthetic':
     if not os.path.isdir(config.data.root):
-      raise FileNotFoundError(f'config.data.root={config.data.root!r} is not a folder (the '
-                              f'{config.data.dataset} dataset; see README "Data layout")')
+      raise errors.MissingInputError(
+          f'config.data.root={config.data.root!r} is not a folder (the '
+          f'{config.data.dataset} dataset; see README "Data layout")')
     return
   from data_pipeline import synthetic  # pylint: disable=g-import-not-at-top
   name = config.data.synthetic_variant
@@ -104,9 +107,10 @@ def ensure_dataset(config: ml_collections.ConfigDict):
     return
   if missing:
     if jax.process_count() > 1:
-      raise FileNotFoundError(f'synthetic dataset missing at {config.data.root}; generate it '
-                              'once with `python -m data_pipeline.synthetic --out DIR` before a '
-                              'multi-process run')
+      raise errors.MissingInputError(
+          f'synthetic dataset missing at {config.data.root}; generate it '
+          'once with `python -m data_pipeline.synthetic --out DIR` before a '
+          'multi-process run')
     log(f'synthetic dataset not found at {config.data.root}: generating it '
         f'(settings {name or "default"!r})')
   try:
@@ -447,8 +451,9 @@ def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
     variables = jax.device_put(merged, sharding.replicated(mesh))
     step, source = 0, config.init_from
   else:
-    raise FileNotFoundError(f'{workdir} holds no checkpoint and config.init_from is empty: '
-                            'nothing to evaluate')
+    raise errors.MissingInputError(
+        f'{workdir} holds no checkpoint and config.init_from is empty: '
+        'nothing to evaluate')
   log(f'evaluating {source}')
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
