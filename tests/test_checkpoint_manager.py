@@ -158,6 +158,20 @@ def test_stop_signal_defers_sigterm_then_restores_the_handler():
   assert signal.getsignal(signal.SIGTERM) is previous
 
 
+def test_a_signal_whose_exception_was_replaced_still_stops_the_run():
+  """jax.make_mesh turns any exception raised while it reads the devices into a ValueError about
+  axis shapes: a SIGTERM arriving there (a start-up race, seen once in a full run of the suite) still stops the run
+  as the signal, the replacement chained."""
+  with pytest.raises(stop_signal.Interrupted) as stopped:
+    with stop_signal.StopSignal():
+      try:
+        os.kill(os.getpid(), signal.SIGTERM)
+      except KeyboardInterrupt as e:
+        raise ValueError('`axis_shapes` passed to `make_mesh` should be ...') from e
+  assert stopped.value.signal_name == 'SIGTERM'
+  assert isinstance(stopped.value.__cause__, ValueError)
+
+
 def test_config_json_in_a_read_only_workdir_is_one_clear_error(tmp_path, monkeypatch):
   # Tests run as root, whom chmod does not stop: the write itself is made to fail.
   def read_only(*args, **kwargs):

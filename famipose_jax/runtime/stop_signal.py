@@ -81,8 +81,13 @@ class StopSignal(contextlib.AbstractContextManager):
         self._previous[signum] = signal.signal(signum, self._handler)
     return self
 
-  def __exit__(self, *exc):
+  def __exit__(self, exc_type, exc, traceback):
     for signum, handler in self._previous.items():
       signal.signal(signum, handler)
     self._previous.clear()
+    if exc is not None and self._pending is not None and exc is not self._pending:
+      # The signal's exception was caught and replaced where it arrived (jax.make_mesh turns
+      # any exception while it reads the devices into a ValueError about axis shapes): the
+      # run stops because of the signal, and says so.
+      raise self._pending from exc
     return False
