@@ -14,6 +14,7 @@ from data_pipeline import posetrack_video as ptv
 from famipose_jax.config import schema as config_schema
 from famipose_jax.train import metrics
 from famipose_jax.train import loop as trainer
+from famipose_jax.train import stages
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding
@@ -39,7 +40,7 @@ def test_two_stage_run_trains_fami_pose_on_the_stage_one_backbone(tmp_path, comp
                                          'train.pretrain_lr_decay_epochs': (1,)})
   workdir = str(tmp_path / 'run')
   summary = trainer.train_and_evaluate(config, workdir)
-  pre_dir = os.path.join(workdir, trainer.PRETRAIN_DIR)
+  pre_dir = os.path.join(workdir, stages.PRETRAIN_DIR)
   assert summary.pretrain is not None and summary.pretrain.workdir == pre_dir
   assert sorted(summary.pretrain.evaluation['mAP']) == ['final']
   assert sorted(summary.evaluation['mAP']) == ['backbone', 'final']

@@ -4,7 +4,8 @@ import pytest
 
 from configs import synthetic
 from famipose_jax.config import schema as config_schema
-from famipose_jax.train import loop as trainer
+from famipose_jax.train import datasets
+from famipose_jax.train import stages
 
 
 def test_smoke_config_is_valid_and_small():
@@ -18,7 +19,7 @@ def test_smoke_config_is_valid_and_small():
 
 def test_pretrain_stage_is_the_single_frame_baseline():
   config = synthetic.get_config()
-  stage = trainer.pretrain_config(config)
+  stage = stages.pretrain_config(config)
   config_schema.validate_config(stage)
   assert (stage.model.temporal, stage.model.freeze_backbone, stage.loss.mi) == (False, False, 'none')
   assert tuple(stage.data.supporting_offsets) == ()
@@ -36,13 +37,13 @@ def test_synthetic_variant_picks_or_checks_the_dataset(tmp_path):
                      width=160, height=96)
   config = synthetic.get_config('smoke')
   config.data.root = root
-  trainer.ensure_dataset(config)          # '' takes the dataset that is there, as it is
+  datasets.ensure_dataset(config)          # '' takes the dataset that is there, as it is
   config.data.synthetic_variant = 'tiny'  # a named variant wants exactly its settings
   with pytest.raises(generator.DatasetExistsError,
                      match=r"synthetic_variant='tiny': .* \{'frames': \(4, 6\)"):
-    trainer.ensure_dataset(config)
+    datasets.ensure_dataset(config)
   config.data.root = str(tmp_path / 'made')
-  trainer.ensure_dataset(config)          # missing: generated with the variant's settings
+  datasets.ensure_dataset(config)          # missing: generated with the variant's settings
   assert generator.read_manifest(config.data.root)['settings'] == (
       generator.variant('tiny').to_dict())
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import ml_collections
 
+from famipose_jax.train import stages
+
 REFERENCE = 'fami_no_mi'
 SINGLE_FRAME = 'single_frame'
 STAGE1_DIR = 'stage1'
@@ -99,8 +101,6 @@ def plan_runs(base: ml_collections.ConfigDict, out: str, seeds: list[int],
     seeds: config.seed of each seed.
     variants: names from VARIANTS, in grid order.
   """
-  # Imported here: the trainer pulls in JAX, and the grid is also read by the report.
-  from famipose_jax.train import loop as trainer  # pylint: disable=g-import-not-at-top
   unknown = [v for v in variants if v not in BY_NAME]
   if unknown:
     raise ValueError(f'unknown ablation variant(s) {unknown}; known: {sorted(BY_NAME)}')
@@ -108,7 +108,7 @@ def plan_runs(base: ml_collections.ConfigDict, out: str, seeds: list[int],
   for seed in seeds:
     seeded = _with_overrides(base, {'seed': seed})
     stage1_dir = os.path.join(seed_dir(out, seed), STAGE1_DIR)
-    runs.append(Run(seed, STAGE1_DIR, stage1_dir, trainer.pretrain_config(seeded)))
+    runs.append(Run(seed, STAGE1_DIR, stage1_dir, stages.pretrain_config(seeded)))
     for name in variants:
       if name == SINGLE_FRAME:
         continue

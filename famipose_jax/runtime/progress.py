@@ -54,6 +54,12 @@ def _process_index() -> int:
   return jax.process_index()
 
 
+def say(message: str) -> None:
+  """A progress line for people, on stdout of process 0 (absl logging carries the details)."""
+  if _process_index() == 0:
+    print(message, flush=True)
+
+
 class ProgressBar:
   """`update(done, text)` redraws `label ━━━ done/total rate ETA time text`.
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import time
 from typing import Any
@@ -27,17 +26,20 @@ import ml_collections
 
 import data_pipeline
 from data_pipeline import atomic_files
-from data_pipeline.errors import UserError
 from famipose_jax import errors
 from famipose_jax.config import schema as config_schema
 from famipose_jax.evaluation import loop as eval_loop
 from famipose_jax import experiment as experiment_lib
+from famipose_jax.train import datasets
+from famipose_jax.train import loop_helpers
 from famipose_jax.train import metric_window
+from famipose_jax.train.loop_helpers import NonFiniteLossError  # noqa: F401 (raised by the loop)
 from famipose_jax.train import metrics as metrics_lib
 from famipose_jax.runtime import multihost
 from famipose_jax.runtime import progress
 from famipose_jax.runtime import sharding
 from famipose_jax.runtime import stop_signal
+from famipose_jax.train import stages
 from famipose_jax.train import state as train_state_lib
 from famipose_jax.checkpoints import workdir_errors
 from famipose_jax.checkpoints import checkpointer
@@ -45,12 +47,7 @@ from famipose_jax.checkpoints import init_from
 from famipose_jax.checkpoints import workdir_binding
 from famipose_jax.checkpoints import workdir_lock
 
-PRETRAIN_DIR = 'pretrain'
 RESULTS_FILE = 'eval_results.json'
-
-
-class NonFiniteLossError(UserError, FloatingPointError):
-  """The loss or gradient became NaN/inf; the message names the step and the last checkpoint."""
 
 
 @dataclasses.dataclass
@@ -66,68 +63,7 @@ class RunSummary:
   pretrain: 'RunSummary | None' = None       # stage 1 of a two-stage run
 
 
-def log(message: str):
-  """Progress lines for people: stdout of process 0 (absl logging carries the details)."""
-  if jax.process_index() == 0:
-    print(message, flush=True)
-
-
-def pretrain_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """Stage 1 of a two-stage run: the single-frame backbone, trained end to end, no MI."""
-  stage = ml_collections.ConfigDict(config.to_dict())
-  stage.model.temporal = False
-  stage.model.freeze_backbone = False
-  stage.model.head = 'heatmap'
-  stage.loss.mi = 'none'
-  stage.data.supporting_offsets = ()     # one frame per clip: no supporting frames to decode
-  stage.num_epochs = config.train.pretrain_epochs
-  stage.optim.lr_decay_epochs = tuple(config.train.pretrain_lr_decay_epochs)
-  stage.train.pretrain_epochs = 0
-  stage.init_from = ''
-  return stage
-
-
-def ensure_dataset(config: ml_collections.ConfigDict):
-  """Checks data.root; generates the synthetic dataset there when it is configured and absent.
-
-  data.synthetic_variant '' takes any synthetic dataset found at root (and generates the
-  'default' settings when there is none); a named variant must find exactly its settings, and a
-  folder made with others is refused (DatasetExistsError names the settings that differ).
-  """
-  if config.data.dataset != 'synthetic':
-    if not os.path.isdir(config.data.root):
-      raise errors.MissingInputError(
-          f'config.data.root={config.data.root!r} is not a folder (the '
-          f'{config.data.dataset} dataset; see README "Data layout")')
-    return
-  from data_pipeline import synthetic  # pylint: disable=g-import-not-at-top
-  name = config.data.synthetic_variant
-  missing = synthetic.read_manifest(config.data.root) is None
-  if not missing and not name:
-    return
-  if missing:
-    if jax.process_count() > 1:
-      raise errors.MissingInputError(
-          f'synthetic dataset missing at {config.data.root}; generate it '
-          'once with `python -m data_pipeline.synthetic --out DIR` before a '
-          'multi-process run')
-    log(f'synthetic dataset not found at {config.data.root}: generating it '
-        f'(settings {name or "default"!r})')
-  try:
-    synthetic.generate(config.data.root, verbose=missing and jax.process_index() == 0,
-                       **synthetic.variant(name or 'default').to_dict())
-  except synthetic.DatasetExistsError as e:
-    raise synthetic.DatasetExistsError(
-        f'config.data.synthetic_variant={name!r}: {e} (For training: use another data.root, '
-        'or remove that folder to have it generated.)') from e
-
-
-def _host_scalars(metrics: dict[str, Any]) -> dict[str, float]:
-  return {k: float(v) for k, v in jax.device_get(metrics).items()}
-
-
-def _finite(values: dict[str, float]) -> bool:
-  return math.isfinite(values['loss']) and math.isfinite(values['grad_norm'])
+log = progress.say   # progress lines for people: stdout of process 0
 
 
 def fresh_state(experiment: experiment_lib.Experiment, mesh) -> train_state_lib.TrainState:
@@ -204,8 +140,8 @@ def _train_stages(config: ml_collections.ConfigDict, workdir: str,
                   stop: stop_signal.StopSignal) -> RunSummary:
   """`train_and_evaluate` with the workdir locked: both stages hold the one lock of `workdir`."""
   if config.train.pretrain_epochs:
-    stage1 = pretrain_config(config)
-    pre_dir = os.path.join(workdir, PRETRAIN_DIR)
+    stage1 = stages.pretrain_config(config)
+    pre_dir = os.path.join(workdir, stages.PRETRAIN_DIR)
     # Both stages' configs are checked against their folders before either trains.
     workdir_binding.bind_workdir(pre_dir, stage1, write=False)
     stage2 = ml_collections.ConfigDict(config.to_dict())
@@ -243,7 +179,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
   # written: a corrected command must find the workdir as the failed one found it.
   workdir_binding.bind_workdir(workdir, config, write=False)   # refuses another config's workdir
   log(f'preparing {workdir}: checking the config, the data and the network')
-  ensure_dataset(config)
+  datasets.ensure_dataset(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   train_set = experiment_lib.Experiment(config).dataset('train')
@@ -284,9 +220,11 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
   try:
     if start_step < total_steps:
       window = metric_window.MetricWindow.from_meta(meta)
+      stage = _Stage(config=config, workdir=workdir, experiment=experiment, mesh=mesh,
+                     train_set=train_set, val_set=val_set, ckpt=ckpt, writer=writer, stop=stop,
+                     steps_per_epoch=steps_per_epoch, total_steps=total_steps)
       with stop.saving():
-        state = _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, window,
-                      summary, steps_per_epoch, total_steps, stop)
+        state = _loop(stage, state, window, summary)
       # A signal that arrived after the last step's save (the loop did not see it) stops too
       # (several processes agreed on it at the end of the loop).
       if jax.process_count() == 1:
@@ -311,111 +249,104 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
   return summary
 
 
-def _loop(config, state, experiment, mesh, train_set, val_set, ckpt, writer, window, summary,
-          steps_per_epoch, total_steps, stop):
+@dataclasses.dataclass
+class _Stage:
+  """One stage of training, set up: what its loop and its evaluations work with."""
+  config: ml_collections.ConfigDict
+  workdir: str
+  experiment: experiment_lib.Experiment
+  mesh: Any
+  train_set: Any
+  val_set: Any                          # None when this stage does not evaluate
+  ckpt: checkpointer.Checkpointer
+  writer: metrics_lib.MetricsWriter
+  stop: stop_signal.StopSignal
+  steps_per_epoch: int
+  total_steps: int
+
+
+def _loop(stage: _Stage, state, window: metric_window.MetricWindow, summary: RunSummary):
   """Runs steps summary.step .. total_steps - 1; returns the final state.
 
   `window` holds the metric sums since the last log line (restored with the checkpoint), and
   every checkpoint saves it, so log lines average the same steps however often the run stops.
   """
-  step_fn = experiment.train_step(mesh)
-  keys = experiment.train_keys
+  config, mesh, ckpt = stage.config, stage.mesh, stage.ckpt
+  step_fn = stage.experiment.train_step(mesh)
+  keys = stage.experiment.train_keys
   start_step = summary.step
-  bar = progress.ProgressBar(total_steps, 'train', start=start_step,
+  bar = progress.ProgressBar(stage.total_steps, 'train', start=start_step,
                              enabled=None if config.train.progress_bar else False)
-  timed_steps, interval_start = 0, time.time()   # this process's steps in the window
+  metrics = loop_helpers.StepMetrics(
+      window=window, writer=stage.writer, bar=bar, ckpt=ckpt,
+      log_every=config.train.log_every_steps, total_steps=stage.total_steps,
+      steps_per_epoch=stage.steps_per_epoch, batch_size=config.batch_size, echo=log)
+  poll = loop_helpers.StopPoll(stage.stop, mesh)
   run_start = time.time()
-  pending = None   # (step, metrics) dispatched but not yet checked
-  # Several processes stop at the step they agree on (each gets its own signal, at its own step).
-  vote = multihost.StopVote(mesh) if jax.process_count() > 1 else None
-  pending_vote = None   # the vote cast after the previous step
 
-  def check(step, metrics):
-    nonlocal timed_steps, interval_start
-    values = _host_scalars(metrics)
-    if not _finite(values):
-      ckpt.wait()
-      last = ckpt.latest_step()
-      where = (f'the last good checkpoint is {ckpt.step_dir(last)} (nothing later was saved)'
-               if last is not None else 'no checkpoint was saved before this step')
-      raise NonFiniteLossError(
-          f'non-finite loss at step {step + 1} (' + ', '.join(f'{k}={v:.4g}' for k, v in
-                                                         sorted(values.items()))
-          + f'). Stopped; {where}.')
-    window.add(values)
-    timed_steps += 1
-    done = step + 1
-    bar.update(done, f"loss {values['loss']:.3g}")
-    if done % config.train.log_every_steps == 0 or done == total_steps:
-      elapsed = time.time() - interval_start
-      means = window.means()
-      means['clips_per_second'] = timed_steps * config.batch_size / max(elapsed, 1e-9)
-      means['epoch'] = done / steps_per_epoch
-      writer.write(done, means)
-      logging.info('step %d: %s', done, means)
-      if not bar.enabled:
-        log(f'step {done}/{total_steps} loss {means["loss"]:.4g} (task {means["task_loss"]:.4g}, '
-            f'mi {means["mi_loss"]:.4g}) lr {means["learning_rate"]:.2g} '
-            f'{means["clips_per_second"]:.1f} clips/s')
-      window.clear()
-      timed_steps, interval_start = 0, time.time()
-
-  def save(state, step, force):
-    # Saved right after step `step` was checked: the window holds exactly the steps up to it.
-    meta = {'epoch': step / steps_per_epoch, metric_window.META_KEY: window.to_meta()}
-    return ckpt.save(step, state, meta, force=force)
-
-  with data_pipeline.make_loader(
-      config.data, train_set, batch_size=sharding.local_batch_size(config.batch_size),
-      train=True, seed=config.seed, start_step=start_step, process_index=jax.process_index(),
-      process_count=jax.process_count()) as batches:
-    for step in range(start_step, total_steps):
-      stop.raise_pending()
+  with _train_batches(stage, start_step) as batches:
+    for step in range(start_step, stage.total_steps):
+      stage.stop.raise_pending()
       batch = sharding.put_batch(next(batches), mesh, keys)
       if step == start_step:   # no process starts the step's collectives while another compiles
         step_fn = multihost.compile_everywhere(step_fn, state, batch, name='train step')
       with jax.transfer_guard('disallow'):   # the step itself never copies host <-> device
-        state, metrics = step_fn(state, batch)
-      if pending is not None:
-        check(*pending)
-      pending = (step, metrics)
+        state, step_metrics = step_fn(state, batch)
+      metrics.dispatched(step, step_metrics)   # checks and logs the step before
       done = step + 1
-      epoch_end = done % steps_per_epoch == 0
-      if vote is None:
-        stopping = stop.requested   # read once: a signal between two reads would skip the save
-      else:   # what every process saw up to the previous step
-        stopping = vote.result(pending_vote)
-        pending_vote = vote.cast(stop.requested)
-      if done % config.train.checkpoint_every_steps == 0 or epoch_end or stopping \
-          or done == total_steps:
-        check(*pending)   # never save a state that came from a non-finite step
-        pending = None
-        save(state, done, force=epoch_end or bool(stopping) or done == total_steps)
+      epoch_end = done % stage.steps_per_epoch == 0
+      stopping = poll.after_step()
+
+      save, force = loop_helpers.save_due(config.train, done, epoch_end=epoch_end,
+                                          stopping=stopping, total_steps=stage.total_steps)
+      if save:
+        metrics.check_pending()   # never save a state that came from a non-finite step
+        _save(stage, state, done, window, force)
       summary.step = done
+
       if stopping:
         ckpt.wait()
         summary.stopped_by = stopping
         bar.close()
         log(f'{stopping}: saved {ckpt.step_dir(done)} and stopped at step {done}/'
-            f'{total_steps}; run the same command again to resume.')
+            f'{stage.total_steps}; run the same command again to resume.')
         return state
-      epoch = done // steps_per_epoch
-      if (epoch_end and config.train.eval_every_epochs and done < total_steps
-          and epoch % config.train.eval_every_epochs == 0):
-        with stop.at_once():   # the epoch's checkpoint is saved: nothing to wait for
-          evaluation = eval_loop.evaluate_model(
-              experiment, experiment_lib.model_variables(state), mesh, summary.workdir, done,
-              writer, dataset=val_set, show_progress=config.train.progress_bar)
-        log(f'epoch {epoch} evaluation:\n{evaluation["table"]}')
-    if pending is not None:
-      check(*pending)
-  if vote is not None:   # a signal after the last vote: every process stops, or none
-    summary.stopped_by = vote.result(vote.cast(stop.requested))
+
+      if loop_helpers.evaluation_due(config.train, done, steps_per_epoch=stage.steps_per_epoch,
+                                     total_steps=stage.total_steps):
+        _evaluate_epoch(stage, state, done)
+    metrics.check_pending()
+
+  summary.stopped_by = poll.at_end()
   bar.close()
   ckpt.wait()
   summary.train_seconds = time.time() - run_start
-  log(f'trained steps {start_step}..{total_steps} in {summary.train_seconds:.0f} s')
+  log(f'trained steps {start_step}..{stage.total_steps} in {summary.train_seconds:.0f} s')
   return state
+
+
+def _train_batches(stage: _Stage, start_step: int):
+  """This process's share of the training batches from `start_step` on (a context manager)."""
+  return data_pipeline.make_loader(
+      stage.config.data, stage.train_set,
+      batch_size=sharding.local_batch_size(stage.config.batch_size), train=True,
+      seed=stage.config.seed, start_step=start_step, process_index=jax.process_index(),
+      process_count=jax.process_count())
+
+
+def _save(stage: _Stage, state, step: int, window: metric_window.MetricWindow, force: bool):
+  """A checkpoint after step `step`, with the log window (it holds exactly the steps up to it)."""
+  meta = {'epoch': step / stage.steps_per_epoch, metric_window.META_KEY: window.to_meta()}
+  stage.ckpt.save(step, state, meta, force=force)
+
+
+def _evaluate_epoch(stage: _Stage, state, step: int):
+  """An evaluation at an epoch end (train.eval_every_epochs), its table printed."""
+  with stage.stop.at_once():   # the epoch's checkpoint is saved: nothing to wait for
+    evaluation = eval_loop.evaluate_model(
+        stage.experiment, experiment_lib.model_variables(state), stage.mesh, stage.workdir,
+        step, stage.writer, dataset=stage.val_set, show_progress=stage.config.train.progress_bar)
+  log(f'epoch {step // stage.steps_per_epoch} evaluation:\n{evaluation["table"]}')
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
@@ -430,7 +361,7 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
 
 def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   """`evaluate` with the workdir locked."""
-  ensure_dataset(config)
+  datasets.ensure_dataset(config)
   mesh = sharding.make_mesh()
   has_checkpoints = _has_checkpoints(workdir)
   experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
