@@ -18,9 +18,9 @@ from configs import posetrack17
 from famipose_jax.config import backbone_presets
 from famipose_jax import models
 from famipose_jax.models import blocks
-from famipose_jax.models import global_transformation
+from famipose_jax.models.famipose import global_transformation
 from famipose_jax.heads import simcc as simcc_head
-from famipose_jax.models import local_calibration
+from famipose_jax.models.famipose import local_calibration
 
 INIT_KEY = jax.random.key(0, impl='unsafe_rbg')
 B, N = 2, 2

@@ -2,7 +2,7 @@
 
 One key table serves both directions. It is derived from the Flax model's own variable tree
 (shapes from `jax.eval_shape`, no computation) by inverting the naming rule documented in
-famipose_jax/models/famipose.py: a Flax module name such as `fuse_layers_2_0_1_0` is the
+famipose_jax/models/famipose/network.py: a Flax module name such as `fuse_layers_2_0_1_0` is the
 PyTorch path `fuse_layers.2.0.1.0` (numeric segments merged into the one before with '_'), the
 backbone `backbone` is PyTorch's `hrnet`, and leaves map as
 

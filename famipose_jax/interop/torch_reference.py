@@ -12,7 +12,7 @@ ConfigDict as the JAX model (`config.model`, defaults in config_defaults.py), so
 tiny networks and the full HRNet-W48 network from one code path.
 
 `FamiPoseReference.forward` returns every intermediate in a dict with the names of the JAX
-model's outputs (models/famipose.py); `outputs_to_nhwc` converts them to the JAX layouts.
+model's outputs (models/famipose/network.py); `outputs_to_nhwc` converts them to the JAX layouts.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import optax
 
 FROZEN = 'frozen'
 TRAINABLE = 'trainable'
-# The model's parameter subtree that `freeze_backbone` freezes (models/famipose.py's name).
+# The model's parameter subtree that `freeze_backbone` freezes (models/famipose/network.py's name).
 BACKBONE = 'backbone'
 
 

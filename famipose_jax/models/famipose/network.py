@@ -36,9 +36,9 @@ from flax import linen as nn
 from famipose_jax.config import schema as config_schema
 from famipose_jax.heads import simcc as simcc_head
 from famipose_jax.models import blocks
-from famipose_jax.models import global_transformation
+from famipose_jax.models.famipose import global_transformation
 from famipose_jax.models import hrnet
-from famipose_jax.models import local_calibration
+from famipose_jax.models.famipose import local_calibration
 from famipose_jax.models import simcc_classifier
 
 DTYPES = {name: getattr(jnp, name) for name in config_schema.CHOICES['model.dtype']}
