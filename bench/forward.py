@@ -26,6 +26,7 @@ import jax.numpy as jnp
 
 from famipose_jax.runtime import compiler_options
 from famipose_jax import models
+from famipose_jax.config import defaults as config_defaults
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 
 PARTS = ('famipose', 'hrnet')
@@ -34,12 +35,13 @@ PARTS = ('famipose', 'hrnet')
 def dcn_buffer_mb(model_config, batch: int, dtype_bytes: int = 4) -> dict[str, float]:
   """Sizes of one deformable conv's sampling buffers (see ops/deform_conv.py), in MB."""
   width, height = model_config.heatmap_size
-  samples = batch * height * width * model_config.dcn_kernel_size ** 2     # B * Ho * Wo * k^2
+  own = model_config.famipose
+  samples = batch * height * width * own.dcn_kernel_size ** 2              # B * Ho * Wo * k^2
   columns = samples * model_config.backbone.stage4.num_channels[0]          # ... * C
   return {'elements_B_Ho_Wo_k2_C': columns,
           'columns_mb': columns * dtype_bytes / 1e6,
           'four_corner_gather_mb': 4 * columns * dtype_bytes / 1e6,
-          'corner_index_and_weight_mb': 2 * 4 * samples * model_config.dcn_offset_groups * 4 / 1e6}
+          'corner_index_and_weight_mb': 2 * 4 * samples * own.dcn_offset_groups * 4 / 1e6}
 
 
 def random_frames(config, batch: int, num_supporting: int):
@@ -55,10 +57,10 @@ def random_frames(config, batch: int, num_supporting: int):
 def jax_side(config, key: np.ndarray, support: np.ndarray | None):
   """(a call that runs one jitted forward, its compile timing and XLA memory); call.compiled."""
   model = models.build_model(config)
-  inputs = (jnp.asarray(key), None if support is None else jnp.asarray(support))
+  inputs = (jnp.asarray(key),) + (() if support is None else (jnp.asarray(support),))
   shapes = jax.eval_shape(model.init, jax.random.key(0), *inputs)
   variables = jax.device_put(harness.random_variables(shapes, 'he'))
-  forward = compiler_options.jit(lambda v, k, s: model.apply(v, k, s, train=False)['heatmaps'])
+  forward = compiler_options.jit(lambda v, *x: model.apply(v, *x, train=False)['heatmaps'])
   compiled, info = harness.compile_with_timing(forward, variables, *inputs)
   info.update(harness.xla_memory_mb(compiled))
 
@@ -83,8 +85,9 @@ def main(argv=None) -> dict:
   config = harness.experiment_config(args.small).model
   config.dtype = args.dtype
   if args.part == 'hrnet':
-    config.temporal = False
-  num_supporting = 4 if config.temporal else 0
+    config = config_defaults.with_family(config, 'single_frame')
+  temporal = config.family != 'single_frame'
+  num_supporting = 4 if temporal else 0
   key, support = random_frames(config, args.batch, num_supporting)
 
   torch = torchvision = None
@@ -120,7 +123,7 @@ def main(argv=None) -> dict:
   if args.torch:
     result['ratio'] = result['torch_s_per_forward'] / result['jax_s_per_forward']
   result['peak_rss_mb'] = harness.peak_rss_mb()
-  if config.temporal and config.local_calibration:
+  if temporal and config.famipose.local_calibration:
     result['dcn_buffers_per_layer'] = {f'B={b}': dcn_buffer_mb(config, b)
                                        for b in sorted({args.batch, 48})}
   harness.report(result, args.json)

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from famipose_jax import experiment as experiment_lib
 from famipose_jax import models
+from famipose_jax.models import inputs as model_inputs
 from famipose_jax.runtime import sharding
 from famipose_jax.train.state import TrainState
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
@@ -34,8 +35,8 @@ from famipose_jax.train.state import TrainState
 
 def jax_state(model, tx, config, num_supporting: int, mesh) -> TrainState:
   """A train state with random weights at the published init's scale, replicated over `mesh`."""
-  key, sup = models.example_inputs(config.model, 1, num_supporting)
-  shapes = jax.eval_shape(model.init, jax.random.key(0), key, sup)
+  example = model_inputs.example_inputs(config.model, 1, num_supporting)
+  shapes = jax.eval_shape(model.init, jax.random.key(0), *example)
   variables = harness.random_variables(shapes, 'published')
   params = {'model': variables['params'], 'critic': {}}
   replicated = sharding.replicated(mesh)
@@ -97,19 +98,18 @@ def torch_side(torch, torchvision, config, host_batch, num_supporting: int, devi
                          for i in range(num_supporting)], dim=1)
   target = torch.from_numpy(host_batch['heatmap']).permute(0, 3, 1, 2).contiguous().to(device)
   weight = torch.from_numpy(host_batch['target_weight'])[:, :, None, None].to(device)
-  loss_config = config.loss
+  loss_config, own = config.loss, config.model.famipose
 
   def call():
     optimizer.zero_grad(set_to_none=True)
     out = model(key, support)
     task = torch.mean((out['heatmaps'] * weight - target * weight) ** 2)
     loss = loss_config.heatmap_weight * task
-    if loss_config.mi == 'published':
+    if own.mi == 'published':
       # Finite gradients where the random network's softmaxes underflow: same value, and
       # no NaN offsets reaching torchvision's DCN after the first Adam step.
-      mi, _ = torch_reference.published_mi_terms(out, loss_config.mi_temperature,
-                                                 loss_config.mi_alpha, loss_config.mi_beta,
-                                                 finite_gradient=True)
+      mi, _ = torch_reference.published_mi_terms(out, own.mi_temperature, own.mi_alpha,
+                                                 own.mi_beta, finite_gradient=True)
       loss = loss + mi
     loss.backward()
     optimizer.step()
@@ -132,8 +132,9 @@ def main(argv=None) -> dict:
 
   config = harness.experiment_config(args.small)
   config.model.dtype = args.dtype
-  if config.loss.mi not in ('published', 'none'):
-    raise ValueError(f'loss.mi={config.loss.mi!r}: the PyTorch side has the published MI only')
+  if config.model.famipose.mi not in ('published', 'none'):
+    raise ValueError(f'model.famipose.mi={config.model.famipose.mi!r}: the PyTorch side has the '
+                     'published MI only')
   num_supporting = len(config.data.supporting_offsets)
   host_batch = random_batch(config, args.batch, num_supporting)
   torch = torchvision = None

@@ -1,7 +1,7 @@
 """The single-frame HRNet-W48 baseline on PoseTrack17, trained by the same code as FAMI-Pose.
 
-model.temporal=False runs only the backbone on the key frame; the backbone is trained (not
-frozen) and there is no MI objective. Everything else (input 384x288, data, augmentation, the
+Model family 'single_frame' runs only the backbone on the key frame; the backbone is trained
+(not frozen) and there is no MI objective. Everything else (input 384x288, data, augmentation, the
 Adam schedule, decoding, evaluation) is the published FAMI-Pose setup of configs/posetrack17.py,
 which makes it the comparison the FAMI-Pose paper draws (HRNet-W48: 77.3 mAP on PT17 val).
 Start from a converted COCO or ImageNet HRNet-W48 (`--config.init_from`):
@@ -17,12 +17,11 @@ import ml_collections
 
 from configs import local
 from configs import posetrack17
+from famipose_jax.config import defaults as config_defaults
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
   local.check_variant(variant, 'configs/hrnet_w48_posetrack17.py')
-  config = posetrack17.get_config()
-  config.model.temporal = False
+  config = config_defaults.with_family(posetrack17.get_config(), 'single_frame')
   config.model.freeze_backbone = False
-  config.loss.mi = 'none'
   return local.run_locally(config) if variant == 'local' else config

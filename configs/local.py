@@ -23,8 +23,9 @@ def run_locally(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   config.model.image_size = (96, 128)          # (W, H), shared with data and decoding
   config.model.heatmap_size = (24, 32)
   config.model.backbone = backbone_presets.hrnet_tiny()
-  config.model.gtm_num_downsamples = 3         # 32x24 -> 4x3
-  config.model.dcn_offset_groups = 2
+  if 'famipose' in config.model:
+    config.model.famipose.gtm_num_downsamples = 3   # 32x24 -> 4x3
+    config.model.famipose.dcn_offset_groups = 2
   config.data.sigma = 2.0
   config.data.num_workers = 2
   config.train.log_every_steps = 10

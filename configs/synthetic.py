@@ -9,7 +9,7 @@ Two stages, as FAMI-Pose is published on top of an HRNet already trained on the 
 The final table prints the frozen backbone alone and FAMI-Pose. The dataset is generated at
 data.root on first use. Besides sizes and the schedule, three choices differ from
 configs/posetrack17.py, each measured on this data (BENCHMARKS.md, "Demo"): no MI term
-(loss.mi='none'), no flip, rotation or half-body augmentation.
+(model.famipose.mi='none'), no flip, rotation or half-body augmentation.
 
 `--config=configs/synthetic.py:smoke` is the smallest config that runs every code path (the
 tests use it; it learns nothing useful).
@@ -35,14 +35,14 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.model.image_size = (96, 128)    # (W, H); HRNet needs multiples of 32
   config.model.heatmap_size = (24, 32)
 
-  m = config.model
-  m.backbone = backbone_presets.hrnet_small()
-  m.gtm_channels = 8
-  m.gtm_num_downsamples = 3              # 24x16 -> 3x2
-  m.gtm_hidden_features = (32, 32)
-  m.dcn_offset_groups = 2
-  m.support_blocks = 1
-  m.fusion_blocks = 1
+  config.model.backbone = backbone_presets.hrnet_small()
+  f = config.model.famipose
+  f.gtm_channels = 8
+  f.gtm_num_downsamples = 3              # 24x16 -> 3x2
+  f.gtm_hidden_features = (32, 32)
+  f.dcn_offset_groups = 2
+  f.support_blocks = 1
+  f.fusion_blocks = 1
 
   d = config.data
   d.dataset = 'synthetic'
@@ -66,7 +66,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.eval.prediction_layout = 'posetrack18'
   # The published MI objective lowered FAMI-Pose below its frozen backbone on this data, the
   # critic estimator helped less than no MI term: measured in BENCHMARKS.md ("Demo").
-  config.loss.mi = 'none'
+  config.model.famipose.mi = 'none'
 
   t = config.train
   t.pretrain_epochs = 10                 # stage 1 (single-frame HRNet baseline)
@@ -88,10 +88,10 @@ def _shrink_for_smoke_tests(config: ml_collections.ConfigDict):
   config.model.backbone = backbone_presets.hrnet(width=4, blocks=1, modules=(1, 1, 1),
                                                  stem_channels=8, layer1_planes=4,
                                                  layer1_blocks=1)
-  config.model.gtm_channels = 4
-  config.model.gtm_hidden_features = (8, 8)   # 8x8 maps, 3 stride-2 convs -> 1x1
+  config.model.famipose.gtm_channels = 4
+  config.model.famipose.gtm_hidden_features = (8, 8)   # 8x8 maps, 3 stride-2 convs -> 1x1
   config.data.sigma = 1.0
-  config.loss.mi = 'published'           # every code path, the published objective included
+  config.model.famipose.mi = 'published'   # every code path, the published objective included
   config.eval.dark = False
   config.data.num_workers = 0
   config.train.pretrain_epochs = 0

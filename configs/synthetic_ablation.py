@@ -32,14 +32,14 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   config.train.progress_bar = False
   config.train.num_vis_samples = 0
   if variant == 'quick':
-    config.loss.mi = 'none'
+    config.model.famipose.mi = 'none'
     d.synthetic_variant = 'ablation_tiny'
     d.root = 'data/synthetic_ablation_tiny'
     config.train.pretrain_epochs = 1
     return config
   config.model.image_size = (64, 96)     # (W, H)
   config.model.heatmap_size = (16, 24)
-  config.model.gtm_num_downsamples = 3   # 16x24 -> 2x3
+  config.model.famipose.gtm_num_downsamples = 3   # 16x24 -> 2x3
   config.num_epochs = 4                  # stage 2, each variant
   config.optim.lr_decay_epochs = (3,)
   config.train.pretrain_epochs = 8

@@ -1,6 +1,11 @@
-"""Which frames form a clip: the key frame and its supporting frames at `data.supporting_offsets`.
+"""Which frames form a clip: the key frame and its supporting frames.
 
-Near the start or end of a video some offsets point at frames that do not exist. Two rules:
+A model family decides what a clip holds (`ClipSpec`: famipose_jax.models.registry): the
+supporting frames' offsets (usually config.data.supporting_offsets), the rule at the ends of a
+video, and whether a sample also carries the offsets of the frames actually read (DCPose weighs
+its neighbours by them).
+
+Near the start or end of a video some offsets point at frames that do not exist. Three rules:
 
 'published' (FAMI-Pose's spatiotemporal window, DISTANCE = 3 for offsets -2, -1, +1, +2):
   - previous side: the available previous frames, farthest first, fill the slots from the
@@ -12,11 +17,34 @@ Near the start or end of a video some offsets point at frames that do not exist.
   For contiguous offsets (-D+1..-1, +1..D-1) this is exactly the published code; other
   offset sets follow the same fill order over the offsets that exist.
 'clamp': each offset is clamped into the video, t + d -> min(max(t + d, first), last).
+'key_frame' (DCPose's): a frame that does not exist is replaced by the key frame itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 from data_pipeline import config as data_schema
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSpec:
+  """What one sample holds besides its key frame.
+
+  Attributes:
+    offsets: the supporting frames, relative to the key frame, in the model's order (none for
+      a single-frame model).
+    boundary_rule: 'published' | 'clamp' | 'key_frame' (this module's docstring).
+    frame_offsets: the sample also carries 'supporting_frame_offsets' [N] int32: each
+      supporting frame actually read minus the key frame (0 where the key frame stood in).
+  """
+  offsets: tuple[int, ...] = ()
+  boundary_rule: str = 'published'
+  frame_offsets: bool = False
+
+  def __post_init__(self):
+    object.__setattr__(self, 'offsets', tuple(int(o) for o in self.offsets))
+    data_schema.check_choice('data.boundary_rule', self.boundary_rule)
 
 
 def supporting_frame_numbers(key: int, first: int, num_frames: int, offsets,
@@ -28,7 +56,7 @@ def supporting_frame_numbers(key: int, first: int, num_frames: int, offsets,
     first: the number of the video's first frame (1 for PoseTrack17, 0 for PoseTrack18).
     num_frames: frames in the video, so the last is first + num_frames - 1.
     offsets: relative frame indices, e.g. (-2, -1, 1, 2).
-    rule: 'published' or 'clamp'.
+    rule: 'published', 'clamp' or 'key_frame'.
   """
   data_schema.check_choice('data.boundary_rule', rule)
   last = first + num_frames - 1
@@ -37,6 +65,8 @@ def supporting_frame_numbers(key: int, first: int, num_frames: int, offsets,
   offsets = [int(o) for o in offsets]
   if rule == 'clamp':
     return [min(max(key + o, first), last) for o in offsets]
+  if rule == 'key_frame':
+    return [key + o if first <= key + o <= last else key for o in offsets]
 
   chosen = {0: key}
   # Previous side: distances ascending (1, 2, ...); slots are filled farthest first.

@@ -80,6 +80,8 @@ class ClipDataset:
         'supporting_images': ((s.num_supporting, height, width, 3), u8),
         'target_weight': ((k,), f32),
     }
+    if s.frame_offsets:
+      spec['supporting_frame_offsets'] = ((s.num_supporting,), np.dtype(np.int32))
     for codec in self.codecs:
       spec.update(codec.target_spec(k))
     return spec | {
@@ -201,8 +203,11 @@ class ClipDataset:
       crop = clip_transform.warp_frame(pixels, frame_matrix, settings.image_size)
       clip_transform.bgr_to_rgb(crop, out=slot)
 
-    clip_transform.fill_clip([out['key_image']] + list(out['supporting_images']),
-                             self.clip_frame_numbers(index), crop_into)
+    numbers = self.clip_frame_numbers(index)
+    clip_transform.fill_clip([out['key_image']] + list(out['supporting_images']), numbers,
+                             crop_into)
+    if settings.frame_offsets:
+      out['supporting_frame_offsets'][...] = np.asarray(numbers[1:], np.int64) - numbers[0]
 
     if s.joints is not None:
       joints = clip_transform.crop_joints(s.joints, aug, width, settings.image_size,
@@ -265,7 +270,8 @@ def read_samples(data_config, split: str, settings: DataSettings, source,
                          images=images, count_frames=source.count_frames, **common)
 
 
-def build_dataset(data_config, split: str, codecs=None) -> ClipDataset:
+def build_dataset(data_config, split: str, codecs=None,
+                  clip: clip_frames.ClipSpec | None = None) -> ClipDataset:
   """The `ClipDataset` of `split` ('train' | 'val') described by `config.data`.
 
   Args:
@@ -273,12 +279,14 @@ def build_dataset(data_config, split: str, codecs=None) -> ClipDataset:
     split: 'train' or 'val'.
     codecs: target codecs (famipose_jax.heads: an experiment passes its head's and its
       objectives'); None: no training targets (images and metadata only).
+    clip: the frames a sample holds (a model family's; None: config.data's supporting_offsets
+      and boundary_rule).
   """
   if split not in SPLITS:
     raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
   # A section no run has validated yet; the loader checks its own fields.
   data_schema.validate_data_section(data_config, loader=False)
-  settings = DataSettings.from_config(data_config)
+  settings = DataSettings.from_config(data_config, clip)
   source = make_frame_source(data_config)
   policy = BadInputPolicy(settings.on_bad_input)
   samples = read_samples(data_config, split, settings, source, policy)

@@ -1,18 +1,20 @@
 """The data config flattened into one frozen, picklable record for the per-sample hot path.
 
 ConfigDict lookups are slow and ConfigDicts travel badly to worker processes; every field the
-clip pipeline reads is copied here once, by name, from `config.data`. The values are checked
-before a run starts, by famipose_jax/config/schema.py.
+clip pipeline reads is copied here once, by name, from `config.data` (and the clip's frames
+from the ClipSpec a model family hands in). The values are checked by data_pipeline/config.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from data_pipeline import clip_frames
+
 
 @dataclasses.dataclass(frozen=True)
 class DataSettings:
-  """Per-sample settings, all from config.data (meanings: famipose_jax/config/defaults.py)."""
+  """Per-sample settings, from config.data (meanings: data_pipeline/config.py)."""
   root: str
   image_size: tuple            # (W, H) of the network input
   heatmap_size: tuple          # (w, h)
@@ -43,10 +45,20 @@ class DataSettings:
   frame_numbering: str
   on_bad_input: str
 
+  frame_offsets: bool = False  # elements carry 'supporting_frame_offsets' (clip_frames.ClipSpec)
+
   @classmethod
-  def from_config(cls, data_config) -> 'DataSettings':
-    values = {}
+  def from_config(cls, data_config, clip: clip_frames.ClipSpec | None = None) -> 'DataSettings':
+    """The settings of `config.data`, with the clip a model family reads when given (else the
+    section's own supporting_offsets and boundary_rule)."""
+    if clip is None:
+      clip = clip_frames.ClipSpec(tuple(data_config.supporting_offsets),
+                                  data_config.boundary_rule)
+    values = {'supporting_offsets': clip.offsets, 'boundary_rule': clip.boundary_rule,
+              'frame_offsets': clip.frame_offsets}
     for field in dataclasses.fields(cls):
+      if field.name in values:
+        continue
       value = data_config[field.name]
       if isinstance(value, list):
         value = tuple(value)

@@ -1,14 +1,15 @@
-"""Converts a PyTorch HRNet or FAMI-Pose checkpoint into a folder train.py can start from.
+"""Converts a PyTorch HRNet or model-family checkpoint into a folder train.py can start from.
 
-  python -m famipose_jax.convert IN.pth OUT_DIR [--model famipose|hrnet] [--non-strict]
+  python -m famipose_jax.convert IN.pth OUT_DIR [--model famipose|hrnet|...] [--non-strict]
       [--width 48] [--num-joints 17] [--image-size 288 384] [--num-supporting 4]
       [--config configs/posetrack17.py] [--trust-pickle]
 
 IN.pth is a bare state_dict or {'state_dict': ...}, with or without `module.` (and, for HRNet,
 `hrnet.`) prefixes. OUT_DIR (new or empty) receives variables/ (Orbax) and conversion.json; use
-it as --config.init_from=OUT_DIR. A strict FAMI-Pose conversion also records the config in
-OUT_DIR/config.json, so `python -m famipose_jax.predict --checkpoint OUT_DIR` needs nothing
-else. See docs/pytorch_interop.md.
+it as --config.init_from=OUT_DIR. --model names a model family (the config is switched to it,
+its section at the published values) or 'hrnet' (a backbone). A strict conversion of a family's
+checkpoint also records the config in OUT_DIR/config.json, so `python -m famipose_jax.predict
+--checkpoint OUT_DIR` needs nothing else. See docs/pytorch_interop.md.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import ml_collections
 
 from famipose_jax import errors
 from famipose_jax.config import backbone_presets
+from famipose_jax.config import defaults as config_defaults
 from famipose_jax.config import loader as config_loader
 from famipose_jax.interop import checkpoint_io
 from famipose_jax.interop import convert
+from famipose_jax.models import inputs as model_inputs
 
 
 def config_from_args(args: argparse.Namespace) -> ml_collections.ConfigDict:
@@ -49,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
       formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('input', metavar='IN.pth', help='PyTorch checkpoint')
   parser.add_argument('output', metavar='OUT_DIR', help='new or empty output folder')
-  parser.add_argument('--model', choices=convert.MODEL_KINDS, default='famipose',
+  parser.add_argument('--model', choices=convert.model_kinds(), default=convert.DEFAULT_KIND,
                       help='what the checkpoint holds (default: famipose)')
   parser.add_argument('--non-strict', action='store_true',
                       help='report missing/unexpected/mismatched keys and convert the rest')
@@ -60,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--image-size', type=int, nargs=2, metavar=('W', 'H'), default=None,
                       help='input size; sets the global transformation\'s Linear input')
   parser.add_argument('--num-supporting', type=int, default=None,
-                      help='supporting frames N (default: len(config.data.supporting_offsets))')
+                      help="supporting frames N (default: the family's clip of the config)")
   parser.add_argument('--trust-pickle', action='store_true',
                       help='allow non-tensor pickled objects (torch.load weights_only=False)')
   return parser
@@ -71,12 +74,13 @@ def main(argv: list[str] | None = None) -> int:
   args = _parser().parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   config = config_from_args(args)
-  num_supporting = args.num_supporting
-  if num_supporting is None:
-    num_supporting = len(config.data.supporting_offsets)
+  if args.model != convert.HRNET_KIND:   # a family's checkpoint: that family's config
+    config = config_defaults.with_family(config, args.model)
+  clip_frames = len(model_inputs.clip_of(config).offsets)
+  num_supporting = clip_frames if args.num_supporting is None else args.num_supporting
   # The config is recorded for prediction when it describes the converted network.
-  records_config = (args.model == 'famipose' and args.non_strict is False
-                    and num_supporting == len(config.data.supporting_offsets))
+  records_config = (args.model != convert.HRNET_KIND and args.non_strict is False
+                    and num_supporting == clip_frames)
   _, report, record = checkpoint_io.convert_file(
       args.input, args.output, config.model, args.model, num_supporting,
       strict=not args.non_strict, trust_pickle=args.trust_pickle,

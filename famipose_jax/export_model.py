@@ -5,9 +5,9 @@
 
 --checkpoint is a training workdir, one of its checkpoints/<step> folders, or a model folder,
 as for `python -m famipose_jax.predict`. The file holds the inference function with the
-weights inside (`famipose_jax.export.jax_export`: uint8 crops in, decoded joints and the raw outputs out;
-`export.load_inference(FILE)` runs it); the batch size is symbolic unless --batch-size fixes
-it. --onnx writes an ONNX model instead (the [onnx] extra; a fixed --batch-size is needed).
+weights inside (`famipose_jax.export.jax_export`: uint8 crops in, decoded joints and the raw
+outputs out; `load_inference(FILE)` runs it); the batch size is symbolic unless --batch-size
+fixes it. --onnx writes an ONNX model instead (the [onnx] extra; a fixed --batch-size is needed).
 See docs/export.md.
 """
 
@@ -45,15 +45,17 @@ def _parser() -> argparse.ArgumentParser:
 def run(args) -> str:
   """Exports as asked; returns the summary line."""
   if args.onnx and args.batch_size is None:
-    raise errors.UsageError('--onnx needs a fixed --batch-size (jax2onnx cannot convert the symbolic '
-                     'batch dimension of this model: docs/export.md)')
+    raise errors.UsageError(
+        '--onnx needs a fixed --batch-size (jax2onnx cannot convert the symbolic '
+        'batch dimension of this model: docs/export.md)')
   config = config_loader.load_config_file(args.config) if args.config else None
   model = trained_model.load_trained_model(args.checkpoint, config)
   if args.flip_test is not None:
     model.config.eval.flip_test = args.flip_test
   experiment = experiment_lib.Experiment(model.config)
   if args.onnx:
-    from famipose_jax.export import onnx_export  # pylint: disable=g-import-not-at-top (optional extra)
+    # pylint: disable-next=g-import-not-at-top (the optional [onnx] extra)
+    from famipose_jax.export import onnx_export
     onnx_export.export_onnx(experiment, model.variables, args.out, batch_size=args.batch_size)
   else:
     export.export_inference(experiment, model.variables, args.out, batch_size=args.batch_size)

@@ -6,7 +6,6 @@ import jax
 import numpy as np
 
 from famipose_jax.heads import decoding
-from famipose_jax.train import state as train_state
 
 
 def random_variables(experiment, seed: int = 0):
@@ -15,9 +14,8 @@ def random_variables(experiment, seed: int = 0):
   The model's own initialisation (N(0, 0.001)) makes near-zero maps, which compare equal
   however wrong the export; these weights give every output real structure.
   """
-  key_image, supporting = train_state.dummy_inputs(experiment.config)
   shapes = jax.eval_shape(functools.partial(experiment.model.init, train=False),
-                          jax.random.key(0), key_image, supporting)
+                          jax.random.key(0), *experiment.example_inputs())
   rng = np.random.default_rng(seed)
 
   def leaf(path, spec):
@@ -36,14 +34,16 @@ def random_variables(experiment, seed: int = 0):
 
 
 def random_batch(experiment, batch_size: int, seed: int = 1) -> dict:
-  """Random uint8 crops for the experiment's inputs: `batch_size` clips."""
-  config = experiment.config
-  width, height = config.model.image_size
-  frames = {'key_image': (batch_size,),
-            'supporting_images': (batch_size, len(config.data.supporting_offsets))}
+  """Random uint8 crops for the experiment's inputs: `batch_size` clips (frame offsets, where
+  the family reads them, are its clip's own)."""
   rng = np.random.default_rng(seed)
-  return {name: rng.integers(0, 256, frames[name] + (height, width, 3), dtype=np.uint8)
-          for name in experiment.input_keys}
+  batch = {}
+  for name, (shape, dtype) in experiment.input_shapes(batch_size).items():
+    if dtype == np.uint8:
+      batch[name] = rng.integers(0, 256, shape, dtype=np.uint8)
+    else:
+      batch[name] = np.broadcast_to(np.asarray(experiment.clip.offsets, dtype), shape).copy()
+  return batch
 
 
 def flatten(tree) -> dict:

@@ -29,7 +29,7 @@ def test_every_variant_changes_exactly_its_overrides(tmp_path):
   assert reference.init_from == str(tmp_path / 'runs' / 'seed_1' / 'stage1')
   assert reference.seed == 1 and reference.train.pretrain_epochs == 0
   stage1 = by[(1, 'stage1')].config
-  assert (stage1.model.temporal, stage1.num_epochs, stage1.seed) == (False, 8, 1)
+  assert (stage1.model.family, stage1.num_epochs, stage1.seed) == ('single_frame', 8, 1)
   for run in runs:
     config_schema.validate_config(run.config)
     if run.variant == 'stage1':
@@ -117,7 +117,7 @@ def test_quick_study_writes_its_files_and_resumes(tmp_path):
     assert rows['final']['frames'] == {'degraded': 2, 'clean': 4}
     assert 0.0 <= rows['final']['degraded_mAP'] <= 100.0
   overrides = {v['variant']: v['overrides'] for v in results['variants']}
-  assert overrides['global_only'] == {'model.local_calibration': False}
+  assert overrides['global_only'] == {'model.famipose.local_calibration': False}
   for entry in results['variants']:
     assert entry['mAP']['n'] == 1
     if entry['variant'] != grid.REFERENCE:

@@ -108,12 +108,12 @@ def test_bind_workdir_records_and_refuses_other_configs(tmp_path):
   config.eval.flip_test = True
   workdir_binding.bind_workdir(str(tmp_path), config)
   before = snapshot_files(str(tmp_path))
-  config.model.gtm_channels = 8
+  config.model.famipose.gtm_channels = 8
   config.optim.learning_rate = 2e-3
   with pytest.raises(workdir_binding.ConfigMismatchError) as error:
     workdir_binding.bind_workdir(str(tmp_path), config)
   message = str(error.value)
-  assert 'model.gtm_channels: 16 in the workdir, 8 now' in message
+  assert 'model.famipose.gtm_channels: 16 in the workdir, 8 now' in message
   assert 'optim.learning_rate: 0.001 in the workdir, 0.002 now' in message
   assert 'data.root' not in message
   assert snapshot_files(str(tmp_path)) == before

@@ -15,6 +15,7 @@ from configs import posetrack21
 from configs import synthetic
 from famipose_jax.config import defaults as config_defaults
 from famipose_jax.config import schema as config_schema
+from tests.library_sources import library_sources
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,8 +59,8 @@ def test_closed_sets_and_rules_name_the_field():
   with pytest.raises(config_schema.ConfigError, match='config.data.mean and config.data.std'):
     config_schema.validate_config(config)
   config = posetrack17.get_config()
-  config.model.dcn_offset_groups = 5
-  with pytest.raises(config_schema.ConfigError, match='config.model.dcn_offset_groups=5'):
+  config.model.famipose.dcn_offset_groups = 5
+  with pytest.raises(config_schema.ConfigError, match='config.model.famipose.dcn_offset_groups=5'):
     config_schema.validate_config(config)
 
 
@@ -70,13 +71,8 @@ def test_every_closed_set_field_exists():
 
 
 def test_the_library_stands_without_the_experiment_configs():
-  for package in ('famipose_jax', 'data_pipeline'):
-    for folder, _, files in os.walk(os.path.join(REPO, package)):
-      for name in files:
-        if name.endswith('.py'):
-          with open(os.path.join(folder, name), encoding='utf-8') as f:
-            text = f.read()
-          assert 'from configs' not in text and 'import configs' not in text, name
+  for path, text in library_sources():
+    assert 'from configs' not in text and 'import configs' not in text, path
 
 
 def test_the_data_pipeline_and_the_schema_do_not_import_jax():

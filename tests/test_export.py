@@ -26,13 +26,13 @@ BATCH = 2
 # name: (config overrides, export batch_size): the single-frame SimCC file has a fixed batch.
 # The flip test (twice the network to compile) in the cheapest case only.
 CASES = {
-    'heatmap_temporal': ({'model.head': 'heatmap', 'model.temporal': True,
+    'heatmap_temporal': ({'model.head': 'heatmap', 'model.family': 'famipose',
                           'eval.flip_test': False}, None),
-    'heatmap_single': ({'model.head': 'heatmap', 'model.temporal': False,
+    'heatmap_single': ({'model.head': 'heatmap', 'model.family': 'single_frame',
                         'eval.flip_test': False}, None),
-    'simcc_temporal': ({'model.head': 'simcc', 'model.temporal': True,
+    'simcc_temporal': ({'model.head': 'simcc', 'model.family': 'famipose',
                         'eval.flip_test': False}, None),
-    'simcc_single': ({'model.head': 'simcc', 'model.temporal': False,
+    'simcc_single': ({'model.head': 'simcc', 'model.family': 'single_frame',
                       'eval.flip_test': True}, BATCH),
 }
 # Run at a second batch size in the child, to show the symbolic batch dimension.
@@ -174,9 +174,11 @@ def test_header_says_how_to_feed_and_read_the_function(exports):
       'backbone/coords': shape(17, 2), 'backbone/maxvals': shape(17),
       'final/coords': shape(17, 2), 'final/maxvals': shape(17),
       'raw_outputs/backbone_heatmaps': shape(8, 8, 17), 'raw_outputs/heatmaps': shape(8, 8, 17)}
-  assert header['model'] == {'head': 'heatmap', 'temporal': True, 'image_size': [32, 32],
-                             'heatmap_size': [8, 8], 'simcc_split_ratio': 2.0, 'num_joints': 17}
-  assert header['clip'] == {'supporting_offsets': [-1, 1], 'boundary_rule': 'published'}
+  assert header['model'] == {'family': 'famipose', 'head': 'heatmap', 'temporal': True,
+                             'image_size': [32, 32], 'heatmap_size': [8, 8],
+                             'simcc_split_ratio': 2.0, 'num_joints': 17}
+  assert header['clip'] == {'supporting_offsets': [-1, 1], 'boundary_rule': 'published',
+                            'frame_offsets': False}
   assert header['joints']['names'][:3] == ['nose', 'head_bottom', 'head_top']
   assert header['joints']['flip_pairs'][0] == [3, 4]
   assert header['pixels']['mean'] == [0.485, 0.456, 0.406]

@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip('torch')
 
 from configs import posetrack17  # pylint: disable=g-import-not-at-top
+from famipose_jax.config import defaults as config_defaults
 from famipose_jax.interop import convert
 from famipose_jax.interop import testing
 from famipose_jax.interop import torch_reference as tr
@@ -213,23 +214,25 @@ def test_unreadable_checkpoints_are_named(tmp_path):
 @pytest.mark.parametrize('change', ['simcc', 'affine', 'single_frame'])
 def test_key_table_matches_the_reference_for_every_variant(change):
   config = testing.tiny_config()
+  kind = 'famipose'
   if change == 'simcc':
     config.model.head = 'simcc'
   elif change == 'affine':
-    config.model.global_transform = 'affine'
+    config.model.famipose.global_transform = 'affine'
   else:
-    config.model.temporal = False
+    config = config_defaults.with_family(config, 'single_frame')
+    kind = 'single_frame'
   reference = tr.FamiPoseReference(config.model, num_supporting=3)
   published = {k: tuple(v.shape) for k, v in reference.state_dict().items()
                if not k.endswith('num_batches_tracked')}
-  shapes = convert.variable_shapes(config.model, 'famipose', 3)
+  shapes = convert.variable_shapes(config.model, kind, 3)
   assert {e.torch_key: e.torch_shape for e in convert.key_table(shapes)} == published
   if change == 'simcc':
     assert published['mlp_head_x.weight'] == (128, 24 * 16)   # round(64 * 2) bins, h*w inputs
   variables, report = convert.state_dict_to_variables(reference.state_dict(), config.model,
-                                                      'famipose', 3, shapes=shapes)
+                                                      kind, 3, shapes=shapes)
   assert report.ok
-  exported = convert.variables_to_torch_state_dict(variables)
+  exported = convert.variables_to_torch_state_dict(variables, kind)
   for key, value in reference.state_dict().items():
     if not key.endswith('num_batches_tracked'):
       assert torch.equal(exported[key], value), key

@@ -55,8 +55,8 @@ class Setup:
   def __init__(self, case: Case, seed: int = 0):
     self.case = case
     config = testing.tiny_config()
-    config.model.warp_align_corners = case.align_corners
-    config.model.global_transform = case.global_transform
+    config.model.famipose.warp_align_corners = case.align_corners
+    config.model.famipose.global_transform = case.global_transform
     self.config = config
     self.reference = testing.random_reference(config, case.num_supporting, seed)
     g = torch.Generator().manual_seed(seed + 100)
@@ -65,7 +65,7 @@ class Setup:
     self.variables = convert.to_jax(convert.state_dict_to_variables(
         self.reference.state_dict(), config.model, 'famipose', case.num_supporting)[0])
     model = models.build_model(config.model)
-    loss = config.loss
+    loss = config.model.famipose   # the published MI terms' settings
 
     def train_fn(variables, key, support):
       out, updates = model.apply(variables, key, support, train=True, mutable=['batch_stats'])
@@ -131,8 +131,8 @@ def _compare_train(setup: Setup, key, support, title):
   reference = copy.deepcopy(setup.reference).train()
   with torch.no_grad():
     raw = reference(key, support)
-    mi, terms = tr.published_mi_terms(raw, setup.config.loss.mi_temperature,
-                                      setup.config.loss.mi_alpha, setup.config.loss.mi_beta)
+    own = setup.config.model.famipose
+    mi, terms = tr.published_mi_terms(raw, own.mi_temperature, own.mi_alpha, own.mi_beta)
   want = tr.outputs_to_nhwc(raw)
   got, batch_stats, got_mi, got_terms = setup.train_fn(setup.variables, *_to_jax(key, support))
   errors = _max_errors(got, want)
@@ -214,7 +214,7 @@ def test_n2_align_false_eval_train_and_the_conventions_differ():
   got = setup.eval_fn(setup.variables, *_to_jax(key, support))
   other = copy.deepcopy(setup.reference)
   other.config = copy.deepcopy(setup.config.model)
-  other.config.warp_align_corners = True
+  other.config.famipose.warp_align_corners = True
   with torch.no_grad():
     want = tr.outputs_to_nhwc(setup.reference(key, support))['warped_support']
     with_true = tr.outputs_to_nhwc(other(key, support))['warped_support']
@@ -243,7 +243,7 @@ def test_public_hrnet_checkpoint_converts_to_the_single_frame_model():
   g = torch.Generator().manual_seed(10)
   w, h = config.model.image_size
   image = torch.randn(BATCH, 3, h, w, generator=g)
-  got = jax.jit(lambda v, x: model.apply(v, x, None, train=False))(
+  got = jax.jit(lambda v, x: model.apply(v, x, train=False))(
       convert.to_jax(variables), jnp.asarray(image.permute(0, 2, 3, 1).numpy()))
   with torch.no_grad():
     heatmaps, features = hrnet(image)

@@ -3,6 +3,8 @@
 import ast
 import os
 
+from tests.library_sources import library_files
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -18,17 +20,10 @@ def _imported_modules(path: str) -> set[str]:
   return names
 
 
-def _python_files(package: str):
-  for folder, _, files in os.walk(os.path.join(REPO, package)):
-    for name in sorted(files):
-      if name.endswith('.py'):
-        yield os.path.join(folder, name)
-
-
 def test_the_data_pipeline_imports_nothing_from_famipose_jax():
   offending = {os.path.relpath(path, REPO): sorted(m for m in _imported_modules(path)
                                                    if m.split('.')[0] == 'famipose_jax')
-               for path in _python_files('data_pipeline')}
+               for path in library_files() if '/data_pipeline/' in path}
   assert {path: names for path, names in offending.items() if names} == {}
 
 

@@ -237,9 +237,9 @@ def test_inputs_are_checked():
 def test_build_from_config():
   from configs import posetrack17
   config = posetrack17.get_config()
-  assert losses.build_mi_critic(config.loss, 17) is None          # published MI by default
-  config.loss.mi = 'critic'
-  critic = losses.build_mi_critic(config.loss, 17)
+  assert losses.build_mi_critic(config.model.famipose, 17) is None   # published MI by default
+  config.model.famipose.mi = 'critic'
+  critic = losses.build_mi_critic(config.model.famipose, 17)
   assert isinstance(critic, mi_critic.MutualInformationCritic)
   assert (critic.num_joints, critic.hidden, critic.network_weight, critic.term_weights,
           critic.fit_weight) == (17, 64, 1e-3, (1.0, 1.0, 1.0), 1.0)

@@ -17,6 +17,9 @@ import pytest
 from configs import posetrack17
 from famipose_jax.config import backbone_presets
 from famipose_jax import models
+from famipose_jax.config import defaults as config_defaults
+from famipose_jax.models import inputs as model_inputs
+from famipose_jax.models.famipose import family as famipose_family
 from famipose_jax.models import blocks
 from famipose_jax.models.famipose import global_transformation
 from famipose_jax.heads import simcc as simcc_head
@@ -45,19 +48,25 @@ def tiny_backbone() -> ml_collections.ConfigDict:
   return spec
 
 
-def tiny_config(**overrides) -> ml_collections.ConfigDict:
-  """The PoseTrack17 model section with a tiny HRNet (width 8, 64x32 input, 16x8 maps)."""
+def tiny_config(temporal: bool = True, **overrides) -> ml_collections.ConfigDict:
+  """The PoseTrack17 model section with a tiny HRNet (width 8, 64x32 input, 16x8 maps);
+  FAMI-Pose's own fields go to its section, temporal=False is the single-frame family."""
   config = posetrack17.get_config().model
   config.backbone = tiny_backbone()
   config.image_size = (32, 64)            # (W, H)
   config.heatmap_size = (8, 16)
   config.num_joints = 5
-  config.gtm_channels = 4
-  config.gtm_num_downsamples = 2          # 16x8 -> 8x4 -> 4x2
-  config.gtm_hidden_features = (8, 8)
-  config.dcn_offset_groups = 2
-  config.update(overrides)
-  return config
+  own = config.famipose
+  own.gtm_channels = 4
+  own.gtm_num_downsamples = 2             # 16x8 -> 8x4 -> 4x2
+  own.gtm_hidden_features = (8, 8)
+  own.dcn_offset_groups = 2
+  for name, value in overrides.items():
+    (own if name in _FAMIPOSE_FIELDS else config)[name] = value
+  return config if temporal else config_defaults.with_family(config, 'single_frame')
+
+
+_FAMIPOSE_FIELDS = set(famipose_family.section())
 
 
 def _count(tree) -> int:
@@ -73,9 +82,9 @@ def _images(num_supporting=N, seed=1):
 
 def _shapes(config, num_supporting=N, batch=1):
   model = models.build_model(config)
-  key, sup = models.example_inputs(config, batch, num_supporting)
-  variables = jax.eval_shape(model.init, INIT_KEY, key, sup)
-  return variables, jax.eval_shape(model.apply, variables, key, sup)
+  example = model_inputs.example_inputs(config, batch, num_supporting)
+  variables = jax.eval_shape(model.init, INIT_KEY, *example)
+  return variables, jax.eval_shape(model.apply, variables, *example)
 
 
 # ---- the published W48 384x288 network (shapes only) ----
@@ -166,8 +175,7 @@ def test_bfloat16_computes_in_bfloat16_with_float32_params_and_outputs():
   assert {x.dtype for x in jax.tree_util.tree_leaves(variables)} == {jnp.dtype(jnp.float32)}
   assert {x.dtype for x in out.values()} == {jnp.dtype(jnp.float32)}
   model = models.build_model(config)
-  key, sup = models.example_inputs(config, 1, N)
-  jaxpr = jax.make_jaxpr(model.apply)(variables, key, sup)
+  jaxpr = jax.make_jaxpr(model.apply)(variables, *model_inputs.example_inputs(config, 1, N))
   conv_inputs = [eqn.invars[0].aval.dtype for eqn in _all_eqns(jaxpr.jaxpr)
                  if eqn.primitive.name == 'conv_general_dilated']
   assert len(conv_inputs) > 50 and set(conv_inputs) == {jnp.dtype(jnp.bfloat16)}
@@ -189,12 +197,12 @@ def test_bad_configs_and_inputs_are_refused():
     models.build_model(tiny_config(dtype='float16'))
   with pytest.raises(ValueError, match='model.heatmap_size'):
     models.build_model(tiny_config(heatmap_size=(8, 8)))
-  with pytest.raises(ValueError, match='model.global_transform'):
+  with pytest.raises(ValueError, match='model.famipose.global_transform'):
     models.build_model(tiny_config(global_transform='homography'))
-  with pytest.raises(ValueError, match='model.dcn_offset_groups'):
+  with pytest.raises(ValueError, match='model.famipose.dcn_offset_groups'):
     models.build_model(tiny_config(dcn_offset_groups=3))
   model = models.build_model(tiny_config())
-  key, sup = models.example_inputs(tiny_config(), 1, N)
+  key, sup = model_inputs.example_inputs(tiny_config(), 1, N)
   with pytest.raises(ValueError, match='supporting_images is required'):
     jax.eval_shape(model.init, INIT_KEY, key, None)
   with pytest.raises(ValueError, match='key_image must be'):
@@ -319,7 +327,7 @@ def test_single_frame_baseline_and_running_statistics_without_the_quirk(tiny):
   backbone_only = {c: {'backbone': variables[c]['backbone']} for c in ('params', 'batch_stats')}
   model = models.build_model(tiny_config(temporal=False, backbone_bn_batch_stats=False))
   def train_apply(v, k):
-    return model.apply(v, k, None, train=True, mutable=['batch_stats'])
+    return model.apply(v, k, train=True, mutable=['batch_stats'])
   out, updates = compiled(train_apply, backbone_only, key)(backbone_only, key)
   np.testing.assert_array_equal(out['heatmaps'], out['backbone_heatmaps'])
   assert set(out) == {'heatmaps', 'backbone_heatmaps', 'key_features', 'decoded_key'}

@@ -39,11 +39,11 @@ DEVICES = 4                  # in every run, split over its processes
 STEPS = 5                    # one epoch: 47 training clips of the tiny dataset, 8 per batch
 HEARTBEAT_SECONDS = 10       # how long a silent process may stay silent in these tests
 SINGLE_FRAME = {             # trainer.pretrain_config of the smoke config, and eps = 1
-    'batch_size': 8, 'model.temporal': False, 'model.freeze_backbone': False,
-    'model.head': 'heatmap', 'loss.mi': 'none', 'data.supporting_offsets': (),
+    'batch_size': 8, 'model.family': 'single_frame', 'model.freeze_backbone': False,
+    'model.head': 'heatmap', 'data.supporting_offsets': (),
     'optim.eps': 1.0,
 }
-FAMI_POSE = {'batch_size': 8, 'loss.mi': 'critic', 'optim.eps': 1.0}
+FAMI_POSE = {'batch_size': 8, 'model.famipose.mi': 'critic', 'optim.eps': 1.0}
 slow = pytest.mark.skipif(os.environ.get('FAMIPOSE_MULTIHOST_SLOW') != '1',
                           reason='slow; set FAMIPOSE_MULTIHOST_SLOW=1 to run')
 

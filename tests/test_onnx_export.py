@@ -22,7 +22,7 @@ def test_onnxruntime_agrees_with_jax(tmp_path):
   agrees as closely: docs/export.md). jax2onnx's graph rounds differently from XLA's:
   measured 2.2e-6 on maxima up to 4.7, 3.4e-6 on maps up to 7."""
   experiment = experiment_lib.Experiment(smoke_config(str(tmp_path / 'no_data'),
-                                                      **{'model.temporal': False}))
+                                                      **{'model.family': 'single_frame'}))
   variables = random_variables(experiment)
   batch = random_batch(experiment, 2)
   predict = experiment.predict_fn(raw_outputs=True)

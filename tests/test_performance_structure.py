@@ -18,8 +18,9 @@ import pytest
 from famipose_jax.runtime import compiler_options
 from famipose_jax import heads
 from famipose_jax import models
-from famipose_jax.models import pixels
-from famipose_jax.train import step as train_step_lib
+from famipose_jax.config import defaults as config_defaults
+from famipose_jax.models import inputs as pixels
+from famipose_jax.models import registry
 from famipose_jax.interop import testing
 from famipose_jax.models import blocks
 
@@ -45,8 +46,7 @@ def _largest_fusion_operands(compiled_text: str) -> int:
 def _tiny_backbone_forward_text(monkeypatch, materialize: bool) -> str:
   if not materialize:
     monkeypatch.setattr(blocks, 'materialize', lambda x: x)
-  config = testing.tiny_config().model
-  config.temporal = False
+  config = config_defaults.with_family(testing.tiny_config(), 'single_frame').model
   model = models.build_model(config)
   x = jnp.zeros((2, 96, 64, 3), jnp.float32)
   variables = jax.eval_shape(model.init, jax.random.key(0), x)
@@ -72,19 +72,19 @@ def _tiny_model_and_batch():
            'supporting_images': rng.integers(0, 256, (2, 3, 96, 64, 3), np.uint8),
            'heatmap': rng.random((2, 24, 16, 17)).astype(np.float32),
            'target_weight': np.ones((2, 17), np.float32)}
-  key_image, supporting = pixels.network_inputs(batch, config)
-  variables = jax.jit(model.init)(jax.random.key(0), key_image, supporting)
+  variables = jax.jit(model.init)(jax.random.key(0), *pixels.network_inputs(batch, config))
   return config, model, variables, batch
 
 
 def _loss_outputs_and_gradient(config, model, variables, batch):
   """The train step's loss (task + published MI), outputs, BN statistics and gradient."""
   def loss_fn(params):
-    key_image, supporting = pixels.network_inputs(batch, config)
     outputs, updated = model.apply({'params': params, 'batch_stats': variables['batch_stats']},
-                                   key_image, supporting, train=True, mutable=['batch_stats'])
+                                   *pixels.network_inputs(batch, config), train=True,
+                                   mutable=['batch_stats'])
+    objective = registry.of(config).objective(config)
     loss = (heads.build_head(config).loss(outputs, batch)
-            + train_step_lib.mi_objective(outputs, batch, None, {}, config)[0])
+            + objective.compute(outputs, batch, {})[0])
     return loss, (outputs, updated['batch_stats'])
   step = compiler_options.jit(jax.value_and_grad(loss_fn, has_aux=True))
   return jax.device_get(step(variables['params']))

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from configs import posetrack17
-from famipose_jax.models import pixels
+from famipose_jax.config import defaults as config_defaults
+from famipose_jax.models import inputs as pixels
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -34,16 +35,16 @@ def test_float_images_are_taken_as_normalised_and_other_dtypes_refused():
     pixels.normalize_pixels(jnp.zeros((1, 2, 2, 3), jnp.int32), MEAN, STD)
 
 
-@pytest.mark.parametrize('temporal', [True, False])
-def test_network_inputs_follow_the_model_mode(temporal):
-  config = posetrack17.get_config()
-  config.model.temporal = temporal
+@pytest.mark.parametrize('family', ['famipose', 'single_frame'])
+def test_network_inputs_follow_the_model_family(family):
+  config = config_defaults.with_family(posetrack17.get_config(), family)
   rng = np.random.default_rng(0)
   batch = {'key_image': rng.integers(0, 256, (2, 4, 3, 3), np.uint8),
            'supporting_images': rng.integers(0, 256, (2, 4, 4, 3, 3), np.uint8)}
-  key_image, supporting = pixels.network_inputs(batch, config)
-  np.testing.assert_allclose(key_image, _published(batch['key_image']), atol=1.5e-6)
-  if temporal:
-    np.testing.assert_allclose(supporting, _published(batch['supporting_images']), atol=1.5e-6)
+  images = pixels.network_inputs(batch, config)
+  np.testing.assert_allclose(images[0], _published(batch['key_image']), atol=1.5e-6)
+  if family == 'famipose':
+    assert len(images) == 2
+    np.testing.assert_allclose(images[1], _published(batch['supporting_images']), atol=1.5e-6)
   else:
-    assert supporting is None
+    assert len(images) == 1

@@ -254,6 +254,10 @@ def test_command_line_prints_the_tracking_table(tmp_path):
   assert code == 2 and 'not every predicted person has a track_id' in err
 
 
+# The table rows of a single-frame network's predictions (Experiment.prediction_labels).
+SINGLE_FRAME_ROWS = {'backbone': 'backbone only', 'final': 'single-frame HRNet'}
+
+
 def _training_setup(tmp_path):
   """A val ground-truth folder where eval_loop looks, and a prediction per GT person."""
   config = posetrack17.get_config()
@@ -276,7 +280,7 @@ def test_training_table_with_ground_truth_track_ids(tmp_path):
       config, {'final': predictions}, str(tmp_path / 'out'))
   assert [p.track_id for p in written['final'][0].frames[1].persons] == [1, 2]
   assert tracking['final'].mota == 100.0 and tracking['final'].num_frames == 3
-  table = eval_loop.results_table(results, tracking).splitlines()
+  table = eval_loop.results_table(results, tracking, SINGLE_FRAME_ROWS).splitlines()
   assert table[3:5] == ['', 'Tracking with the ground-truth track ids (poseval: MOTA per '
                         'joint group, then the totals):']
   assert table[7] == ('| single-frame HRNet | 100.0 |    100.0 | 100.0 | 100.0 | 100.0 | '
@@ -296,7 +300,7 @@ def test_training_table_without_track_ids_is_unchanged(tmp_path):
       config, {'final': predictions}, str(tmp_path / 'out'))
   assert tracking == {}
   assert [p.track_id for p in written['final'][0].frames[1].persons] == [0, 1]
-  assert eval_loop.results_table(results, tracking) == evaluation.format_table(
+  assert eval_loop.results_table(results, tracking, SINGLE_FRAME_ROWS) == evaluation.format_table(
       {'single-frame HRNet': results['final']})
   assert sorted(eval_loop.metric_values(results, tracking)) == sorted(
       [f'final/{c}' for c in results['final'].columns] + ['final/mAP'])

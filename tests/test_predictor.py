@@ -65,7 +65,7 @@ def _video_boxes(dataset):
 def test_crops_are_the_evaluation_crops_to_the_bit(held_out, model):
   config, dataset = held_out
   frames, boxes, order = _video_boxes(dataset)
-  cropper = clip_crops.ClipCropper(DataSettings.from_config(config.data), temporal=True)
+  cropper = clip_crops.ClipCropper(DataSettings.from_config(config.data))
   width, height = config.model.image_size
   num = len(config.data.supporting_offsets)
   checked = 0

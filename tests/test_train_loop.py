@@ -46,7 +46,7 @@ def test_two_stage_run_trains_fami_pose_on_the_stage_one_backbone(tmp_path, comp
   assert sorted(summary.evaluation['mAP']) == ['backbone', 'final']
   with open(os.path.join(pre_dir, workdir_binding.CONFIG_FILE)) as f:
     stage1 = json.load(f)['config']
-  assert (stage1['model.temporal'], stage1['data.supporting_offsets']) == (False, [])
+  assert (stage1['model.family'], stage1['data.supporting_offsets']) == ('single_frame', [])
   # Stage 2 starts from stage 1's backbone and leaves its weights alone (frozen); only the
   # BatchNorm statistics move (the published frozen backbone stays in training mode).
   _, first = _latest_state(pre_dir)
@@ -195,8 +195,8 @@ def test_workdir_of_another_config_is_refused(tmp_path, tiny_dataset):
   workdir_binding.bind_workdir(workdir, smoke_config(tiny_dataset))
   os.makedirs(os.path.join(workdir, 'checkpoints', '3'))
   before = snapshot_files(workdir)
-  other = smoke_config(tiny_dataset, **{'model.temporal': False, 'model.freeze_backbone': False,
-                                        'loss.mi': 'none'})
+  other = smoke_config(tiny_dataset, **{'model.family': 'single_frame',
+                                        'model.freeze_backbone': False})
   with pytest.raises(workdir_binding.ConfigMismatchError,
                      match=f'workdir {workdir} holds a run of a different config'):
     trainer.train_and_evaluate(other, workdir)
@@ -210,7 +210,7 @@ def test_checkpoints_of_another_config_are_refused_without_config_json(tmp_path,
   shutil.copytree(trained_workdir, workdir)
   os.remove(os.path.join(workdir, workdir_binding.CONFIG_FILE))
   before = snapshot_files(workdir)
-  other = smoke_config(tiny_dataset, **{'model.gtm_channels': 8})
+  other = smoke_config(tiny_dataset, **{'model.famipose.gtm_channels': 8})
   with pytest.raises(checkpointer.CheckpointError, match='another config|different config'):
     trainer.train(other, workdir)
   assert not os.path.exists(os.path.join(workdir, workdir_binding.CONFIG_FILE))

@@ -29,11 +29,11 @@ def test_schedule_rejects_empty_epochs():
 def test_labels_freeze_only_the_backbone():
   tree = {'model': {'backbone': {'conv1': {'kernel': 0}}, 'agg_final_layer': {'kernel': 0}},
           'critic': {'nce_fused': {'kernel': 0}}}
-  frozen = optim.param_labels(tree, freeze_backbone=True)
+  frozen = optim.param_labels(tree, frozen=('backbone',))
   assert frozen == {'model': {'backbone': {'conv1': {'kernel': optim.FROZEN}},
                               'agg_final_layer': {'kernel': optim.TRAINABLE}},
                     'critic': {'nce_fused': {'kernel': optim.TRAINABLE}}}
-  unfrozen = optim.param_labels(tree, freeze_backbone=False)
+  unfrozen = optim.param_labels(tree, frozen=())
   assert set(jax.tree_util.tree_leaves(unfrozen)) == {optim.TRAINABLE}
 
 

@@ -49,7 +49,7 @@ def _child():
   # Adam's eps = 1 makes updates proportional to the gradient. With the default 1e-8 Adam turns
   # any gradient well above 1e-8 into a step of +-lr, so summation-order noise in gradients that
   # are nearly zero would flip whole lr-sized steps, which says nothing about the sharding.
-  config = smoke_config('unused', batch_size=8, **{'loss.mi': 'critic', 'optim.eps': 1.0})
+  config = smoke_config('unused', batch_size=8, **{'model.famipose.mi': 'critic', 'optim.eps': 1.0})
   rng = np.random.default_rng(0)
   width, height = config.model.image_size
   b, n = config.batch_size, len(config.data.supporting_offsets)

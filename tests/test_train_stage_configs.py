@@ -21,13 +21,14 @@ def test_pretrain_stage_is_the_single_frame_baseline():
   config = synthetic.get_config()
   stage = stages.pretrain_config(config)
   config_schema.validate_config(stage)
-  assert (stage.model.temporal, stage.model.freeze_backbone, stage.loss.mi) == (False, False, 'none')
+  assert (stage.model.family, stage.model.freeze_backbone) == ('single_frame', False)
+  assert 'famipose' not in stage.model   # no MI objective: the single-frame family has none
   assert tuple(stage.data.supporting_offsets) == ()
   assert stage.num_epochs == config.train.pretrain_epochs == 10
   assert tuple(stage.optim.lr_decay_epochs) == (8,)
   assert (stage.train.pretrain_epochs, stage.init_from) == (0, '')
   # The stage-2 config is untouched.
-  assert tuple(config.data.supporting_offsets) == (-1, 1) and config.model.temporal
+  assert tuple(config.data.supporting_offsets) == (-1, 1) and config.model.family == 'famipose'
 
 
 def test_synthetic_variant_picks_or_checks_the_dataset(tmp_path):

@@ -12,12 +12,16 @@ import numpy as np
 
 import data_pipeline
 from configs import synthetic
+from famipose_jax.config import defaults as config_defaults
 
 
 def smoke_config(root: str, **overrides):
-  """configs/synthetic.py:smoke on `root`; overrides are 'a.b': value pairs."""
+  """configs/synthetic.py:smoke on `root`; overrides are 'a.b': value pairs ('model.family'
+  switches the family first, its section at its defaults)."""
   config = synthetic.get_config('smoke')
   config.data.root = root
+  if 'model.family' in overrides:
+    config = config_defaults.with_family(config, overrides['model.family'])
   for name, value in overrides.items():
     node = config
     *parents, leaf = name.split('.')

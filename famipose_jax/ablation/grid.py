@@ -1,9 +1,9 @@
-"""The variants of the ablation study and the runs they make: seeds x variants, stage 1 shared.
+"""The runs of an ablation study: seeds x variants, stage 1 shared per seed.
 
-Every variant is the reference (FAMI-Pose without MI: global transformation and local
-calibration, two supporting frames, heatmap head) with a few config fields changed, trained in
-stage 2 on the frozen stage-1 backbone of its seed. 'single-frame' is that stage-1 backbone
-itself (the single-frame HRNet), evaluated, not trained again.
+The study is a model family's (ablation/variant.py; FAMI-Pose's: models/famipose/ablations.py):
+every variant is its reference with a few config fields changed, trained in stage 2 on the
+frozen stage-1 backbone of its seed. 'single-frame' is that stage-1 backbone itself (the
+single-frame HRNet), evaluated, not trained again.
 """
 
 from __future__ import annotations
@@ -14,53 +14,19 @@ from typing import Any
 
 import ml_collections
 
+from famipose_jax.ablation.variant import SINGLE_FRAME, Variant  # noqa: F401 (the study's names)
+from famipose_jax.config import defaults as config_defaults
+from famipose_jax.models import registry
 from famipose_jax.train import stages
 
-REFERENCE = 'fami_no_mi'
-SINGLE_FRAME = 'single_frame'
 STAGE1_DIR = 'stage1'
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-  name: str                        # folder name and key in results.json
-  label: str                       # table row
-  overrides: dict[str, Any]        # dotted config field -> value, over the stage-2 config
-  group: str                       # 'components' | 'MI' | 'head' | 'frames' | 'transform'
-
-  def json_overrides(self) -> dict[str, Any]:
-    """The overrides as results.json holds them (tuples as lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in self.overrides.items()}
-
-
-VARIANTS = (
-    Variant(SINGLE_FRAME, 'single-frame HRNet (stage 1)', {}, 'components'),
-    Variant('global_only', 'global transformation only', {'model.local_calibration': False},
-            'components'),
-    Variant('local_only', 'local calibration only', {'model.global_transform': 'none'},
-            'components'),
-    Variant(REFERENCE, 'FAMI-Pose without MI (reference)', {}, 'components'),
-    # The published DCN uses its raw mask; with N(0, 0.001) weights it starts near 0, so the
-    # calibrated supporting features start near 0 too. DCNv2's sigmoid mask starts at 0.5.
-    Variant('dcn_sigmoid_mask', 'local calibration with a sigmoid mask',
-            {'model.dcn_mask_activation': 'sigmoid'}, 'components'),
-    Variant('mi_published', '+ MI, published terms', {'loss.mi': 'published'}, 'MI'),
-    Variant('mi_true_kl', '+ MI, true KL', {'loss.mi': 'published', 'loss.mi_faithful': False},
-            'MI'),
-    Variant('mi_critic', '+ MI, learned critic', {'loss.mi': 'critic'}, 'MI'),
-    # The one targeted MI attempt: the published terms at a tenth of their weights.
-    Variant('mi_published_low', '+ MI, published terms x0.1',
-            {'loss.mi': 'published', 'loss.mi_alpha': 0.05, 'loss.mi_beta': 0.01}, 'MI'),
-    Variant('simcc', 'SimCC head', {'model.head': 'simcc'}, 'head'),
-    Variant('frames_1', '1 supporting frame (previous)', {'data.supporting_offsets': (-1,)},
-            'frames'),
-    Variant('frames_4', '4 supporting frames (+-1, +-2)',
-            {'data.supporting_offsets': (-2, -1, 1, 2)}, 'frames'),
-    Variant('affine', 'affine global transformation', {'model.global_transform': 'affine'},
-            'transform'),
-)
-QUICK_VARIANTS = (SINGLE_FRAME, 'global_only', REFERENCE)
-BY_NAME = {v.name: v for v in VARIANTS}
+# The study `python -m famipose_jax.ablation` runs: the family whose study it is.
+STUDY_FAMILY = 'famipose'
+_STUDY = registry.get(STUDY_FAMILY).ablation_study()
+VARIANTS = _STUDY.variants
+REFERENCE = _STUDY.reference
+QUICK_VARIANTS = _STUDY.quick
+BY_NAME = _STUDY.by_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +45,11 @@ def seed_dir(out: str, seed: int) -> str:
 
 def _with_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]
                     ) -> ml_collections.ConfigDict:
+  """A copy of `config` with the overrides; 'model.family' switches the family first (its
+  section at its defaults), so the other overrides may name the new section's fields."""
   config = ml_collections.ConfigDict(config.to_dict())
+  if 'model.family' in overrides:
+    config = config_defaults.with_family(config, overrides['model.family'])
   for dotted, value in overrides.items():
     *groups, field = dotted.split('.')
     node = config

@@ -31,6 +31,7 @@ from data_pipeline import atomic_files
 from famipose_jax import errors
 from famipose_jax.config import schema as config_schema
 from famipose_jax import models
+from famipose_jax.models import inputs as model_inputs
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import init_from
@@ -128,11 +129,7 @@ def _check_checksums(recorded: Mapping[str, Any], state: Any, where: str):
 
 def _check_fits(config: ml_collections.ConfigDict, variables: Mapping[str, Any], source: str):
   """Every variable the config's network has, with its shape, and no other."""
-  model = models.build_model(config.model)
-  key_image, supporting = models.example_inputs(config.model, 1,
-                                                len(config.data.supporting_offsets))
-  expected = jax.eval_shape(
-      lambda: model.init(jax.random.key(0), key_image, supporting, train=False))
+  expected = models.variable_shapes(config.model, len(model_inputs.clip_of(config).offsets))
   want = {checksums.leaf_name(p): v for p, v in jax.tree_util.tree_flatten_with_path(
       {c: expected.get(c, {}) for c in _STATE_PARTS})[0]}
   have = {checksums.leaf_name(p): v for p, v in jax.tree_util.tree_flatten_with_path(

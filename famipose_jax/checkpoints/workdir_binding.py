@@ -18,6 +18,7 @@ import ml_collections
 from data_pipeline import atomic_files
 from data_pipeline.errors import UserError
 from famipose_jax.config import defaults as config_defaults
+from famipose_jax.config import legacy
 from famipose_jax.config import schema as config_schema
 from famipose_jax.checkpoints import workdir_errors
 
@@ -63,12 +64,19 @@ def config_from_record(recorded: Mapping[str, Any], source: str) -> ml_collectio
   """The config a `flat_config` record describes, validated.
 
   Fields the record lacks keep their published defaults (a record written before the field
-  existed); a field this version does not know is refused, as a config file's would be.
+  existed); a record written before model families is read under today's names
+  (config/legacy.py); a field this version does not know is refused, as a config file's would
+  be.
 
   Raises:
     ConfigError: naming `source` and the field.
   """
-  config = config_defaults.published_config()
+  recorded = legacy.upgrade_record(recorded)
+  family = recorded.get('model.family', 'famipose')
+  try:
+    config = config_defaults.published_config(family)
+  except config_schema.ConfigError as e:
+    raise config_schema.ConfigError(f'{source}: {e}') from e
   defaults = config_schema.flatten(config.to_dict())
   unknown = sorted(set(recorded) - set(defaults))
   if unknown:
@@ -117,7 +125,9 @@ def config_differences(recorded: Mapping[str, Any], current: Mapping[str, Any], 
   A field the record lacks counts as its published default: a field added later defaults to
   what the program did before it existed (as `config_from_record` reads such a record).
   """
-  defaults = flat_config(config_defaults.published_config())
+  recorded = legacy.upgrade_record(recorded)
+  family = current.get('model.family', 'famipose')
+  defaults = flat_config(config_defaults.published_config(family))
   recorded = {**{n: defaults[n] for n in current if n in defaults}, **recorded}
   names = sorted(n for n in set(recorded) | set(current) if not _is_runtime(n))
   return [f'  {n}: {recorded.get(n, "<absent>")!r} {recorded_where}, '

@@ -4,17 +4,27 @@ Every number here is the published value (the code at github.com/Pose-Group/FAMI
 switches that default to the code's behaviour offer the paper's variant. It is also the layout
 config_schema checks every config against: the experiment configs in configs/ start from it and
 change values, never fields.
+
+config.model.family names the model family (models/registry.py); config.model.<family> holds
+that family's own fields (its defaults are the family's: models/<family>/family.py), and a
+config holds the section of its own family only. `published_config(family)` starts from another
+family; `with_family(config, family)` switches a config, giving the new family's section its
+defaults.
 """
+
+import copy
 
 import ml_collections
 
 from data_pipeline import config as data_schema
 from data_pipeline import joints
 from famipose_jax.config import backbone_presets
+from famipose_jax.models import registry
 
 
-def published_config() -> ml_collections.ConfigDict:
-  """A new copy of the published configuration; experiment configs start from it."""
+def published_config(family: str = 'famipose') -> ml_collections.ConfigDict:
+  """A new copy of the published configuration, of model family `family` (the published model
+  is FAMI-Pose); experiment configs start from it."""
   config = ml_collections.ConfigDict()
   config.seed = 19970808
   config.num_epochs = 21
@@ -31,51 +41,29 @@ def published_config() -> ml_collections.ConfigDict:
 
   # ---- model ----
   m = config.model = ml_collections.ConfigDict()
-  m.temporal = True                      # False: single-frame HRNet baseline, same code
+  m.family = 'famipose'                  # models/registry.py: 'famipose' | 'single_frame' | ...
   m.head = 'heatmap'                     # 'heatmap' | 'simcc'
   m.num_joints = num_joints
   m.image_size = image_size
   m.heatmap_size = heatmap_size
   m.backbone = backbone_presets.hrnet(48)
-  m.freeze_backbone = True               # only the FAMI-Pose additions are trained
+  m.freeze_backbone = True               # only the additions to the backbone are trained
   m.backbone_bn_batch_stats = True       # published quirk: frozen backbone BN still in train mode
-  m.global_transform = 'translation'     # 'translation' (code) | 'affine' (paper) | 'none'
-  m.warp_align_corners = True            # kornia >= 0.5; False reproduces kornia 0.3-0.4
-  m.gtm_channels = 16
-  m.gtm_num_downsamples = 5              # 96x72 -> 3x3
-  m.gtm_hidden_features = (64, 64)       # Linear 144->64->64->(2 or 6), no activations
-  m.local_calibration = True
-  m.dcn_kernel_size = 3
-  m.dcn_dilation = 3
-  m.dcn_offset_groups = 12
-  m.dcn_mask_activation = 'none'         # 'none' (code: raw mask) | 'sigmoid' (DCNv2 paper)
-  m.support_blocks = 2                   # sup_agg_block: BasicBlocks on the N warped features
-  m.combine_blocks = 1                   # combined_feat_layers
-  m.fusion_blocks = 3                    # init_feature_agg_block
-  m.head_kernel_size = 3                 # agg_final_layer
   m.simcc_split_ratio = simcc_split_ratio
   m.conv_init_std = 0.001                # every Conv2d ~ N(0, 0.001), biases 0
   m.dtype = 'float32'                    # compute dtype ('bfloat16' on accelerators)
+  _add_family_section(m, family)
 
   # ---- data: the data pipeline's own section (data_pipeline/config.py) ----
   config.data = data_schema.data_defaults(image_size, heatmap_size, num_joints, simcc_split_ratio)
 
   # ---- losses ----
-  l = config.loss = ml_collections.ConfigDict()
+  l = config.loss = ml_collections.ConfigDict()   # the head's (a family's own: its section)
   l.heatmap_weight = 1.0
-  l.mi = 'published'                     # 'published' | 'critic' | 'none'
-  l.mi_alpha = 0.5
-  l.mi_beta = 0.1
-  l.mi_temperature = 0.05
-  l.mi_faithful = True                   # True: the published arithmetic; False: true KL
   l.use_target_weight = True             # JointMSELoss / KLDiscretLoss weight joints
   l.simcc_beta = 1.0                     # SimCC/HRNet: log_softmax(pred * 1), no temperature
   l.simcc_label_softmax = False          # SimCC/HRNet: Gaussian labels used as given
   l.simcc_batch_reduction = 'mean'       # 'mean' (SimCC code) | 'sum' (mmpose)
-  l.mi_critic_hidden = 64                # 'critic': per-pixel score-head width (not published)
-  l.mi_critic_weight = 1e-3              # 'critic': network MI objective scale (not published)
-  l.mi_critic_term_weights = (1.0, 1.0, 1.0)  # max I(y;Z~|Zt), min I(y;Zs|Z~), min I(y;Zt|Z~)
-  l.mi_critic_fit_weight = 1.0           # 'critic': critics' own objective (critic params only)
 
   # ---- optimiser ----
   o = config.optim = ml_collections.ConfigDict()
@@ -118,3 +106,47 @@ def published_config() -> ml_collections.ConfigDict:
   e.head_size_factor = 0.6
   e.prediction_layout = 'posetrack17'    # layout of written prediction files (published: annolist)
   return config
+
+
+def _add_family_section(model: ml_collections.ConfigDict, family: str) -> None:
+  section = registry.get(family).section
+  if section is not None:
+    model[family] = section()
+
+
+def with_family(config: ml_collections.ConfigDict, family: str) -> ml_collections.ConfigDict:
+  """A copy of `config` (an experiment config or its model section) with model.family =
+  `family`: the old family's section removed, the new family's added with its defaults; every
+  other field as it was."""
+  registry.get(family)
+  switched = copy.deepcopy(config)   # shared sizes stay shared (FieldReferences)
+  model = switched.model if 'model' in switched else switched
+  old = model.family
+  if old != family:
+    if old in model:
+      del model[old]
+    model.family = family
+    _add_family_section(model, family)
+  return switched
+
+
+def adopt_family(config: ml_collections.ConfigDict) -> tuple[ml_collections.ConfigDict, str]:
+  """`config` holding the section of its own model.family.
+
+  Where an override changed model.family (`--config.model.family=single_frame` on a FAMI-Pose
+  config file), the sections of other families are dropped and the new family's is added with
+  its defaults. Returns (config, a note of what was replaced, '' when nothing was).
+  """
+  family = registry.get(config.model.family)
+  stale = [name for name in registry.names() if name != family.name and name in config.model]
+  missing = family.section is not None and family.name not in config.model
+  if not stale and not missing:
+    return config, ''
+  adopted = copy.deepcopy(config)
+  for name in stale:
+    del adopted.model[name]
+  if missing:
+    _add_family_section(adopted.model, family.name)
+  dropped = ', '.join(f'config.model.{name}' for name in stale) or 'nothing'
+  return adopted, (f'model.family={family.name!r}: dropped {dropped}'
+                   + (f', added config.model.{family.name} at its defaults' if missing else ''))

@@ -24,6 +24,7 @@ from data_pipeline import config as data_schema
 from data_pipeline import posetrack_video
 from data_pipeline.errors import ConfigError
 from famipose_jax.config import defaults as config_defaults
+from famipose_jax.models import registry
 
 flatten = data_schema.flatten
 validate_data_section = data_schema.validate_data_section
@@ -33,11 +34,8 @@ LOADER_FIELDS = data_schema.LOADER_FIELDS
 CHOICES = {
     **data_schema.CHOICES,
     'model.head': ('heatmap', 'simcc'),
-    'model.global_transform': ('translation', 'affine', 'none'),
-    'model.dcn_mask_activation': ('none', 'sigmoid'),
     'model.dtype': ('float32', 'bfloat16'),
     'model.backbone.final_conv_kernel': (1, 3),
-    'loss.mi': ('published', 'critic', 'none'),
     'loss.simcc_batch_reduction': ('mean', 'sum'),
     'train.on_corrupt_checkpoint': ('error', 'fall_back'),
     'eval.joint_score': ('times_box_score', 'raw'),
@@ -54,8 +52,8 @@ MINIMUM = {
 
 # Fields that must be above 0: a zero or negative value trains or decodes nonsense silently.
 POSITIVE = (
-    'optim.learning_rate', 'optim.lr_decay_factor', 'optim.eps', 'loss.mi_temperature',
-    'loss.simcc_beta', 'eval.dark_kernel_size',
+    'optim.learning_rate', 'optim.lr_decay_factor', 'optim.eps', 'loss.simcc_beta',
+    'eval.dark_kernel_size',
 )
 
 # Adam's decay rates: within [0, 1).
@@ -75,26 +73,55 @@ SHARED_FIELDS = ('image_size', 'heatmap_size', 'num_joints', 'simcc_split_ratio'
 _HEATMAP_STRIDE = 4
 
 
+def all_choices() -> dict[str, tuple]:
+  """CHOICES, the registered families and each family's own closed sets."""
+  choices = dict(CHOICES)
+  choices['model.family'] = registry.names()
+  for name in registry.names():
+    choices.update(registry.get(name).choices)
+  return choices
+
+
 def check_choice(field: str, value) -> None:
-  """Raises ConfigError unless `value` is one of CHOICES[field] (field: e.g. 'data.loader')."""
-  data_schema.check_choice(field, value, CHOICES)
+  """Raises ConfigError unless `value` is one of the allowed values of `field` (e.g.
+  'data.loader'; a family's fields too: 'model.famipose.mi')."""
+  data_schema.check_choice(field, value, all_choices())
 
 
 def validate_model_section(model: ml_collections.ConfigDict) -> None:
   """Raises ConfigError for a `config.model` the network cannot be built from."""
+  family = registry.get(model.family)
   flat = flatten(model.to_dict(), 'model.')
-  for field in CHOICES:
-    if field.startswith('model.'):
+  if family.section is not None and family.name not in model:
+    raise ConfigError(f'config.model.family={family.name!r} needs its section config.model.'
+                      f'{family.name} ({_SWITCH_HINT.format(family=family.name)})')
+  choices = all_choices()
+  for field in choices:
+    if field.startswith('model.') and field in flat:
       check_choice(field, flat[field])
   _check_model_rules(model)
+  if family.check is not None:
+    family.check(model)
+
+
+# How a config changes family: the new family's section comes with its defaults.
+_SWITCH_HINT = ("start from its configs, or switch a config with "
+                "famipose_jax.config.defaults.with_family(config, {family!r})")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises ConfigError naming the first problem field and its value."""
   flat = flatten(config.to_dict())
-  reference = flatten(config_defaults.published_config().to_dict())
+  family = registry.get(flat.get('model.family', '<missing>'))
+  reference = flatten(config_defaults.published_config(family.name).to_dict())
 
   unknown = sorted(set(flat) - set(reference))
+  other_sections = sorted({name.split('.')[1] for name in unknown if name.startswith('model.')
+                           and name.split('.')[1] in registry.names()})
+  if other_sections:
+    other = other_sections[0]
+    raise ConfigError(f'config.model.{other} is the section of model family {other!r}, but '
+                      f'config.model.family={family.name!r} ({_SWITCH_HINT.format(family=other)})')
   if unknown:
     hints = []
     for name in unknown:
@@ -109,15 +136,20 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if not _same_kind(value, reference[name]):
       raise ConfigError(f'config.{name}={value!r} has type {type(value).__name__}, expected '
                         f'{type(reference[name]).__name__}')
-  for name in CHOICES:
-    check_choice(name, flat[name])
+  for name, allowed in all_choices().items():
+    if name in flat:
+      data_schema.check_choice(name, flat[name], {name: allowed})
   data_schema.check_bounds(flat, minimum=MINIMUM, positive=POSITIVE, unit_interval=())
   _check_bounds(flat)
 
   _check_shared_fields(config)
   _check_model_rules(config.model)
+  if family.check is not None:
+    family.check(config.model)
   validate_data_section(config.data)
   _check_run_rules(config)
+  if family.check_run is not None:
+    family.check_run(config)
 
 
 def _same_kind(value, reference) -> bool:
@@ -162,9 +194,6 @@ def _check_model_rules(model: ml_collections.ConfigDict) -> None:
   def check(ok: bool, field: str, value, expected: str):
     if not ok:
       raise ConfigError(f'config.model.{field}={value!r}: expected {expected}')
-  check(model.dcn_kernel_size % 2 == 1, 'dcn_kernel_size', model.dcn_kernel_size, 'an odd size')
-  check(model.head_kernel_size % 2 == 1, 'head_kernel_size', model.head_kernel_size,
-        'an odd size')
   width, height = model.image_size
   check(width % _BACKBONE_STRIDE == 0 and height % _BACKBONE_STRIDE == 0, 'image_size',
         tuple(model.image_size), f'multiples of {_BACKBONE_STRIDE} (HRNet halves its input '
@@ -174,19 +203,10 @@ def _check_model_rules(model: ml_collections.ConfigDict) -> None:
   check((hm_width * stride, hm_height * stride) == (width, height), 'heatmap_size',
         tuple(model.heatmap_size), f'image_size / {stride} = ({width / stride:g}, '
         f'{height / stride:g}) (HRNet outputs at stride {stride})')
-  channels = model.backbone.stage4.num_channels[0]
-  check(channels % model.dcn_offset_groups == 0, 'dcn_offset_groups', model.dcn_offset_groups,
-        f'a divisor of the backbone width {channels}')
 
 
 def _check_run_rules(config: ml_collections.ConfigDict) -> None:
   """Rules between sections: what the model, the losses and the schedule need of each other."""
-  if not config.model.temporal and config.loss.mi != 'none':
-    raise ConfigError(f"config.loss.mi={config.loss.mi!r} needs model.temporal=True "
-                      "(the single-frame model has no supporting features); use 'none'")
-  if not config.model.temporal and config.model.freeze_backbone and config.model.head == 'heatmap':
-    raise ConfigError('config.model.freeze_backbone=True with model.temporal=False leaves nothing '
-                      'to train; set model.freeze_backbone=False for the single-frame baseline')
   epochs = tuple(config.optim.lr_decay_epochs)
   if list(epochs) != sorted(epochs) or any(e < 1 for e in epochs):
     raise ConfigError(f'config.optim.lr_decay_epochs={epochs} must be increasing positive epochs')

@@ -4,7 +4,7 @@ The device runs the model (optionally twice for the flip test) and decodes to cr
 coordinates; only [B, K, 2] coordinates and [B, K] maxima come back, gathered on every process
 (so multi-host runs write the files once, from process 0). The host maps them into the image,
 groups them by video (every frame present) and runs the built-in PoseTrack evaluator on the
-written files, for the backbone's own heatmaps and for the final (FAMI-Pose) heatmaps, and
+written files, for the backbone's own heatmaps and for the family's final prediction, and
 draws a few val frames with the predicted and true skeletons.
 
 With ground-truth boxes (`data.eval_boxes = 'ground_truth'`) every prediction keeps its box's
@@ -46,17 +46,6 @@ _log = logging.getLogger(__name__)
 # Per-box metadata that travels through the device so every process sees the whole batch.
 META_KEYS = ('center', 'scale', 'rotation', 'box_score', 'sample_index', 'valid')
 PREDICTIONS_DIR = 'predictions'
-
-
-def row_labels(names) -> dict[str, str]:
-  """Prediction name -> table row label, for the names the predict function returned.
-
-  Only the temporal model returns 'backbone' (its backbone's own heatmaps); 'final' is then
-  FAMI-Pose's prediction, else the single-frame network's.
-  """
-  if 'backbone' in names:
-    return {'backbone': 'backbone only', 'final': 'FAMI-Pose'}
-  return {'final': 'single-frame HRNet'}
 
 
 def make_eval_step(experiment, mesh: Mesh):
@@ -192,9 +181,15 @@ def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[st
   return results, tracking, gt_videos, written
 
 
-def results_table(results: Mapping[str, Any], tracking: Mapping[str, Any]) -> str:
-  """The mAP table with one row per prediction set, then the tracking table if there is one."""
-  labels = row_labels(results)
+def results_table(results: Mapping[str, Any], tracking: Mapping[str, Any],
+                  labels: Mapping[str, str]) -> str:
+  """The mAP table with one row per prediction set, then the tracking table if there is one.
+
+  Args:
+    results, tracking: by prediction name ('backbone', 'final').
+    labels: prediction name -> row label (Experiment.prediction_labels), in row order.
+  """
+  labels = {name: label for name, label in labels.items() if name in results}
   table = evaluation.format_table({labels[name]: results[name] for name in labels})
   if tracking:
     table += ('\n\nTracking with the ground-truth track ids (poseval: MOTA per joint group, '
@@ -265,7 +260,7 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
     return {'results': {}, 'tracking': {}, 'table': '', 'prediction_dir': out_dir,
             'image': None, 'seconds': time.time() - start}
   results, tracking, gt_videos, pred_videos = score_predictions(config, predictions, out_dir)
-  table = results_table(results, tracking)
+  table = results_table(results, tracking, experiment.prediction_labels)
   image_path = None
   panel = draw_frames(config, gt_videos, pred_videos['final'], config.train.num_vis_samples)
   if panel is not None:

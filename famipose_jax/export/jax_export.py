@@ -76,17 +76,14 @@ def export_inference(experiment, variables: Mapping[str, Any], path: str, *,
 
 
 def input_specs(experiment, batch_size: int | None) -> dict[str, jax.ShapeDtypeStruct]:
-  """{input name: uint8 [B, H, W, 3] or [B, N, H, W, 3]}; B symbolic when batch_size is None."""
-  config = experiment.config
-  width, height = config.model.image_size
+  """{input name: uint8 [B, H, W, 3] or [B, N, H, W, 3] (and int32 [B, N] frame offsets for a
+  family that reads them)}; B symbolic when batch_size is None."""
   if batch_size is None:
     (batch,) = jax.export.symbolic_shape(BATCH_DIM)
   else:
     batch = int(batch_size)
-  frames = {'key_image': (batch,),
-            'supporting_images': (batch, len(config.data.supporting_offsets))}
-  return {name: jax.ShapeDtypeStruct(frames[name] + (height, width, 3), np.uint8)
-          for name in experiment.input_keys}
+  return {name: jax.ShapeDtypeStruct(shape, dtype)
+          for name, (shape, dtype) in experiment.input_shapes(batch).items()}
 
 
 def _shape(shape) -> list:
@@ -121,8 +118,9 @@ def describe_inference(experiment, inputs, outputs, batch_size: int | None,
       'outputs': tensor_specs(outputs),
       'num_parameters': int(sum(np.size(x) for x in jax.tree_util.tree_leaves(variables))),
       'model': {
+          'family': config.model.family,
           'head': config.model.head,
-          'temporal': bool(config.model.temporal),
+          'temporal': bool(experiment.clip.offsets),
           'image_size': [width, height],
           'heatmap_size': [int(v) for v in config.model.heatmap_size],
           'simcc_split_ratio': float(config.model.simcc_split_ratio),
@@ -133,8 +131,9 @@ def describe_inference(experiment, inputs, outputs, batch_size: int | None,
           'flip_pairs': [[int(a), int(b)] for a, b in config.data.flip_pairs],
       },
       'clip': {
-          'supporting_offsets': [int(v) for v in config.data.supporting_offsets],
-          'boundary_rule': config.data.boundary_rule,
+          'supporting_offsets': [int(v) for v in experiment.clip.offsets],
+          'boundary_rule': experiment.clip.boundary_rule,
+          'frame_offsets': bool(experiment.clip.frame_offsets),
       },
       'pixels': {
           'format': 'uint8 RGB, normalised inside as (x / 255 - mean) / std',

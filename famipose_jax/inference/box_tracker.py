@@ -58,8 +58,9 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
   if keep_given_ids and all(given):
     tracked = [list(boxes) for boxes in frames]
   elif keep_given_ids and any(given):
-    raise errors.InvalidInputError(f'{sum(given)} of {len(given)} boxes carry track ids: give ids on every '
-                     'box (kept as given) or on none (linked by IoU)')
+    raise errors.InvalidInputError(
+        f'{sum(given)} of {len(given)} boxes carry track ids: give ids on every box (kept as '
+        'given) or on none (linked by IoU)')
   else:
     tracked = assign_track_ids(frames, min_iou=min_iou, max_missed=max_missed)
   tracked = smooth_tracks(tracked, smooth_window)
@@ -72,7 +73,8 @@ def check_link_settings(*, min_iou: float, max_missed: int, smooth_window: int,
   before a long detection pass rather than after it)."""
   _check_matching(min_iou, max_missed)
   if smooth_window < 1 or smooth_window % 2 == 0:
-    raise errors.InvalidInputError(f'smooth_window should be a positive odd number, got {smooth_window}')
+    raise errors.InvalidInputError(
+        f'smooth_window should be a positive odd number, got {smooth_window}')
   if min_track_length < 1:
     raise errors.InvalidInputError(f'min_track_length should be >= 1, got {min_track_length}')
 
@@ -126,7 +128,8 @@ def smooth_tracks(frames: Sequence[Sequence[PersonBox]], window: int = 5
   for t, boxes in enumerate(frames):
     for b, person in enumerate(boxes):
       if person.track_id is None:
-        raise errors.InvalidInputError(f'frame {t} box {b} has no track id: smoothing follows tracks')
+        raise errors.InvalidInputError(
+            f'frame {t} box {b} has no track id: smoothing follows tracks')
       places[person.track_id].append((t, b))
   out = [list(boxes) for boxes in frames]
   half = window // 2

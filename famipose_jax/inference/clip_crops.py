@@ -3,8 +3,9 @@
 The same crop evaluation takes from a dataset (`data_pipeline.ClipDataset.load` with
 train=False): the box becomes a centre and scale (`crop_affine.box_to_center_scale`: widened
 to the input's aspect ratio, enlarged by data.box_enlarge), one affine crops the key frame and
-every supporting frame, and the supporting frames are chosen by data.supporting_offsets with
-data.boundary_rule at the ends of the video. Frames are RGB here, so the crops need no colour
+every supporting frame, and the supporting frames are those of the model family's clip
+(`Experiment.clip`: offsets and the rule at the ends of the video), with their offsets from the
+key frame for a family that reads them. Frames are RGB here, so the crops need no colour
 swap (warping works channel by channel: the pixels equal the dataset's). Frames are always
 used at full resolution: evaluation with data.decode_reduction='auto' crops from reduced JPEG
 decodes instead, slightly different pixels.
@@ -32,11 +33,17 @@ class ClipCrop:
 
 
 class ClipCropper:
-  """Crops the clips of one video's frames (a sequence of [H, W, 3] uint8 RGB arrays)."""
+  """Crops the clips of one video's frames (a sequence of [H, W, 3] uint8 RGB arrays).
 
-  def __init__(self, settings: DataSettings, temporal: bool):
+  `settings` carry the clip (DataSettings.from_config(config.data, experiment.clip)).
+  """
+
+  def __init__(self, settings: DataSettings):
     self.settings = settings
-    self.temporal = temporal
+
+  @property
+  def temporal(self) -> bool:
+    return bool(self.settings.supporting_offsets)
 
   def frame_numbers(self, key: int, num_frames: int) -> list[int]:
     """The clip's frames (0-based): the key frame, then the supporting frames in offset order."""
@@ -53,7 +60,8 @@ class ClipCropper:
     return ClipCrop(center=center, scale=scale)
 
   def write_inputs(self, frames: Sequence[np.ndarray], key: int, crop: ClipCrop,
-                   key_out: np.ndarray, supporting_out: np.ndarray | None) -> None:
+                   key_out: np.ndarray, supporting_out: np.ndarray | None,
+                   frame_offsets_out: np.ndarray | None = None) -> None:
     """Writes the key crop [H, W, 3] and the supporting crops [N, H, W, 3] (uint8 RGB).
 
     Args:
@@ -61,6 +69,8 @@ class ClipCropper:
       key: the key frame's number.
       crop: the person's crop (`crop`).
       key_out, supporting_out: where the crops go (supporting_out None: single frame).
+      frame_offsets_out: [N] int32, each supporting frame read minus the key frame (for a
+        family that reads them), or None.
     """
     s = self.settings
     width = frames[key].shape[1]
@@ -71,4 +81,7 @@ class ClipCropper:
       slot[...] = clip_transform.warp_frame(frames[number], matrix, s.image_size)
 
     slots = [key_out] + ([] if supporting_out is None else list(supporting_out))
-    clip_transform.fill_clip(slots, self.frame_numbers(key, len(frames)), crop_into)
+    numbers = self.frame_numbers(key, len(frames))
+    clip_transform.fill_clip(slots, numbers, crop_into)
+    if frame_offsets_out is not None:
+      frame_offsets_out[...] = np.asarray(numbers[1:]) - key

@@ -100,9 +100,10 @@ class OverlayVideo:
 
   def write(self, frame_bgr: np.ndarray):
     if frame_bgr.shape[1::-1] != self.frame_size:
-      raise errors.InvalidInputError(f'{self.path}: frame {self.frames} is {frame_bgr.shape[1]}x'
-                       f'{frame_bgr.shape[0]}, the video\'s {self.frame_size[0]}x'
-                       f'{self.frame_size[1]}')
+      raise errors.InvalidInputError(
+          f'{self.path}: frame {self.frames} is {frame_bgr.shape[1]}x'
+          f'{frame_bgr.shape[0]}, the video\'s {self.frame_size[0]}x'
+          f'{self.frame_size[1]}')
     pad_x, pad_y = self.size[0] - self.frame_size[0], self.size[1] - self.frame_size[1]
     if pad_x or pad_y:
       frame_bgr = cv2.copyMakeBorder(frame_bgr, 0, pad_y, 0, pad_x, cv2.BORDER_CONSTANT, value=0)

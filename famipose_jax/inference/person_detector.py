@@ -85,11 +85,13 @@ def detect_people(frame_bgr: np.ndarray, *, score_threshold: float = 0.5, nms_io
     PersonBox records (no track ids), best score first.
   """
   if min_size <= 0 or scale_step <= 1:
-    raise errors.InvalidInputError(f'min_size must be > 0 and scale_step > 1, got {min_size}, {scale_step}')
+    raise errors.InvalidInputError(
+        f'min_size must be > 0 and scale_step > 1, got {min_size}, {scale_step}')
   frame = np.asarray(frame_bgr)
   if frame.dtype != np.uint8 or frame.ndim not in (2, 3):
-    raise errors.InvalidInputError(f'frame should be [H, W, 3] or [H, W] uint8, got {frame.shape} '
-                     f'{frame.dtype}')
+    raise errors.InvalidInputError(
+        f'frame should be [H, W, 3] or [H, W] uint8, got {frame.shape} '
+        f'{frame.dtype}')
   height, width = frame.shape[:2]
   factor = _BODY_HEIGHT / min_size
   if upscale:

@@ -61,12 +61,14 @@ def _person_box(entry: Any, frame_size, where: str) -> PersonBox:
   else:
     values = np.asarray(entry, np.float64).reshape(-1)
     if values.size not in (4, 5):
-      raise errors.InvalidInputError(f'{where}: a box is [x, y, width, height] or [x, y, width, height, '
-                       f'score], got {np.asarray(entry).tolist()}')
+      raise errors.InvalidInputError(
+          f'{where}: a box is [x, y, width, height] or [x, y, width, height, '
+          f'score], got {np.asarray(entry).tolist()}')
     values, score, track_id = values[:4], (values[4] if values.size == 5 else 1.0), None
   values = tuple(float(v) for v in values)
   if len(values) != 4 or not np.all(np.isfinite(values)):
-    raise errors.InvalidInputError(f'{where}: box {list(values)} needs four finite numbers x, y, width, height')
+    raise errors.InvalidInputError(
+        f'{where}: box {list(values)} needs four finite numbers x, y, width, height')
   problem = box_problem(values, *frame_size)
   if problem:
     raise errors.InvalidInputError(f'{where}: box {list(values)}: {problem}')
@@ -97,9 +99,8 @@ class Predictor:
     self.batch_size = int(batch_size)
     self.experiment = experiment_lib.Experiment(config)
     self.cropper = clip_crops.ClipCropper(
-        DataSettings.from_config(config.data),
-        temporal='supporting_images' in self.experiment.input_keys)
-    self._predict = jax.jit(self.experiment.predict_fn())
+        DataSettings.from_config(config.data, self.experiment.clip))
+    self._predict = self.experiment.jit_predict()
     self._variables = jax.device_put(variables)
 
   @classmethod
@@ -117,24 +118,21 @@ class Predictor:
   def frame_window(self) -> int:
     """Frames a video source must keep: keys advance in order, and a clip reads its
     neighbours up to the largest supporting offset away on either side."""
-    reach = max([abs(int(o)) for o in self.config.data.supporting_offsets] + [0])
+    reach = max([abs(int(o)) for o in self.experiment.clip.offsets] + [0])
     return 2 * reach + 2
 
   # --- the network on crops ----------------------------------------------------------------
 
   def _empty_batch(self) -> dict[str, np.ndarray]:
-    width, height = self.config.model.image_size
-    batch = {'key_image': np.zeros((self.batch_size, height, width, 3), np.uint8)}
-    if self.cropper.temporal:
-      num = len(self.config.data.supporting_offsets)
-      batch['supporting_images'] = np.zeros((self.batch_size, num, height, width, 3), np.uint8)
-    return batch
+    return self.experiment.empty_batch(self.batch_size)
 
   def predict_crops(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(coords [B, K, 2] in input-crop pixels, maxvals [B, K]) for uint8 RGB crops.
 
-    `batch` holds 'key_image' [B, H, W, 3] and, for the temporal network,
-    'supporting_images' [B, N, H, W, 3]; B is any size (a new B compiles once more).
+    `batch` holds the network's inputs (`experiment.input_shapes`): 'key_image' [B, H, W, 3]
+    and, for a video family, 'supporting_images' [B, N, H, W, 3] (and
+    'supporting_frame_offsets' [B, N] int32 where it reads them); B is any size (a new B
+    compiles once more).
     """
     return _on_host(self._predict(self._variables, batch), len(batch['key_image']))
 
@@ -166,7 +164,8 @@ class Predictor:
       frames = video_frames.ArrayFrames(frames)
     frames.keep_recent(self.frame_window)
     if len(boxes) != len(frames):
-      raise errors.InvalidInputError(f'boxes are given for {len(boxes)} frames, the video has {len(frames)}')
+      raise errors.InvalidInputError(
+          f'boxes are given for {len(boxes)} frames, the video has {len(frames)}')
     persons = [(t, _person_box(entry, frames.size, f'frame {t} box {i}'))
                for t, frame_boxes in enumerate(boxes) for i, entry in enumerate(frame_boxes)]
     poses: list[list[PersonPose]] = [[] for _ in range(len(frames))]
@@ -200,9 +199,7 @@ class Predictor:
       chunk = []
       for row, (t, box) in enumerate(persons[start:start + self.batch_size]):
         crop = self.cropper.crop(box.box)
-        self.cropper.write_inputs(frames, t, crop, batch['key_image'][row],
-                                  batch['supporting_images'][row] if self.cropper.temporal
-                                  else None)
+        self.cropper.write_inputs(*_row_slots(batch, row, frames, t, crop))
         chunk.append((t, box, crop))
       running = (chunk, self._predict(self._variables, batch))
       if pending is not None:
@@ -210,6 +207,13 @@ class Predictor:
       pending = running
     if pending is not None:
       yield _fetched(pending)
+
+
+def _row_slots(batch: dict[str, np.ndarray], row: int, frames, t: int, crop):
+  """ClipCropper.write_inputs' arguments for one row of `batch` (absent inputs: None)."""
+  slot = lambda name: batch[name][row] if name in batch else None
+  return (frames, t, crop, slot('key_image'), slot('supporting_images'),
+          slot('supporting_frame_offsets'))
 
 
 def _on_host(result, count: int) -> tuple[np.ndarray, np.ndarray]:

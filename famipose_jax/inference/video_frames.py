@@ -98,8 +98,9 @@ class Frames:
 def _check_array(frame, where: str) -> np.ndarray:
   frame = np.asarray(frame)
   if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-    raise errors.InvalidInputError(f'{where}: frames must be [H, W, 3] uint8 RGB arrays, got {frame.dtype} '
-                     f'{frame.shape}')
+    raise errors.InvalidInputError(
+        f'{where}: frames must be [H, W, 3] uint8 RGB arrays, got {frame.dtype} '
+        f'{frame.shape}')
   return frame
 
 

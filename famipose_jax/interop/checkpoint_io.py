@@ -77,7 +77,8 @@ def write_record(out_dir: str, record: Mapping[str, Any]) -> None:
 
 
 def convert_file(in_path: str, out_dir: str, model_config: ml_collections.ConfigDict,
-                 model_kind: str = 'famipose', num_supporting: int = 4, strict: bool = True,
+                 model_kind: str = convert.DEFAULT_KIND, num_supporting: int = 4,
+                 strict: bool = True,
                  trust_pickle: bool = False,
                  shapes: Optional[Mapping[str, Any]] = None,
                  config: Optional[ml_collections.ConfigDict] = None
@@ -106,8 +107,9 @@ def convert_file(in_path: str, out_dir: str, model_config: ml_collections.Config
       'width': model_config.backbone.stage4.num_channels[0],
       'num_joints': model_config.num_joints,
       'image_size': [width, height],
-      'num_supporting': num_supporting if model_kind == 'famipose' else None,
-      'global_transform': model_config.global_transform if model_kind == 'famipose' else None,
+      'num_supporting': num_supporting if model_kind != convert.HRNET_KIND else None,
+      'global_transform': (model_config.famipose.global_transform
+                           if model_kind == 'famipose' and 'famipose' in model_config else None),
       'strict': strict,
       'counts': _counts(variables),
       'report': report.to_json(),

@@ -1,10 +1,11 @@
-"""PyTorch state_dict <-> Flax variables for HRNet pose checkpoints and FAMI-Pose.
+"""PyTorch state_dict <-> Flax variables for HRNet pose checkpoints and the model families.
 
 One key table serves both directions. It is derived from the Flax model's own variable tree
 (shapes from `jax.eval_shape`, no computation) by inverting the naming rule documented in
 famipose_jax/models/famipose/network.py: a Flax module name such as `fuse_layers_2_0_1_0` is the
 PyTorch path `fuse_layers.2.0.1.0` (numeric segments merged into the one before with '_'), the
-backbone `backbone` is PyTorch's `hrnet`, and leaves map as
+backbone `backbone` is PyTorch's `hrnet` (or the family's own name for it: its
+`models.registry.TorchNaming`), and leaves map as
 
   params      kernel [kh, kw, I, O] <-> weight [O, I, kh, kw]   (Conv2d, DeformConv2d)
   params      kernel [I, O]         <-> weight [O, I]           (Linear)
@@ -15,9 +16,10 @@ backbone `backbone` is PyTorch's `hrnet`, and leaves map as
 BatchNorm's `num_batches_tracked` has no Flax counterpart: it is accepted and ignored when
 reading, and written as 0 when exporting (PyTorch only reads it when momentum is None).
 
-Model kinds: 'famipose' (the whole network; PyTorch keys `hrnet.*` + the additions) and
-'hrnet' (the backbone alone; public HRNet pose checkpoints have no prefix, `hrnet.` is accepted;
-the Flax variables are the model's `backbone` subtree, {'params': {'backbone': ...}, ...}).
+Model kinds: a family with published checkpoints ('famipose': PyTorch keys `hrnet.*` + the
+additions; `model_kinds()` lists them) and 'hrnet' (the backbone alone; public HRNet pose
+checkpoints have no prefix, `hrnet.` is accepted; the Flax variables are the model's `backbone`
+subtree, {'params': {'backbone': ...}, ...}).
 
 The module is importable without torch; only `load_torch_checkpoint` and
 `variables_to_torch_state_dict` need it.
@@ -36,13 +38,14 @@ import numpy as np
 
 from data_pipeline.errors import UserError
 from famipose_jax import models
+from famipose_jax.config import defaults as config_defaults
+from famipose_jax.models import registry
 
-MODEL_KINDS = ('famipose', 'hrnet')
-TORCH_BACKBONE = 'hrnet'
+HRNET_KIND = 'hrnet'
+DEFAULT_KIND = 'famipose'        # the published model
+TORCH_BACKBONE = 'hrnet'         # the public HRNet checkpoints' own name, and FAMI-Pose's
 FLAX_BACKBONE = 'backbone'
-# PyTorch attribute names of the published model that themselves end in '_<n>': the rule's
-# merged numeric segments cannot be told apart from them, so they are kept whole.
-_TORCH_NAMES_WITH_NUMBER = re.compile(r'^(dcn|dcn_offset|dcn_mask)_\d+$')
+_HRNET_NAMING = registry.TorchNaming(backbone=TORCH_BACKBONE)
 _LEAF_TO_TORCH = {('params', 'kernel'): 'weight', ('params', 'scale'): 'weight',
                   ('params', 'bias'): 'bias', ('batch_stats', 'mean'): 'running_mean',
                   ('batch_stats', 'var'): 'running_var'}
@@ -116,14 +119,36 @@ class ConversionReport:
 # Names and layouts
 
 
-def torch_module_path(flax_path: tuple[str, ...]) -> str:
-  """Flax module path -> dotted PyTorch module path (the inverse of the naming rule)."""
+def model_kinds() -> tuple[str, ...]:
+  """'hrnet' and every registered family whose published checkpoints convert."""
+  return (HRNET_KIND,) + tuple(name for name in registry.names()
+                               if registry.get(name).torch_naming is not None)
+
+
+def naming_of(model_kind: str) -> registry.TorchNaming:
+  """How checkpoints of `model_kind` name their variables."""
+  if model_kind == HRNET_KIND:
+    return _HRNET_NAMING
+  if model_kind not in model_kinds():
+    raise ValueError(f'model kind {model_kind!r}: expected one of {model_kinds()}')
+  return registry.get(model_kind).torch_naming
+
+
+def torch_module_path(flax_path: tuple[str, ...],
+                      naming: registry.TorchNaming | None = None) -> str:
+  """Flax module path -> dotted PyTorch module path (the inverse of the naming rule).
+
+  Attribute names that themselves end in '_<n>' (`naming.names_with_number`, e.g. FAMI-Pose's
+  dcn_1) are kept whole: the rule's merged numeric segments cannot be told apart from them.
+  """
+  naming = naming or naming_of(DEFAULT_KIND)
+  numbered = re.compile(naming.names_with_number) if naming.names_with_number else None
   segments = []
   for name in flax_path:
     if name == FLAX_BACKBONE and not segments:
-      segments.append(TORCH_BACKBONE)
+      segments.append(naming.backbone)
       continue
-    if _TORCH_NAMES_WITH_NUMBER.match(name):
+    if numbered is not None and numbered.match(name):
       segments.append(name)
       continue
     parts = name.split('_')
@@ -135,15 +160,17 @@ def torch_module_path(flax_path: tuple[str, ...]) -> str:
   return '.'.join(segments)
 
 
-def flax_module_path(torch_path: str) -> tuple[str, ...]:
+def flax_module_path(torch_path: str,
+                     naming: registry.TorchNaming | None = None) -> tuple[str, ...]:
   """Dotted PyTorch module path -> Flax module path (the naming rule itself)."""
+  naming = naming or naming_of(DEFAULT_KIND)
   names: list[str] = []
   for segment in torch_path.split('.'):
     if segment.isdigit() and names:
       names[-1] = f'{names[-1]}_{segment}'
     else:
       names.append(segment)
-  if names and names[0] == TORCH_BACKBONE:
+  if names and names[0] == naming.backbone:
     names[0] = FLAX_BACKBONE
   return tuple(names)
 
@@ -174,10 +201,12 @@ def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()):
       yield prefix + (name,), value
 
 
-def key_table(variables: Mapping[str, Any]) -> list[Entry]:
+def key_table(variables: Mapping[str, Any],
+              naming: registry.TorchNaming | None = None) -> list[Entry]:
   """The PyTorch key of every leaf of Flax `variables` (arrays or ShapeDtypeStructs).
 
-  Keys are in the full network's naming (backbone under `hrnet.`).
+  Keys are in the full network's naming (backbone under `naming.backbone`, FAMI-Pose's by
+  default).
   """
   entries = []
   for collection in ('params', 'batch_stats'):
@@ -186,7 +215,7 @@ def key_table(variables: Mapping[str, Any]) -> list[Entry]:
       if leaf_name is None:
         raise ConversionError(f'Flax variable {collection}/{"/".join(path)} has no PyTorch '
                               'counterpart under the naming rule')
-      torch_key = f'{torch_module_path(path[:-1])}.{leaf_name}'
+      torch_key = f'{torch_module_path(path[:-1], naming)}.{leaf_name}'
       entries.append(Entry(torch_key, collection, tuple(path), tuple(np.shape(leaf))))
   keys = [e.torch_key for e in entries]
   if len(set(keys)) != len(keys):
@@ -207,24 +236,21 @@ def _batch_norm_modules(entries: list[Entry]) -> list[str]:
 
 def conversion_config(model_config: ml_collections.ConfigDict,
                       model_kind: str) -> ml_collections.ConfigDict:
-  """The model section whose variables a checkpoint of `model_kind` fills."""
-  if model_kind not in MODEL_KINDS:
-    raise ValueError(f'model kind {model_kind!r}: expected one of {MODEL_KINDS}')
-  config = ml_collections.ConfigDict(model_config.to_dict())
-  if model_kind == 'hrnet':
-    config.temporal = False
+  """The model section whose variables a checkpoint of `model_kind` fills: of that family (its
+  section given its defaults when the config is another family's), and for 'hrnet' the
+  single-frame network with the heatmap head."""
+  naming_of(model_kind)   # refuses an unknown kind
+  family = 'single_frame' if model_kind == HRNET_KIND else model_kind
+  config = config_defaults.with_family(model_config, family)
+  if model_kind == HRNET_KIND:
     config.head = 'heatmap'
   return config
 
 
-def variable_shapes(model_config: ml_collections.ConfigDict, model_kind: str = 'famipose',
+def variable_shapes(model_config: ml_collections.ConfigDict, model_kind: str = DEFAULT_KIND,
                     num_supporting: int = 4) -> dict[str, Any]:
   """{'params', 'batch_stats'} of ShapeDtypeStructs, traced with jax.eval_shape (no compute)."""
-  config = conversion_config(model_config, model_kind)
-  model = models.build_model(config)
-  inputs = models.example_inputs(config, 1, num_supporting)
-  shapes = jax.eval_shape(lambda rng: model.init(rng, *inputs, train=False), jax.random.key(0))
-  return {'params': shapes['params'], 'batch_stats': shapes.get('batch_stats', {})}
+  return models.variable_shapes(conversion_config(model_config, model_kind), num_supporting)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -238,7 +264,7 @@ def normalize_keys(state_dict: Mapping[str, Any], model_kind: str,
   if keys and all(k.startswith(_WRAPPER_PREFIX) for k in keys):
     state_dict = {k[len(_WRAPPER_PREFIX):]: v for k, v in state_dict.items()}
     report.stripped_prefixes.append(_WRAPPER_PREFIX)
-  if model_kind == 'hrnet':
+  if model_kind == HRNET_KIND:
     prefixed = [k for k in state_dict if k.startswith(TORCH_BACKBONE + '.')]
     if prefixed:
       report.stripped_prefixes.append(TORCH_BACKBONE + '.')
@@ -250,7 +276,7 @@ def normalize_keys(state_dict: Mapping[str, Any], model_kind: str,
 def _display_key(key: str, model_kind: str, had_prefix: bool) -> str:
   """A key as the user's checkpoint spells it (HRNet checkpoints usually have no `hrnet.`)."""
   prefix = TORCH_BACKBONE + '.'
-  if model_kind == 'hrnet' and not had_prefix and key.startswith(prefix):
+  if model_kind == HRNET_KIND and not had_prefix and key.startswith(prefix):
     return key[len(prefix):]
   return key
 
@@ -271,7 +297,7 @@ def _insert(tree: dict[str, Any], path: tuple[str, ...], value):
 
 
 def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_collections.ConfigDict,
-                            model_kind: str = 'famipose', num_supporting: int = 4,
+                            model_kind: str = DEFAULT_KIND, num_supporting: int = 4,
                             strict: bool = True,
                             shapes: Optional[Mapping[str, Any]] = None
                             ) -> tuple[dict[str, Any], ConversionReport]:
@@ -280,8 +306,9 @@ def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_coll
   Args:
     state_dict: key -> tensor/array (already unwrapped from {'state_dict': ...}).
     model_config: the `model` config section the variables are for.
-    model_kind: 'famipose' or 'hrnet'.
-    num_supporting: N, the number of supporting frames (sup_agg_block's input width is N*C).
+    model_kind: a family (`model_kinds()`, e.g. 'famipose') or 'hrnet'.
+    num_supporting: N, the number of supporting frames (FAMI-Pose's sup_agg_block input width
+      is N*C).
     strict: raise ConversionError counting the missing keys, unexpected keys and shape
       mismatches (naming the first few of each); when False, report them and return the
       variables that did convert (a partial tree).
@@ -295,7 +322,7 @@ def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_coll
   had_prefix = TORCH_BACKBONE + '.' in report.stripped_prefixes
   if shapes is None:
     shapes = variable_shapes(model_config, model_kind, num_supporting)
-  entries = key_table(shapes)
+  entries = key_table(shapes, naming_of(model_kind))
   show = lambda key: _display_key(key, model_kind, had_prefix)
   ignorable = {f'{m}.{_IGNORED_TORCH_LEAF}' for m in _batch_norm_modules(entries)}
 
@@ -354,19 +381,18 @@ def _width_hint(state_dict: Mapping[str, Any], model_config) -> str:
 # Flax -> PyTorch
 
 
-def variables_to_state_dict(variables: Mapping[str, Any], model_kind: str = 'famipose'
+def variables_to_state_dict(variables: Mapping[str, Any], model_kind: str = DEFAULT_KIND
                             ) -> dict[str, np.ndarray]:
   """Flax variables -> {published PyTorch key: numpy array in PyTorch layout}, in model order.
 
   BatchNorm layers get `num_batches_tracked` = 0 (int64). For 'hrnet' only the `backbone`
   subtree is exported, with the public HRNet key names (no prefix).
   """
-  if model_kind not in MODEL_KINDS:
-    raise ValueError(f'model kind {model_kind!r}: expected one of {MODEL_KINDS}')
-  if model_kind == 'hrnet':
+  naming = naming_of(model_kind)
+  if model_kind == HRNET_KIND:
     variables = {c: {FLAX_BACKBONE: variables.get(c, {})[FLAX_BACKBONE]}
                  for c in ('params', 'batch_stats') if FLAX_BACKBONE in variables.get(c, {})}
-  entries = key_table(variables)
+  entries = key_table(variables, naming)
   values = {e.torch_key: to_torch_layout(np.asarray(_get(variables[e.collection], e.path),
                                                     dtype=np.float32)) for e in entries}
   for module in _batch_norm_modules(entries):
@@ -376,7 +402,7 @@ def variables_to_state_dict(variables: Mapping[str, Any], model_kind: str = 'fam
     module, leaf = key.rsplit('.', 1)
     return order[module], _TORCH_LEAF_ORDER.index(leaf)
   prefix = TORCH_BACKBONE + '.'
-  strip = model_kind == 'hrnet'
+  strip = model_kind == HRNET_KIND
   return {(k[len(prefix):] if strip else k): np.ascontiguousarray(values[k])
           for k in sorted(values, key=sort_key)}
 
@@ -400,7 +426,7 @@ def _get(tree: Mapping[str, Any], path: tuple[str, ...]):
   return tree
 
 
-def variables_to_torch_state_dict(variables: Mapping[str, Any], model_kind: str = 'famipose'):
+def variables_to_torch_state_dict(variables: Mapping[str, Any], model_kind: str = DEFAULT_KIND):
   """`variables_to_state_dict` as torch tensors (an OrderedDict for `load_state_dict`)."""
   import collections  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top

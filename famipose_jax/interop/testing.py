@@ -32,10 +32,11 @@ def tiny_config(image_size=(64, 96)) -> ml_collections.ConfigDict:
   m.backbone = backbone_presets.hrnet_tiny()
   m.image_size = tuple(image_size)
   m.heatmap_size = (image_size[0] // 4, image_size[1] // 4)
-  m.gtm_channels = 4
-  m.gtm_num_downsamples = 3             # 24x16 -> 3x2: a non-trivial flatten order
-  m.gtm_hidden_features = (8, 8)
-  m.dcn_offset_groups = 2
+  f = m.famipose
+  f.gtm_channels = 4
+  f.gtm_num_downsamples = 3             # 24x16 -> 3x2: a non-trivial flatten order
+  f.gtm_hidden_features = (8, 8)
+  f.dcn_offset_groups = 2
   return config
 
 

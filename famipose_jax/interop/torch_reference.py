@@ -426,47 +426,50 @@ def _conv_output_size(size: int, num_downsamples: int) -> int:
 class FamiPoseReference(nn.Module):
   """Alignment_V15: HRNet features, global transformation, local calibration, fusion, head.
 
-  Built from the JAX model's ConfigDict (`config.model`). `num_supporting` is N, the number of
-  supporting frames (the published sup_agg_block takes N*C channels); `dcn` the deformable
-  convolution kernel (see ModulatedDeformConv2d).
+  Built from the JAX model's ConfigDict (`config.model`, FAMI-Pose's fields in
+  config.model.famipose; model.family 'single_frame' builds the HRNet alone). `num_supporting`
+  is N, the number of supporting frames (the published sup_agg_block takes N*C channels); `dcn`
+  the deformable convolution kernel (see ModulatedDeformConv2d).
   """
 
   def __init__(self, model_config, num_supporting: int = 4, dcn: str = 'reference'):
     super().__init__()
     cfg = model_config
     self.config = cfg
+    self.temporal = cfg.family != 'single_frame'
     self.num_supporting = num_supporting
     self.hrnet = HRNet(cfg.backbone, cfg.num_joints)
     if cfg.head == 'simcc':
       self._add_simcc_head()
-    if not cfg.temporal:
+    if not self.temporal:
       return
     norm = _Norm(cfg.backbone.bn_momentum, cfg.backbone.bn_epsilon)
     width = cfg.backbone.stage4.num_channels[0]
+    own = cfg.famipose
 
-    if cfg.global_transform != 'none':
-      gtm = cfg.gtm_channels
+    if own.global_transform != 'none':
+      gtm = own.gtm_channels
       layers = [ChainOfBasicBlocks(width, gtm, 1, norm)]
       layers += [ConvBnRelu(gtm, gtm, 3, 2, 1, 1, norm, relu=True)
-                 for _ in range(cfg.gtm_num_downsamples)]
+                 for _ in range(own.gtm_num_downsamples)]
       layers.append(nn.Flatten())
       heat_w, heat_h = cfg.heatmap_size
-      features = (gtm * _conv_output_size(heat_h, cfg.gtm_num_downsamples)
-                  * _conv_output_size(heat_w, cfg.gtm_num_downsamples))
-      for hidden in tuple(cfg.gtm_hidden_features) + (_GLOBAL_OUTPUTS[cfg.global_transform],):
+      features = (gtm * _conv_output_size(heat_h, own.gtm_num_downsamples)
+                  * _conv_output_size(heat_w, own.gtm_num_downsamples))
+      for hidden in tuple(own.gtm_hidden_features) + (_GLOBAL_OUTPUTS[own.global_transform],):
         layers.append(nn.Linear(features, hidden))  # no activation between them (published)
         features = hidden
-      if cfg.global_transform == 'affine':  # the paper's variant starts as the identity warp
+      if own.global_transform == 'affine':  # the paper's variant starts as the identity warp
         nn.init.zeros_(layers[-1].weight)
         with torch.no_grad():
           layers[-1].bias.copy_(torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
       self.feat_global_offset_layers = nn.Sequential(*layers)
 
-    self.sup_agg_block = ChainOfBasicBlocks(num_supporting * width, width, cfg.support_blocks,
+    self.sup_agg_block = ChainOfBasicBlocks(num_supporting * width, width, own.support_blocks,
                                             norm)
-    self.combined_feat_layers = ChainOfBasicBlocks(2 * width, width, cfg.combine_blocks, norm)
-    if cfg.local_calibration:
-      k, dilation, groups = cfg.dcn_kernel_size, cfg.dcn_dilation, cfg.dcn_offset_groups
+    self.combined_feat_layers = ChainOfBasicBlocks(2 * width, width, own.combine_blocks, norm)
+    if own.local_calibration:
+      k, dilation, groups = own.dcn_kernel_size, own.dcn_dilation, own.dcn_offset_groups
       padding = dilation * (k // 2)
       for i in range(1, 5):
         setattr(self, f'dcn_offset_{i}',
@@ -475,8 +478,8 @@ class FamiPoseReference(nn.Module):
                 ConvBnRelu(width, k * k * groups, k, 1, padding, dilation, None, False))
         setattr(self, f'dcn_{i}', ModulatedDeformConv2d(width, width, k, padding, dilation,
                                                              dcn))
-    self.init_feature_agg_block = ChainOfBasicBlocks(2 * width, width, cfg.fusion_blocks, norm)
-    head_k = cfg.head_kernel_size
+    self.init_feature_agg_block = ChainOfBasicBlocks(2 * width, width, own.fusion_blocks, norm)
+    head_k = own.head_kernel_size
     self.agg_final_layer = _conv(width, cfg.num_joints, head_k, padding=head_k // 2, bias=True)
 
   def _add_simcc_head(self):
@@ -490,7 +493,7 @@ class FamiPoseReference(nn.Module):
 
   def train(self, mode: bool = True):
     super().train(mode)
-    if mode and self.config.temporal and not self.config.backbone_bn_batch_stats:
+    if mode and self.temporal and not self.config.backbone_bn_batch_stats:
       self.hrnet.eval()  # the fix of the published quirk: frozen BN uses running statistics
     return self
 
@@ -498,7 +501,7 @@ class FamiPoseReference(nn.Module):
     """DCN i applied to x with offsets and mask predicted from `steer`."""
     offset = getattr(self, f'dcn_offset_{i}')(steer)
     mask = getattr(self, f'dcn_mask_{i}')(steer)
-    if self.config.dcn_mask_activation == 'sigmoid':
+    if self.config.famipose.dcn_mask_activation == 'sigmoid':
       mask = torch.sigmoid(mask)
     return getattr(self, f'dcn_{i}')(x, offset, mask)
 
@@ -514,9 +517,9 @@ class FamiPoseReference(nn.Module):
       A dict (NCHW; per-frame tensors [B, N, C, h, w]) named like the JAX model's outputs.
     """
     cfg = self.config
-    if cfg.temporal and supporting_images is None:
-      raise ValueError('supporting_images is required when model.temporal=True')
-    if not cfg.temporal:
+    if self.temporal and supporting_images is None:
+      raise ValueError('supporting_images is required: FAMI-Pose reads supporting frames')
+    if not self.temporal:
       heatmaps, features = self.hrnet(key_image)
       out = {'heatmaps': heatmaps, 'backbone_heatmaps': heatmaps, 'key_features': features,
              'decoded_key': heatmaps.detach()}
@@ -528,7 +531,7 @@ class FamiPoseReference(nn.Module):
     return out
 
   def _temporal(self, key_image, supporting_images):
-    cfg = self.config
+    own = self.config.famipose
 
     b, n = supporting_images.shape[:2]
     # One backbone pass, frames stacked on the batch axis: key, then support 0, 1, ...
@@ -542,25 +545,25 @@ class FamiPoseReference(nn.Module):
     warped = []
     params = []
     for i in range(n):
-      if cfg.global_transform == 'none':
+      if own.global_transform == 'none':
         warped.append(support[i])
         continue
       regressed = self.feat_global_offset_layers(support[i] - key)
-      if cfg.global_transform == 'translation':  # (tx, ty) -> [[1, 0, tx], [0, 1, ty]]
+      if own.global_transform == 'translation':  # (tx, ty) -> [[1, 0, tx], [0, 1, ty]]
         matrix = torch.eye(3, dtype=key.dtype)[:2].repeat(b, 1, 1)
         matrix = torch.cat([matrix[:, :, :2], regressed[:, :, None]], dim=2)
         params.append(regressed)
       else:
         matrix = regressed.reshape(b, 2, 3)
         params.append(matrix)
-      warped.append(warp_affine(support[i], matrix, cfg.warp_align_corners))
+      warped.append(warp_affine(support[i], matrix, own.warp_align_corners))
     if params:
       out['global_params'] = torch.stack(params, dim=1)
     out['warped_support'] = torch.stack(warped, dim=1)
 
     aggregated = self.sup_agg_block(torch.cat(warped, dim=1))
     combined = self.combined_feat_layers(torch.cat([aggregated, key], dim=1))
-    if cfg.local_calibration:
+    if own.local_calibration:
       combined = self._deform(1, combined, combined)
       combined = self._deform(2, combined, combined)
       calibrated = self._deform(3, aggregated, combined)

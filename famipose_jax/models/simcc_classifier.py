@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
+from famipose_jax.heads import simcc as simcc_head
 from famipose_jax.models import initializers
 
 
@@ -31,3 +32,9 @@ class SimCCClassifier(nn.Module):
                       kernel_init=initializers.torch_default_kernel(),
                       bias_init=initializers.zeros, name=name)
     return classifier(self.num_x_bins, 'mlp_head_x')(x), classifier(self.num_y_bins, 'mlp_head_y')(x)
+
+
+def for_model(model_config, dtype) -> SimCCClassifier:
+  """The classifiers of config.model (its image size and SimCC split ratio)."""
+  num_x, num_y = simcc_head.simcc_bins(model_config.image_size, model_config.simcc_split_ratio)
+  return SimCCClassifier(num_x, num_y, dtype)

@@ -22,6 +22,7 @@ import jax
 from ml_collections import config_flags
 
 from famipose_jax import errors
+from famipose_jax.config import defaults as config_defaults
 from famipose_jax.runtime import multihost
 from famipose_jax.train import loop as trainer
 
@@ -98,8 +99,11 @@ def main(argv):
   if not _WORKDIR.value:
     raise app.UsageError('--workdir is required (e.g. --workdir=runs/demo)')
   logging.set_verbosity(logging.WARNING)
-  config = _CONFIG.value
   try:
+    # `--config.model.family=...` on another family's config file: the new family's section.
+    config, note = config_defaults.adopt_family(_CONFIG.value)
+    if note:
+      print(f'note: {note}', file=sys.stderr)
     if _MODE.value == 'train':
       summary = trainer.train_and_evaluate(config, _WORKDIR.value)
     else:

@@ -7,10 +7,10 @@ run sees exactly the batches an uninterrupted one would), checks every step's lo
 late, saves on an interval, at every epoch end and on SIGTERM/SIGINT, and evaluates at the end.
 
 With `train.pretrain_epochs > 0` (the synthetic demo, where no PoseTrack-trained HRNet exists)
-the run has two stages, as FAMI-Pose is published on top of a trained HRNet:
-  stage 1  workdir/pretrain: the single-frame HRNet (model.temporal=False, backbone trained,
-           no MI), pretrain_epochs epochs, lr decayed at train.pretrain_lr_decay_epochs;
-  stage 2  workdir: FAMI-Pose initialised from stage 1 (init_from), as configured.
+the run has two stages, as the video families are published on top of a trained HRNet:
+  stage 1  workdir/pretrain: the single-frame HRNet (family 'single_frame', backbone trained),
+           pretrain_epochs epochs, lr decayed at train.pretrain_lr_decay_epochs;
+  stage 2  workdir: the configured family initialised from stage 1 (init_from).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from famipose_jax import errors
 from famipose_jax.config import schema as config_schema
 from famipose_jax.evaluation import loop as eval_loop
 from famipose_jax import experiment as experiment_lib
+from famipose_jax.models import registry
 from famipose_jax.train import datasets
 from famipose_jax.train import loop_helpers
 from famipose_jax.train import metric_window
@@ -152,8 +153,8 @@ def _train_stages(config: ml_collections.ConfigDict, workdir: str,
     first = _train(stage1, pre_dir, evaluate=True, stop=stop)
     if first.stopped_by:
       return first
-    log(f'== stage 2/2: FAMI-Pose on the stage-1 backbone ({config.num_epochs} epochs) '
-        f'in {workdir}')
+    log(f'== stage 2/2: {registry.of(config).label} on the stage-1 backbone '
+        f'({config.num_epochs} epochs) in {workdir}')
     second = _train(stage2, workdir, evaluate=True, stop=stop)
     second.pretrain = first
     return second

@@ -20,7 +20,7 @@ import optax
 
 FROZEN = 'frozen'
 TRAINABLE = 'trainable'
-# The model's parameter subtree that `freeze_backbone` freezes (models/famipose/network.py's name).
+# The model's parameter subtree that `freeze_backbone` freezes (every family's name for it).
 BACKBONE = 'backbone'
 
 
@@ -41,17 +41,17 @@ def learning_rate_schedule(optim_config: ml_collections.ConfigDict,
   return schedule
 
 
-def param_labels(trainable: Any, freeze_backbone: bool) -> Any:
-  """FROZEN for every leaf under trainable['model']['backbone'] when frozen, else TRAINABLE.
+def param_labels(trainable: Any, frozen: tuple[str, ...]) -> Any:
+  """FROZEN for every leaf under trainable['model'][m] for m in `frozen`, else TRAINABLE.
 
   Args:
     trainable: {'model': model params, 'critic': critic params (maybe empty)}.
-    freeze_backbone: config.model.freeze_backbone.
+    frozen: the model's top-level subtrees it does not train (its family's `frozen`, e.g.
+      ('backbone',) with config.model.freeze_backbone).
   """
   def label(path, _):
     keys = [getattr(k, 'key', None) for k in path]
-    frozen = freeze_backbone and keys[:2] == ['model', BACKBONE]
-    return FROZEN if frozen else TRAINABLE
+    return FROZEN if keys[0] == 'model' and len(keys) > 1 and keys[1] in frozen else TRAINABLE
   return jax.tree_util.tree_map_with_path(label, trainable)
 
 
@@ -66,22 +66,23 @@ def stop_frozen_gradients(trainable: Any, labels: Any) -> Any:
 _ADAM_STATIC_ARGS = ('b1', 'b2', 'eps', 'eps_root', 'mu_dtype', 'nesterov')
 
 
-def make_optimizer(config: ml_collections.ConfigDict,
-                   steps_per_epoch: int) -> optax.GradientTransformation:
+def make_optimizer(config: ml_collections.ConfigDict, steps_per_epoch: int,
+                   frozen: tuple[str, ...] = ()) -> optax.GradientTransformation:
   """Adam (PyTorch semantics: weight decay added to the gradient) on trainable leaves only.
 
   Args:
-    config: the experiment config (optim section, model.freeze_backbone).
+    config: the experiment config (optim section).
     steps_per_epoch: optimiser updates per epoch (the schedule counts updates).
+    frozen: the model's top-level subtrees it does not train (`param_labels`).
   """
   o = config.optim
   adam = optax.inject_hyperparams(optax.adam, static_args=_ADAM_STATIC_ARGS)(
       learning_rate=learning_rate_schedule(o, steps_per_epoch), b1=o.b1, b2=o.b2, eps=o.eps)
   if o.weight_decay:
     adam = optax.chain(optax.add_decayed_weights(o.weight_decay), adam)
-  freeze = bool(config.model.freeze_backbone)
+  frozen = tuple(frozen)
   return optax.multi_transform({TRAINABLE: adam, FROZEN: optax.set_to_zero()},
-                               lambda trainable: param_labels(trainable, freeze))
+                               lambda trainable: param_labels(trainable, frozen))
 
 
 def current_learning_rate(opt_state: optax.OptState) -> jax.Array:

@@ -1,8 +1,8 @@
 """The train state, created directly in its sharded placement.
 
-params = {'model': the Flax model's params, 'critic': the MI critic's params ({} unless
-config.loss.mi == 'critic')}: one optimiser and one gradient cover both, so the critics train
-in the same step as the model.
+params = {'model': the Flax model's params, 'critic': the params of its objective's critic ({}
+unless the family's objective has one, e.g. model.famipose.mi == 'critic')}: one optimiser and
+one gradient cover both, so the critics train in the same step as the model.
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ from typing import Any
 import flax
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
-from flax import linen as nn
 from jax.sharding import Mesh
 
-from famipose_jax import models
 from famipose_jax.runtime import sharding
 
 
@@ -31,39 +28,31 @@ class TrainState:
   opt_state: optax.OptState
 
 
-def dummy_inputs(config: ml_collections.ConfigDict, batch: int = 1):
-  """Zero key [batch, H, W, 3] and supporting [batch, N, H, W, 3] frames (None: single frame)."""
-  return models.example_inputs(config.model, batch, len(config.data.supporting_offsets))
-
-
-def dummy_batch(config: ml_collections.ConfigDict, batch: int = 1) -> dict[str, jax.Array]:
-  """A zero training batch (the entries a data batch puts on the device), for initialising critics."""
-  key_image, supporting = dummy_inputs(config, batch)
+def dummy_batch(experiment, batch: int = 1) -> dict[str, jax.Array]:
+  """A zero training batch (the entries a data batch puts on the device), for initialising an
+  objective's critic."""
+  config = experiment.config
+  out = dict(zip(experiment.input_keys, experiment.example_inputs(batch)))
   hw, hh = config.model.heatmap_size
   k = config.model.num_joints
-  out = {'key_image': key_image,
-         'heatmap': jnp.zeros((batch, hh, hw, k), jnp.float32),
-         'target_weight': jnp.zeros((batch, k), jnp.float32)}
-  if supporting is not None:
-    out['supporting_images'] = supporting
+  out.update({'heatmap': jnp.zeros((batch, hh, hw, k), jnp.float32),
+              'target_weight': jnp.zeros((batch, k), jnp.float32)})
   return out
 
 
-def make_init_fn(model: nn.Module, critic: nn.Module | None, tx: optax.GradientTransformation,
-                 config: ml_collections.ConfigDict):
-  """A pure function seed -> TrainState, to run under jit with sharded outputs."""
+def make_init_fn(experiment):
+  """A pure function seed -> TrainState of an Experiment, to run under jit with sharded outputs."""
+  model, critic, tx = experiment.model, experiment.critic, experiment.tx
 
   def init(seed: jax.Array) -> TrainState:
     key = jax.random.key(seed)
     model_key, critic_key = jax.random.split(key)
-    key_image, supporting = dummy_inputs(config)
-    variables = model.init({'params': model_key}, key_image, supporting, train=False)
+    variables = model.init({'params': model_key}, *experiment.example_inputs(), train=False)
     params = {'model': variables['params'], 'critic': {}}
     if critic is not None:
       # The critic sees the model's outputs; two examples so in-batch negatives exist.
-      key_image2, supporting2 = dummy_inputs(config, batch=2)
-      outputs = model.apply(variables, key_image2, supporting2, train=False)
-      critic_vars = critic.init({'params': critic_key}, outputs, dummy_batch(config, 2))
+      outputs = model.apply(variables, *experiment.example_inputs(2), train=False)
+      critic_vars = critic.init({'params': critic_key}, outputs, dummy_batch(experiment, 2))
       params['critic'] = critic_vars['params']
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       batch_stats=variables.get('batch_stats', {}), opt_state=tx.init(params))
@@ -82,28 +71,25 @@ def fast_compiling_rng():
   return switch(False) if switch is not None else contextlib.nullcontext()
 
 
-def create_train_state(model: nn.Module, critic: nn.Module | None,
-                       tx: optax.GradientTransformation, config: ml_collections.ConfigDict,
-                       mesh: Mesh) -> TrainState:
+def create_train_state(experiment, mesh: Mesh) -> TrainState:
   """A fresh state, every leaf replicated over the mesh from the moment it exists."""
-  init = make_init_fn(model, critic, tx, config)
+  init = make_init_fn(experiment)
   with fast_compiling_rng():
-    return sharding.create_replicated(init, mesh, np.uint32(config.seed))
+    return sharding.create_replicated(init, mesh, np.uint32(experiment.config.seed))
 
 
-def init_model_variables(model: nn.Module, config: ml_collections.ConfigDict,
-                         mesh: Mesh) -> dict[str, Any]:
+def init_model_variables(experiment, mesh: Mesh) -> dict[str, Any]:
   """The model's freshly initialised {'params', 'batch_stats'}, replicated over the mesh."""
-  key_image, supporting = dummy_inputs(config)
-  init = lambda seed: model.init(jax.random.key(seed), key_image, supporting, train=False)
+  example = experiment.example_inputs()
+  init = lambda seed: experiment.model.init(jax.random.key(seed), *example, train=False)
   with fast_compiling_rng():
-    return dict(sharding.create_replicated(init, mesh, np.uint32(config.seed)))
+    return dict(sharding.create_replicated(init, mesh, np.uint32(experiment.config.seed)))
 
 
-def abstract_train_state(model, critic, tx, config, mesh) -> TrainState:
+def abstract_train_state(experiment, mesh: Mesh) -> TrainState:
   """ShapeDtypeStructs (with shardings) of the state, for restoring a checkpoint into place."""
-  init = make_init_fn(model, critic, tx, config)
-  shapes = jax.eval_shape(init, np.uint32(config.seed))
+  init = make_init_fn(experiment)
+  shapes = jax.eval_shape(init, np.uint32(experiment.config.seed))
   replicated = sharding.replicated(mesh)
   return jax.tree_util.tree_map(
       lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=replicated), shapes)

@@ -1,4 +1,4 @@
-"""FAMI-Pose (Liu et al., CVPR 2022; published model Alignment_V15) and its single-frame baseline.
+"""FAMI-Pose (Liu et al., CVPR 2022; published model Alignment_V15): the network.
 
 Data flow (heatmap resolution h x w = image / 4, C = backbone width, K joints):
   1. One shared HRNet pass over the key frame and the N supporting frames stacked on the batch
@@ -8,7 +8,7 @@ Data flow (heatmap resolution h x w = image / 4, C = backbone width, K joints):
   4. Local calibration (local_calibration.py): c (calibrated key), a (calibrated support).
   5. all_agg = init_feature_agg_block(concat(z_key, a)); heatmaps = agg_final_layer(all_agg).
   Optionally the SimCC classifiers (simcc_classifier.py) on the final maps.
-model.temporal=False runs only step 1 on the key frame: the single-frame HRNet baseline.
+The single-frame HRNet baseline is its own family (models/single_frame/).
 
 Parameter naming rule (how a PyTorch state_dict key becomes a Flax variable path):
   * Strip a 'module.' prefix; 'hrnet.' becomes 'backbone.' (public HRNet pose checkpoints, which
@@ -33,25 +33,23 @@ import jax.numpy as jnp
 import ml_collections
 from flax import linen as nn
 
-from famipose_jax.config import schema as config_schema
-from famipose_jax.heads import simcc as simcc_head
+from famipose_jax.models import backbone_pass
 from famipose_jax.models import blocks
-from famipose_jax.models.famipose import global_transformation
 from famipose_jax.models import hrnet
-from famipose_jax.models.famipose import local_calibration
 from famipose_jax.models import simcc_classifier
-
-DTYPES = {name: getattr(jnp, name) for name in config_schema.CHOICES['model.dtype']}
+from famipose_jax.models.famipose import global_transformation
+from famipose_jax.models.famipose import local_calibration
 
 
 class FamiPose(nn.Module):
-  """FAMI-Pose network; `config` is the (frozen) model section of the experiment config.
+  """FAMI-Pose network; `config` is the (frozen) model section of the experiment config, its
+  own fields in config.famipose (models/famipose/family.py).
 
-  Call: module.apply(variables, key_image [B, H, W, 3], supporting_images [B, N, H, W, 3] | None,
+  Call: module.apply(variables, key_image [B, H, W, 3], supporting_images [B, N, H, W, 3],
   train=bool, mutable=['batch_stats'] when train) -> dict of float32 arrays:
     heatmaps [B, h, w, K], backbone_heatmaps [B, h, w, K], key_features [B, h, w, C],
     decoded_key [B, h, w, K]; with head 'simcc' also simcc_x [B, K, round(W*k)] and
-    simcc_y [B, K, round(H*k)]; in temporal mode also supporting_features [B, N, h, w, C],
+    simcc_y [B, K, round(H*k)]; supporting_features [B, N, h, w, C],
     global_params ([B, N, 2] translation or [B, N, 2, 3] affine; absent when off),
     warped_support [B, N, h, w, C], aggregated_support, calibrated_key (absent when the local
     calibration is off), calibrated_support (= aggregated_support when off), fused_features
@@ -62,74 +60,58 @@ class FamiPose(nn.Module):
   config: ml_collections.FrozenConfigDict
 
   def setup(self):
-    cfg = self.config
-    self.opts = blocks.LayerOptions(
-        dtype=DTYPES[cfg.dtype], conv_init_std=cfg.conv_init_std,
-        bn_momentum=cfg.backbone.bn_momentum, bn_epsilon=cfg.backbone.bn_epsilon)
+    cfg, own = self.config, self.config.famipose
+    self.opts = backbone_pass.layer_options(cfg)
     self.backbone = hrnet.HRNet(cfg.backbone, cfg.num_joints, self.opts)
     channels = cfg.backbone.stage4.num_channels[0]
-    if cfg.temporal:
-      if cfg.global_transform != 'none':
-        self.global_transformation = global_transformation.GlobalTransformation(
-            cfg.global_transform, cfg.gtm_channels, cfg.gtm_num_downsamples,
-            tuple(cfg.gtm_hidden_features), cfg.warp_align_corners, self.opts)
-        nn.share_scope(self, self.global_transformation)
-      self.sup_agg_block = blocks.ChainOfBasicBlocks(channels, cfg.support_blocks, self.opts)
-      if cfg.local_calibration:
-        self.local_calibration = local_calibration.LocalCalibration(
-            cfg.combine_blocks, cfg.dcn_kernel_size, cfg.dcn_dilation, cfg.dcn_offset_groups,
-            cfg.dcn_mask_activation, self.opts)
-        nn.share_scope(self, self.local_calibration)
-      self.init_feature_agg_block = blocks.ChainOfBasicBlocks(channels, cfg.fusion_blocks,
-                                                              self.opts)
-      self.agg_final_layer = self.opts.conv(cfg.num_joints, cfg.head_kernel_size,
-                                            padding=cfg.head_kernel_size // 2, use_bias=True)
+    if own.global_transform != 'none':
+      self.global_transformation = global_transformation.GlobalTransformation(
+          own.global_transform, own.gtm_channels, own.gtm_num_downsamples,
+          tuple(own.gtm_hidden_features), own.warp_align_corners, self.opts)
+      nn.share_scope(self, self.global_transformation)
+    self.sup_agg_block = blocks.ChainOfBasicBlocks(channels, own.support_blocks, self.opts)
+    if own.local_calibration:
+      self.local_calibration = local_calibration.LocalCalibration(
+          own.combine_blocks, own.dcn_kernel_size, own.dcn_dilation, own.dcn_offset_groups,
+          own.dcn_mask_activation, self.opts)
+      nn.share_scope(self, self.local_calibration)
+    self.init_feature_agg_block = blocks.ChainOfBasicBlocks(channels, own.fusion_blocks,
+                                                            self.opts)
+    self.agg_final_layer = self.opts.conv(cfg.num_joints, own.head_kernel_size,
+                                          padding=own.head_kernel_size // 2, use_bias=True)
     if cfg.head == 'simcc':
-      num_x, num_y = simcc_head.simcc_bins(cfg.image_size, cfg.simcc_split_ratio)
-      self.simcc_head = simcc_classifier.SimCCClassifier(num_x, num_y, self.opts.dtype)
+      self.simcc_head = simcc_classifier.for_model(cfg, self.opts.dtype)
       nn.share_scope(self, self.simcc_head)
 
-  def __call__(self, key_image: jax.Array, supporting_images: jax.Array | None = None,
+  def __call__(self, key_image: jax.Array, supporting_images: jax.Array,
                train: bool = False) -> dict[str, jax.Array]:
     cfg = self.config
-    self._check_images(key_image, supporting_images)
+    backbone_pass.check_key_image(key_image, cfg)
+    backbone_pass.check_supporting_images(supporting_images, key_image)
     b = key_image.shape[0]
-    frames = key_image
-    if cfg.temporal:
-      n = supporting_images.shape[1]
-      # Frame-major stacking [key; sup_0; ...] as the published code concatenates its chunks.
-      support = jnp.swapaxes(supporting_images, 0, 1).reshape((n * b,) + key_image.shape[1:])
-      frames = jnp.concatenate([key_image, support.astype(key_image.dtype)], axis=0)
-
-    # A frozen backbone still normalises with batch statistics when the published quirk is on.
-    backbone_train = train and (not cfg.freeze_backbone or cfg.backbone_bn_batch_stats)
-    all_heatmaps, all_features = self.backbone(frames, train=backbone_train)
-    if cfg.freeze_backbone:
-      all_heatmaps = jax.lax.stop_gradient(all_heatmaps)
-      all_features = jax.lax.stop_gradient(all_features)
+    frames = backbone_pass.stack_frames(key_image, supporting_images)
+    # One pass over all B*(1+N) frames: the backbone BN sees them all (the published quirk).
+    all_heatmaps, all_features = backbone_pass.backbone_pass(self.backbone, frames, cfg, train)
     key_features = all_features[:b]
     out = {
         'backbone_heatmaps': all_heatmaps[:b],
         'key_features': key_features,
         'decoded_key': jax.lax.stop_gradient(all_heatmaps[:b]),   # = final_layer(z_key)
     }
-    if cfg.temporal:
-      out.update(self._temporal(key_features, all_features[b:], train))
-    else:
-      out['heatmaps'] = out['backbone_heatmaps']
+    out.update(self._temporal(key_features, all_features[b:], train))
     if cfg.head == 'simcc':
       out['simcc_x'], out['simcc_y'] = self.simcc_head(out['heatmaps'])
-    return {name: value.astype(jnp.float32) for name, value in out.items()}
+    return backbone_pass.as_float32(out)
 
   def _temporal(self, key_features: jax.Array, support_features: jax.Array,
                 train: bool) -> dict[str, jax.Array]:
     """Steps 2-5 of the module docstring; support_features [N*B, h, w, C], frame-major."""
-    cfg = self.config
+    own = self.config.famipose
     b, h, w, c = key_features.shape
     n = support_features.shape[0] // b
     support = jnp.swapaxes(support_features.reshape(n, b, h, w, c), 0, 1)   # [B, N, h, w, C]
     out = {'supporting_features': support}
-    if cfg.global_transform != 'none':
+    if own.global_transform != 'none':
       out['global_params'], warped = self.global_transformation(key_features, support, train)
     else:
       warped = support
@@ -138,7 +120,7 @@ class FamiPose(nn.Module):
     stacked = jnp.moveaxis(warped, 1, 3).reshape(b, h, w, n * c)
     aggregated = self.sup_agg_block(stacked, train)
     out['aggregated_support'] = aggregated
-    if cfg.local_calibration:
+    if own.local_calibration:
       out['calibrated_key'], calibrated = self.local_calibration(aggregated, key_features, train)
     else:
       calibrated = aggregated
@@ -150,49 +132,3 @@ class FamiPose(nn.Module):
     out['decoded_fused'] = jax.lax.stop_gradient(self.backbone.decode(fused))
     out['decoded_support'] = jax.lax.stop_gradient(self.backbone.decode(aggregated))
     return out
-
-  def _check_images(self, key_image: jax.Array, supporting_images: jax.Array | None):
-    cfg = self.config
-    width, height = cfg.image_size
-    if key_image.ndim != 4 or key_image.shape[1:] != (height, width, 3):
-      raise ValueError(f'key_image must be [B, {height}, {width}, 3] (model.image_size='
-                       f'{tuple(cfg.image_size)} is (W, H)), got shape {key_image.shape}')
-    if not cfg.temporal:
-      return   # supporting frames, if given, are not used by the single-frame baseline
-    if supporting_images is None:
-      raise ValueError('supporting_images is required when model.temporal=True')
-    b = key_image.shape[0]
-    if (supporting_images.ndim != 5 or supporting_images.shape[0] != b
-        or supporting_images.shape[2:] != key_image.shape[1:] or supporting_images.shape[1] < 1):
-      raise ValueError(f'supporting_images must be [B={b}, N>=1, {height}, {width}, 3], got shape '
-                       f'{supporting_images.shape}')
-
-
-def validate_model_config(config: ml_collections.ConfigDict) -> None:
-  """Raises ConfigError (a ValueError) naming the model.* field the network cannot use."""
-  config_schema.validate_model_section(config)
-
-
-def build_model(model_config: ml_collections.ConfigDict) -> FamiPose:
-  """The network for a config's `model` section (validated, frozen into the module)."""
-  validate_model_config(model_config)
-  return FamiPose(ml_collections.FrozenConfigDict(model_config))
-
-
-def input_keys(model_config: ml_collections.ConfigDict) -> tuple[str, ...]:
-  """The batch images the network reads: the key frame, plus the supporting frames in
-  temporal mode (the single-frame baseline reads only the key frame)."""
-  return ('key_image', 'supporting_images') if model_config.temporal else ('key_image',)
-
-
-def example_inputs(model_config: ml_collections.ConfigDict, batch_size: int = 1,
-                   num_supporting_frames: int = 4) -> tuple[jax.Array, jax.Array | None]:
-  """Zero (key_image, supporting_images) of the model's input size, e.g. for init/eval_shape.
-
-  Initialise with the N used in training: sup_agg_block's input width is N*C.
-  """
-  width, height = model_config.image_size
-  key = jnp.zeros((batch_size, height, width, 3), jnp.float32)
-  if 'supporting_images' not in input_keys(model_config):
-    return key, None
-  return key, jnp.zeros((batch_size, num_supporting_frames, height, width, 3), jnp.float32)
