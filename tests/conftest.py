@@ -1,8 +1,10 @@
 """Repository root on the import path, and the fixtures several test modules share.
 
-`compile_cache` and `tiny_dataset` serve the training tests (test_train_*). The persistent XLA
-compilation cache is shared by the xdist workers and the subprocess tests, so the smoke model's
-train step is compiled once per program, not once per test.
+`compile_cache` turns on JAX's persistent compilation cache for every test, in a folder kept
+between runs (FAMIPOSE_TEST_COMPILE_CACHE, default ~/.cache/famipose-jax/test-compile-cache;
+JAX keys its entries by program, options and version, so a stale entry is never used): the
+xdist workers and the subprocess tests share it, a program is compiled once per machine, not
+once per test or per run. `tiny_dataset` serves the training tests (test_train_*).
 """
 
 import os
@@ -18,24 +20,28 @@ import pytest
 TINY_DATASET = dict(train_videos=2, val_videos=1, frames=8, width=160, height=96, seed=0)
 
 
-def _shared_tmp(tmp_path_factory):
-  """A folder shared by all xdist workers of this session (the per-worker base's parent)."""
-  base = tmp_path_factory.getbasetemp()
-  return base.parent if os.environ.get('PYTEST_XDIST_WORKER') else base
+COMPILE_CACHE_ENV = 'FAMIPOSE_TEST_COMPILE_CACHE'
 
 
-@pytest.fixture(scope='session')
-def compile_cache(tmp_path_factory):
+def compile_cache_folder() -> str:
+  cache_home = os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache')
+  return (os.environ.get(COMPILE_CACHE_ENV)
+          or os.path.join(cache_home, 'famipose-jax', 'test-compile-cache'))
+
+
+@pytest.fixture(scope='session', autouse=True)
+def compile_cache():
   """Turns on JAX's persistent compilation cache for this process; yields its folder."""
-  folder = str(_shared_tmp(tmp_path_factory) / 'jax_compile_cache')
+  folder = compile_cache_folder()
   os.makedirs(folder, exist_ok=True)
-  previous = (jax.config.jax_compilation_cache_dir,
-              jax.config.jax_persistent_cache_min_compile_time_secs)
-  jax.config.update('jax_compilation_cache_dir', folder)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
+  settings = {'jax_compilation_cache_dir': folder,
+              'jax_persistent_cache_min_compile_time_secs': 0.0}
+  previous = {name: getattr(jax.config, name) for name in settings}
+  for name, value in settings.items():
+    jax.config.update(name, value)
   yield folder
-  jax.config.update('jax_compilation_cache_dir', previous[0])
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', previous[1])
+  for name, value in previous.items():
+    jax.config.update(name, value)
 
 
 @pytest.fixture(scope='session')

@@ -96,6 +96,7 @@ def _study(out, data, *extra):
                         cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
 
 
+@pytest.mark.slow
 def test_quick_study_writes_its_files_and_resumes(tmp_path):
   out, data = str(tmp_path / 'study'), str(tmp_path / 'data')
   first = _study(out, data)

@@ -44,7 +44,7 @@ SINGLE_FRAME = {             # trainer.pretrain_config of the smoke config, and 
     'optim.eps': 1.0,
 }
 FAMI_POSE = {'batch_size': 8, 'model.famipose.mi': 'critic', 'optim.eps': 1.0}
-slow = pytest.mark.skipif(os.environ.get('FAMIPOSE_MULTIHOST_SLOW') != '1',
+opt_in = pytest.mark.skipif(os.environ.get('FAMIPOSE_MULTIHOST_SLOW') != '1',
                           reason='slow; set FAMIPOSE_MULTIHOST_SLOW=1 to run')
 
 
@@ -202,6 +202,7 @@ def runs(tmp_path_factory, tiny_dataset, compile_cache):
           'config': smoke_config(tiny_dataset, **SINGLE_FRAME)}
 
 
+@pytest.mark.slow
 def test_two_processes_train_like_one_process_with_four_devices(runs):
   two, one = runs['two'], runs['one']
   assert 'process 0 of 2: 2 of 4 cpu devices' in two.logs[0]
@@ -218,6 +219,7 @@ def test_two_processes_train_like_one_process_with_four_devices(runs):
   assert losses_two == pytest.approx(losses_one, rel=1e-5, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_two_process_evaluation_scores_every_sample_once(runs):
   two, one = runs['two'], runs['evaluation']
   results_two, results_one = eval_results(two.workdir), eval_results(one.workdir)
@@ -234,6 +236,7 @@ def test_two_process_evaluation_scores_every_sample_once(runs):
   assert len(persons) == len(set(persons)) == val_boxes == 32
 
 
+@pytest.mark.slow
 def test_only_process_zero_writes_logs_predictions_and_results(runs):
   two = runs['two']
   written = two.record(0)
@@ -276,7 +279,7 @@ def test_the_closing_note_of_a_process_that_scored_nothing():
   assert not any('Mean AP' in line for line in note)
 
 
-@slow
+@opt_in
 def test_a_checkpoint_moves_between_process_counts(runs, tmp_path, tiny_dataset, compile_cache):
   """Two processes' checkpoint continued by one, one process's by two: the same second epoch."""
   copy_checkpoints(runs['two'].workdir, tmp_path / 'two_then_one')
@@ -298,7 +301,7 @@ def test_a_checkpoint_moves_between_process_counts(runs, tmp_path, tiny_dataset,
   assert losses_two == pytest.approx(losses_one, rel=1e-5, abs=1e-6)
 
 
-@slow
+@opt_in
 def test_a_killed_process_stops_the_other_and_both_resume(runs, tmp_path, tiny_dataset,
                                                           compile_cache):
   """kill -9 of process 1 mid-epoch: process 0 ends within the heartbeat timeout, naming it;
@@ -332,7 +335,7 @@ def test_a_killed_process_stops_the_other_and_both_resume(runs, tmp_path, tiny_d
   assert eval_results(workdir)['table'] == eval_results(runs['two'].workdir)['table']
 
 
-@slow
+@opt_in
 def test_a_signal_to_one_process_stops_every_process_at_one_step(tmp_path, tiny_dataset,
                                                                   compile_cache):
   """SIGTERM to process 0 alone: both save the same step and stop cleanly; the rerun resumes."""
@@ -358,7 +361,7 @@ def test_a_signal_to_one_process_stops_every_process_at_one_step(tmp_path, tiny_
   assert eval_results(workdir)['step'] == 2 * STEPS
 
 
-@slow
+@opt_in
 def test_fami_pose_with_the_critic_trains_alike(tmp_path, tiny_dataset, compile_cache):
   """The full smoke config (frozen backbone, alignment modules, MI critic) on two processes."""
   two = train(tmp_path / 'two', 2, tiny_dataset, compile_cache, FAMI_POSE)

@@ -90,6 +90,7 @@ def _loss_outputs_and_gradient(config, model, variables, batch):
   return jax.device_get(step(variables['params']))
 
 
+@pytest.mark.slow
 def test_outputs_and_gradients_unchanged_by_materialize(monkeypatch):
   """Whole graph with and without materialize: the same values to float32 rounding (the
   fusions differ, so XLA may sum some reductions in another order; on near-zero gradient

@@ -67,6 +67,7 @@ def _signal_when(args, line_prefix: str, cache_dir: str, signum=signal.SIGTERM):
   return process, ''.join(lines) + rest
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path, compile_cache, tiny_dataset):
   workdir = tmp_path / 'run'
   process, output = _signal_when(

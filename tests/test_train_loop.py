@@ -34,6 +34,7 @@ def _latest_state(workdir):
 
 
 
+@pytest.mark.slow
 def test_two_stage_run_trains_fami_pose_on_the_stage_one_backbone(tmp_path, compile_cache,
                                                                    tiny_dataset):
   config = smoke_config(tiny_dataset, **{'train.pretrain_epochs': 1,

@@ -45,6 +45,7 @@ def _tensorboard(workdir):
           if tag.split('/', 1)[1] not in WALL_CLOCK_KEYS}
 
 
+@pytest.mark.slow
 def test_metrics_of_a_crashed_and_resumed_run_match_an_uninterrupted_one(
     tmp_path, monkeypatch, compile_cache, tiny_dataset):
   # Checkpoints every 3 steps, log lines every 2: the crash below comes after the line of step

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.train_support import subprocess_env
 from tests.train_support import tolerance_ratios
@@ -80,6 +81,7 @@ def _child():
                     'worst_leaf': worst, 'step': int(one.step)}))
 
 
+@pytest.mark.slow
 def test_one_device_equals_four_simulated_devices(compile_cache):
   env = subprocess_env(compile_cache)
   env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=4').strip()
