@@ -3,6 +3,7 @@
   python bench/forward.py                          # FAMI-Pose W48 384x288, B=1, key + 4 frames
   python bench/forward.py --part hrnet --batch 5   # the HRNet-W48 backbone alone, eval BatchNorm
   python bench/forward.py --small --json /tmp/forward_small.json
+  python bench/forward.py --family dcpose          # DCPose W48: key, previous and next frame
 
 Ours is the jitted `model.apply(..., train=False)`; PyTorch's is `model.eval()` under
 `torch.inference_mode()`. Both return the final heatmaps. Calls alternate between the two;
@@ -27,9 +28,11 @@ import jax.numpy as jnp
 from famipose_jax.runtime import compiler_options
 from famipose_jax import models
 from famipose_jax.config import defaults as config_defaults
+from famipose_jax.models import inputs as model_inputs
+from famipose_jax.models import registry
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 
-PARTS = ('famipose', 'hrnet')
+PARTS = ('network', 'hrnet')   # the family's whole network, or its HRNet backbone alone
 
 
 def dcn_buffer_mb(model_config, batch: int, dtype_bytes: int = 4) -> dict[str, float]:
@@ -58,6 +61,8 @@ def jax_side(config, key: np.ndarray, support: np.ndarray | None):
   """(a call that runs one jitted forward, its compile timing and XLA memory); call.compiled."""
   model = models.build_model(config)
   inputs = (jnp.asarray(key),) + (() if support is None else (jnp.asarray(support),))
+  if registry.SUPPORTING_FRAME_OFFSETS in registry.get(config.family).inputs:   # DCPose's
+    inputs += (jnp.asarray(np.broadcast_to([-1, 1], (key.shape[0], 2)), jnp.int32),)
   shapes = jax.eval_shape(model.init, jax.random.key(0), *inputs)
   variables = jax.device_put(harness.random_variables(shapes, 'he'))
   forward = compiler_options.jit(lambda v, *x: model.apply(v, *x, train=False)['heatmaps'])
@@ -75,26 +80,28 @@ def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--batch', type=int, default=1,
                       help='clips per forward (--part hrnet: frames per forward)')
-  parser.add_argument('--part', default='famipose', choices=PARTS,
+  parser.add_argument('--part', default='network', choices=PARTS,
                       help='the whole network, or its HRNet backbone on single frames')
   parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'),
                       help='our compute dtype (PyTorch stays float32)')
   harness.add_common_flags(parser)
   args = parser.parse_args(argv)
 
-  config = harness.experiment_config(args.small).model
+  experiment_config = harness.experiment_config(args.small, args.family)
+  config = experiment_config.model
   config.dtype = args.dtype
   if args.part == 'hrnet':
     config = config_defaults.with_family(config, 'single_frame')
+    experiment_config = config_defaults.with_family(experiment_config, 'single_frame')
   temporal = config.family != 'single_frame'
-  num_supporting = 4 if temporal else 0
+  num_supporting = len(model_inputs.clip_of(experiment_config).offsets)
   key, support = random_frames(config, args.batch, num_supporting)
 
   torch = torchvision = None
   if args.torch:
     torch, torchvision = harness.import_torch(args.threads)
     device = harness.torch_device(torch, args.torch_device)
-  result = {'benchmark': 'forward', 'part': args.part, 'batch': args.batch,
+  result = {'benchmark': 'forward', 'family': args.family, 'part': args.part, 'batch': args.batch,
             'threads': args.threads, 'small': args.small, 'dtype': args.dtype,
             'num_supporting': num_supporting, 'image_size_wh': list(config.image_size),
             'backbone_width': config.backbone.stage4.num_channels[0],
@@ -113,7 +120,10 @@ def main(argv=None) -> dict:
 
     def torch_call():
       with torch.inference_mode():
-        reference(torch_key, torch_support)
+        if temporal:
+          harness.torch_forward(reference, config, torch_key, torch_support)
+        else:
+          reference(torch_key, None)
 
     calls['torch'] = harness.synchronized(torch, device, torch_call)
   times = harness.interleaved(calls, args.rounds)
@@ -123,7 +133,7 @@ def main(argv=None) -> dict:
   if args.torch:
     result['ratio'] = result['torch_s_per_forward'] / result['jax_s_per_forward']
   result['peak_rss_mb'] = harness.peak_rss_mb()
-  if temporal and config.famipose.local_calibration:
+  if config.family == 'famipose' and config.famipose.local_calibration:
     result['dcn_buffers_per_layer'] = {f'B={b}': dcn_buffer_mb(config, b)
                                        for b in sorted({args.batch, 48})}
   harness.report(result, args.json)

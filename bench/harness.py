@@ -39,6 +39,7 @@ import jax
 import ml_collections
 
 from configs import local
+from configs import dcpose_posetrack17
 from configs import posetrack17
 from data_pipeline import atomic_files
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -58,11 +59,18 @@ def add_common_flags(parser: argparse.ArgumentParser):
                       help="PyTorch's device: 'auto' (cuda where PyTorch sees a GPU), 'cpu', "
                            "'cuda'")
   parser.add_argument('--json', default='', help='also write the result to this JSON file')
+  parser.add_argument('--family', default='famipose', choices=tuple(FAMILY_CONFIGS),
+                      help='the model family (its published PoseTrack17 config)')
 
 
-def experiment_config(small: bool) -> ml_collections.ConfigDict:
-  """The published PoseTrack17 setup (W48, 384x288, 4 supporting frames) or its local shrink."""
-  config = posetrack17.get_config()
+# Each family's published PoseTrack17 config (configs/).
+FAMILY_CONFIGS = {'famipose': posetrack17.get_config, 'dcpose': dcpose_posetrack17.get_config}
+
+
+def experiment_config(small: bool, family: str = 'famipose') -> ml_collections.ConfigDict:
+  """A family's published PoseTrack17 setup (W48, 384x288; FAMI-Pose: 4 supporting frames,
+  DCPose: previous and next) or its local shrink."""
+  config = FAMILY_CONFIGS[family]()
   return local.run_locally(config) if small else config
 
 
@@ -120,13 +128,20 @@ def synchronized(torch, device, call: Callable[[], Any]) -> Callable[[], None]:
 
 def torch_model(model_config: ml_collections.ConfigDict, num_supporting: int, torchvision,
                 scale: str):
-  """(the published architecture in PyTorch, weights at `scale`, the DCN kernel's name)."""
+  """(the published architecture of config.model's family in PyTorch, weights at `scale`,
+  the DCN kernel's name)."""
   import torch  # pylint: disable=g-import-not-at-top
+  from famipose_jax.interop import dcpose_reference  # pylint: disable=g-import-not-at-top
   from famipose_jax.interop import torch_reference  # pylint: disable=g-import-not-at-top
   _check_scale(scale)
   dcn = 'torchvision' if torchvision is not None else 'reference'
-  model = torch_reference.FamiPoseReference(model_config, num_supporting=num_supporting, dcn=dcn)
-  torch_reference.published_init_(model)
+  if model_config.family == 'dcpose':
+    model = dcpose_reference.DCPoseReference(model_config, dcn=dcn)
+    dcpose_reference.published_init_(model)
+  else:
+    model = torch_reference.FamiPoseReference(model_config, num_supporting=num_supporting,
+                                              dcn=dcn)
+    torch_reference.published_init_(model)
   if scale == 'he':
     with torch.no_grad():
       for module in model.modules():
@@ -230,3 +245,19 @@ def report(result: dict[str, Any], json_path: str):
   print(json.dumps(result, indent=1, default=float))
   if json_path:
     atomic_files.write_json_atomic(json_path, result)
+
+
+def torch_forward(model, model_config, key, support):
+  """The reference's forward on normalised NCHW key [B, 3, H, W] and support [B, N, 3, H, W]
+  frames, as the published model takes them (DCPose: the 9-channel stack and (1, 1) margins)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  if model_config.family == 'dcpose':
+    x = torch.cat([key, support[:, 0], support[:, 1]], dim=1)
+    margin = torch.ones(key.shape[0], 2, dtype=torch.int64, device=key.device)
+    return model(x, margin)
+  return model(key, support)
+
+
+def torch_backbone(model):
+  """The reference's HRNet (frozen in the published training step)."""
+  return getattr(model, 'rough_pose_estimation_net', None) or model.hrnet

@@ -3,10 +3,12 @@
   python bench/train_step.py                       # W48 384x288, B=2, key + 4 supporting frames
   python bench/train_step.py --batch 1 --rounds 5 --json /tmp/train_b1.json
   python bench/train_step.py --small               # tiny network, under a minute
+  python bench/train_step.py --family dcpose       # DCPose W48: key, previous and next frame
 
-Both sides run the published FAMI-Pose training step: frozen backbone whose BatchNorm still
-normalises with batch statistics (and updates its running statistics), the alignment head
-trained, loss = joint MSE + the published MI terms, one Adam update. Ours is the trainer's own
+Both sides run the family's published training step: frozen backbone whose BatchNorm still
+normalises with batch statistics (and updates its running statistics), the head trained
+(FAMI-Pose's alignment, DCPose's PRF/PTM/PCN), loss = joint MSE (+ FAMI-Pose's published MI
+terms), one Adam update. Ours is the trainer's own
 jitted step (`Experiment.train_step`, uint8 pixels normalised on the device); PyTorch's is
 forward, loss, backward and `torch.optim.Adam.step` on float32 NCHW tensors. Calls alternate
 between the two; `ratio` is PyTorch's seconds per step over ours (above 1: ours is faster).
@@ -26,17 +28,15 @@ import jax
 import jax.numpy as jnp
 
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import models
-from famipose_jax.models import inputs as model_inputs
 from famipose_jax.runtime import sharding
 from famipose_jax.train.state import TrainState
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 
 
-def jax_state(model, tx, config, num_supporting: int, mesh) -> TrainState:
+def jax_state(experiment, mesh) -> TrainState:
   """A train state with random weights at the published init's scale, replicated over `mesh`."""
-  example = model_inputs.example_inputs(config.model, 1, num_supporting)
-  shapes = jax.eval_shape(model.init, jax.random.key(0), *example)
+  model, tx = experiment.model, experiment.tx
+  shapes = jax.eval_shape(model.init, jax.random.key(0), *experiment.example_inputs())
   variables = harness.random_variables(shapes, 'published')
   params = {'model': variables['params'], 'critic': {}}
   replicated = sharding.replicated(mesh)
@@ -46,24 +46,26 @@ def jax_state(model, tx, config, num_supporting: int, mesh) -> TrainState:
                     opt_state=jax.jit(tx.init, out_shardings=replicated)(params))
 
 
-def random_batch(config, batch: int, num_supporting: int, seed: int = 0) -> dict[str, np.ndarray]:
-  """uint8 frames, heatmap targets and joint weights, as the loaders hand them out."""
+def random_batch(experiment, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+  """uint8 frames (frame offsets: the clip's own), heatmap targets and joint weights, as the
+  loaders hand them out."""
+  config = experiment.config
   rng = np.random.default_rng(seed)
-  width, height = config.model.image_size
+  out = {}
+  for name, (shape, dtype) in experiment.input_shapes(batch).items():
+    out[name] = (rng.integers(0, 256, shape, np.uint8) if dtype == np.uint8 else
+                 np.broadcast_to(np.asarray(experiment.clip.offsets, dtype), shape).copy())
   hw, hh = config.model.heatmap_size
   k = config.model.num_joints
-  return {'key_image': rng.integers(0, 256, (batch, height, width, 3), np.uint8),
-          'supporting_images': rng.integers(0, 256, (batch, num_supporting, height, width, 3),
-                                            np.uint8),
-          'heatmap': rng.random((batch, hh, hw, k), np.float32),
-          'target_weight': np.ones((batch, k), np.float32)}
+  out.update(heatmap=rng.random((batch, hh, hw, k), np.float32),
+             target_weight=np.ones((batch, k), np.float32))
+  return out
 
 
-def jax_side(config, host_batch, num_supporting: int):
+def jax_side(experiment, host_batch):
   """(a call that runs one step, its compile timing and XLA memory); call.compiled is the step."""
   mesh = sharding.make_mesh(jax.devices()[:1])
-  experiment = experiment_lib.Experiment(config, steps_per_epoch=1000)
-  state = jax_state(experiment.model, experiment.tx, config, num_supporting, mesh)
+  state = jax_state(experiment, mesh)
   step = experiment.train_step(mesh)
   batch = sharding.put_batch(host_batch, mesh, experiment.train_keys)
   compiled, timing = harness.compile_with_timing(step, state, batch)
@@ -83,7 +85,7 @@ def torch_side(torch, torchvision, config, host_batch, num_supporting: int, devi
   model, dcn = harness.torch_model(config.model, num_supporting, torchvision, 'published')
   model.to(device)
   model.train()   # the published quirk: the frozen backbone's BatchNorm stays in train mode
-  for parameter in model.hrnet.parameters():
+  for parameter in harness.torch_backbone(model).parameters():
     parameter.requires_grad_(False)
   trainable = [p for p in model.parameters() if p.requires_grad]
   optimizer = torch.optim.Adam(trainable, lr=config.optim.learning_rate,
@@ -98,14 +100,15 @@ def torch_side(torch, torchvision, config, host_batch, num_supporting: int, devi
                          for i in range(num_supporting)], dim=1)
   target = torch.from_numpy(host_batch['heatmap']).permute(0, 3, 1, 2).contiguous().to(device)
   weight = torch.from_numpy(host_batch['target_weight'])[:, :, None, None].to(device)
-  loss_config, own = config.loss, config.model.famipose
+  loss_config = config.loss
+  own = config.model.famipose if config.model.family == 'famipose' else None
 
   def call():
     optimizer.zero_grad(set_to_none=True)
-    out = model(key, support)
+    out = harness.torch_forward(model, config.model, key, support)
     task = torch.mean((out['heatmaps'] * weight - target * weight) ** 2)
     loss = loss_config.heatmap_weight * task
-    if own.mi == 'published':
+    if own is not None and own.mi == 'published':
       # Finite gradients where the random network's softmaxes underflow: same value, and
       # no NaN offsets reaching torchvision's DCN after the first Adam step.
       mi, _ = torch_reference.published_mi_terms(out, own.mi_temperature, own.mi_alpha,
@@ -130,24 +133,26 @@ def main(argv=None) -> dict:
   harness.add_common_flags(parser)
   args = parser.parse_args(argv)
 
-  config = harness.experiment_config(args.small)
+  config = harness.experiment_config(args.small, args.family)
   config.model.dtype = args.dtype
-  if config.model.famipose.mi not in ('published', 'none'):
+  if config.model.family == 'famipose' and config.model.famipose.mi not in ('published', 'none'):
     raise ValueError(f'model.famipose.mi={config.model.famipose.mi!r}: the PyTorch side has the '
                      'published MI only')
-  num_supporting = len(config.data.supporting_offsets)
-  host_batch = random_batch(config, args.batch, num_supporting)
+  experiment = experiment_lib.Experiment(config, steps_per_epoch=1000)
+  num_supporting = len(experiment.clip.offsets)
+  host_batch = random_batch(experiment, args.batch)
   torch = torchvision = None
   if args.torch:
     torch, torchvision = harness.import_torch(args.threads)
     device = harness.torch_device(torch, args.torch_device)
-  result = {'benchmark': 'train_step', 'batch': args.batch, 'threads': args.threads,
+  result = {'benchmark': 'train_step', 'family': args.family, 'batch': args.batch,
+            'threads': args.threads,
             'dtype': args.dtype,
             'small': args.small, 'num_supporting': num_supporting,
             'image_size_wh': list(config.model.image_size),
             'backbone_width': config.model.backbone.stage4.num_channels[0],
             'machine': harness.machine(torch, torchvision)}
-  jax_call, result['jax_compile'] = jax_side(config, host_batch, num_supporting)
+  jax_call, result['jax_compile'] = jax_side(experiment, host_batch)
   if args.compile_only:
     result['peak_rss_mb'] = harness.peak_rss_mb()
     harness.report(result, args.json)

@@ -41,7 +41,7 @@ def published_config(family: str = 'famipose') -> ml_collections.ConfigDict:
 
   # ---- model ----
   m = config.model = ml_collections.ConfigDict()
-  m.family = 'famipose'                  # models/registry.py: 'famipose' | 'single_frame' | ...
+  m.family = family                      # models/registry.py: 'famipose' | 'single_frame' | ...
   m.head = 'heatmap'                     # 'heatmap' | 'simcc'
   m.num_joints = num_joints
   m.image_size = image_size

@@ -34,7 +34,7 @@ LOADER_FIELDS = data_schema.LOADER_FIELDS
 CHOICES = {
     **data_schema.CHOICES,
     'model.head': ('heatmap', 'simcc'),
-    'model.dtype': ('float32', 'bfloat16'),
+    'model.dtype': ('float32', 'bfloat16', 'float64'),   # float64: cross-checks (x64 on)
     'model.backbone.final_conv_kernel': (1, 3),
     'loss.simcc_batch_reduction': ('mean', 'sum'),
     'train.on_corrupt_checkpoint': ('error', 'fall_back'),

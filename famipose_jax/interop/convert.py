@@ -281,10 +281,15 @@ def _display_key(key: str, model_kind: str, had_prefix: bool) -> str:
   return key
 
 
+def torch_float64():
+  import torch  # pylint: disable=g-import-not-at-top (only for torch tensors)
+  return torch.float64
+
+
 def _as_numpy(value) -> np.ndarray:
   if hasattr(value, 'detach'):   # a torch tensor (bfloat16 has no numpy dtype)
     value = value.detach().cpu()
-    if value.is_floating_point():
+    if value.is_floating_point() and value.dtype != torch_float64():
       value = value.float()
     return value.numpy()
   return np.asarray(value)
@@ -299,9 +304,10 @@ def _insert(tree: dict[str, Any], path: tuple[str, ...], value):
 def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_collections.ConfigDict,
                             model_kind: str = DEFAULT_KIND, num_supporting: int = 4,
                             strict: bool = True,
-                            shapes: Optional[Mapping[str, Any]] = None
-                            ) -> tuple[dict[str, Any], ConversionReport]:
-  """Converts a published state_dict to Flax variables (float32 numpy arrays).
+                            shapes: Optional[Mapping[str, Any]] = None,
+                            dtype=np.float32) -> tuple[dict[str, Any], ConversionReport]:
+  """Converts a published state_dict to Flax variables (numpy arrays of `dtype`: float32, or
+  float64 for a float64 cross-check of a float64 state_dict).
 
   Args:
     state_dict: key -> tensor/array (already unwrapped from {'state_dict': ...}).
@@ -337,7 +343,7 @@ def state_dict_to_variables(state_dict: Mapping[str, Any], model_config: ml_coll
       continue
     # A copy: torch tensors share memory with their numpy views and BN updates them in place.
     _insert(variables[entry.collection], entry.path,
-            np.array(to_flax_layout(value), dtype=np.float32, order='C', copy=True))
+            np.array(to_flax_layout(value), dtype=dtype, order='C', copy=True))
     report.converted.append(show(entry.torch_key))
   known = {e.torch_key for e in entries}
   for key in normalized:
@@ -393,8 +399,8 @@ def variables_to_state_dict(variables: Mapping[str, Any], model_kind: str = DEFA
     variables = {c: {FLAX_BACKBONE: variables.get(c, {})[FLAX_BACKBONE]}
                  for c in ('params', 'batch_stats') if FLAX_BACKBONE in variables.get(c, {})}
   entries = key_table(variables, naming)
-  values = {e.torch_key: to_torch_layout(np.asarray(_get(variables[e.collection], e.path),
-                                                    dtype=np.float32)) for e in entries}
+  values = {e.torch_key: to_torch_layout(_float32_or_wider(_get(variables[e.collection], e.path)))
+            for e in entries}
   for module in _batch_norm_modules(entries):
     values[f'{module}.{_IGNORED_TORCH_LEAF}'] = np.zeros((), np.int64)
   order = {module: i for i, module in enumerate(_torch_module_order(entries))}
@@ -408,6 +414,12 @@ def variables_to_state_dict(variables: Mapping[str, Any], model_kind: str = DEFA
 
 
 _TORCH_LEAF_ORDER = ('weight', 'bias', 'running_mean', 'running_var', _IGNORED_TORCH_LEAF)
+
+
+def _float32_or_wider(value) -> np.ndarray:
+  """float32 (bfloat16 widened), float64 kept: a float64 cross-check exports float64."""
+  value = np.asarray(value)
+  return value.astype(np.promote_types(value.dtype, np.float32))
 
 
 def _natural(path: str):

@@ -8,8 +8,10 @@ sampling, zero padding and the deformable taps are all exercised.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
+import jax
 import ml_collections
 import torch
 from torch import nn
@@ -81,9 +83,9 @@ def randomize_(model: nn.Module, seed: int, translation_pixels: float = 1.0,
       continue
     fan_in = math.prod(weight.shape[1:])
     gain = 1.0
-    if name.startswith('dcn_offset'):
+    if name.startswith(('dcn_offset', 'offsets_list')):   # FAMI-Pose's, DCPose's
       gain = offset_gain
-    elif name.startswith('dcn_mask'):
+    elif name.startswith(('dcn_mask', 'masks_list')):
       gain = mask_gain
     if name == last_linear_name(model):
       gain = translation_pixels
@@ -129,3 +131,13 @@ def random_reference(config: ml_collections.ConfigDict, num_supporting: int,
   model = torch_reference.FamiPoseReference(config.model, num_supporting=num_supporting)
   randomize_(model, seed)
   return model
+
+
+def float64() -> contextlib.AbstractContextManager:
+  """A context in which JAX computes in float64 (jax.enable_x64; jax.experimental's in older
+  releases), for the float64 cross-checks."""
+  switch = getattr(jax, 'enable_x64', None)
+  if switch is not None:
+    return switch(True)
+  from jax.experimental import enable_x64  # pylint: disable=g-import-not-at-top
+  return enable_x64()

@@ -5,7 +5,7 @@
   backbone_pass  HRNet over frames stacked on the batch axis, with the published BatchNorm quirk
                  (a frozen backbone still normalises with the batch's statistics) and no
                  gradient into a frozen backbone
-  as_float32     the outputs every family returns, in float32
+  as_float32     the outputs every family returns, in float32 (or float64)
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from flax import linen as nn
 
 from famipose_jax.models import blocks
 
-DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+# 'float64' (with jax_enable_x64) serves the float64 cross-checks against the published models.
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float64': jnp.float64}
 
 
 def layer_options(model_config: ml_collections.ConfigDict) -> blocks.LayerOptions:
@@ -73,4 +74,6 @@ def backbone_pass(backbone: nn.Module, frames: jax.Array, model_config: ml_colle
 
 
 def as_float32(outputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
-  return {name: value.astype(jnp.float32) for name, value in outputs.items()}
+  """The outputs in float32 (float64 ones, of a float64 run, stay float64)."""
+  return {name: value.astype(jnp.promote_types(value.dtype, jnp.float32))
+          for name, value in outputs.items()}

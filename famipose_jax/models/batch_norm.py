@@ -10,7 +10,7 @@ Variables mirror flax.linen.BatchNorm: params {scale, bias}, batch_stats {mean, 
 `momentum` uses Flax's convention (PyTorch momentum 0.1 = 0.9 here):
   mean <- momentum * mean + (1 - momentum) * batch_mean
   var  <- momentum * var  + (1 - momentum) * batch_var * n / (n - 1)
-Statistics are computed in float32 whatever the compute dtype.
+Statistics are computed in float32 (float64 in a float64 run) whatever the compute dtype.
 """
 
 import math
@@ -39,7 +39,9 @@ class BatchNorm(nn.Module):
     running_mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((channels,), jnp.float32))
     running_var = self.variable('batch_stats', 'var', lambda: jnp.ones((channels,), jnp.float32))
 
-    x32 = x.astype(jnp.float32)
+    # At least float32 (bfloat16 inputs are normalised in float32); float64 in float64 runs.
+    compute = jnp.promote_types(x.dtype, jnp.float32)
+    x32 = x.astype(compute)
     if use_running_average:
       mean, var = running_mean.value, running_var.value
     else:
@@ -56,6 +58,6 @@ class BatchNorm(nn.Module):
         running_mean.value = self.momentum * running_mean.value + (1 - self.momentum) * mean
         running_var.value = self.momentum * running_var.value + (1 - self.momentum) * unbiased_var
 
-    inv = scale.astype(jnp.float32) * jax.lax.rsqrt(var + self.epsilon)
-    y = (x32 - mean) * inv + bias.astype(jnp.float32)
+    inv = scale.astype(compute) * jax.lax.rsqrt(var + self.epsilon)
+    y = (x32 - mean) * inv + bias.astype(compute)
     return y.astype(self.dtype)

@@ -35,6 +35,7 @@ from data_pipeline.errors import ConfigError
 BUILTIN_MODULES = (
     'famipose_jax.models.single_frame.family',
     'famipose_jax.models.famipose.family',
+    'famipose_jax.models.dcpose.family',
 )
 
 KEY_IMAGE = 'key_image'
