@@ -26,8 +26,10 @@ EXIT_USER_ERROR = 2
 
 
 def report(error: UserError | OSError) -> int:
-  """Prints `error: <message>` on stderr; returns EXIT_USER_ERROR."""
-  print(f'error: {error}', file=sys.stderr, flush=True)
+  """Prints `error: <message>` on stderr (and the notes added to it, e.g. that closing the
+  checkpoints failed as well); returns EXIT_USER_ERROR."""
+  lines = [f'error: {error}'] + [f'  ({note})' for note in getattr(error, '__notes__', ())]
+  print('\n'.join(lines), file=sys.stderr, flush=True)
   return EXIT_USER_ERROR
 
 

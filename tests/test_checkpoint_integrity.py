@@ -14,6 +14,7 @@ from orbax.checkpoint._src.handlers import json_checkpoint_handler
 from configs import posetrack17
 from famipose_jax.runtime import sharding
 from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import verified_read
 from tests.train_support import flip_array_bytes, snapshot_files
 
 # Large enough that its (incompressible) bytes fill the biggest data file of a checkpoint.
@@ -58,6 +59,29 @@ def test_bit_flipped_checkpoint_is_refused_naming_the_folder_and_the_leaf(tmp_pa
   state, meta = ckpt.restore(1, _abstract())                # the older one is intact
   np.testing.assert_array_equal(state['w'], _NOISE)
   assert meta['step'] == 1
+  ckpt.close()
+
+
+def _change_meta_step(step_dir: str, old: int, new: int) -> None:
+  """One byte of the meta record changed so that it still reads as JSON: another step."""
+  path = os.path.join(step_dir, 'meta', 'metadata')
+  with open(path, encoding='utf-8') as f:
+    text = f.read()
+  assert text.count(f'"step": {old}') == 1
+  with open(path, 'w', encoding='utf-8') as f:
+    f.write(text.replace(f'"step": {old}', f'"step": {new}'))
+
+
+def test_a_changed_byte_in_meta_is_detected_on_restore(tmp_path):
+  ckpt = _saved(tmp_path, [1, 2])
+  _change_meta_step(ckpt.step_dir(2), 2, 3)
+  with pytest.raises(checkpointer.CorruptCheckpointError,
+                     match=f'checkpoint {ckpt.step_dir(2)} is corrupt: its meta record'):
+    ckpt.restore(2, _abstract())
+  state, meta = ckpt.restore(1, _abstract())
+  assert meta['step'] == 1 and state['step'] == 1
+  with pytest.raises(checkpointer.CorruptCheckpointError, match='its meta record'):
+    verified_read.read_step_dir(ckpt.step_dir(2))   # prediction and init_from read it so
   ckpt.close()
 
 

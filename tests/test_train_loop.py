@@ -177,6 +177,27 @@ def test_non_finite_loss_before_any_checkpoint_says_none_was_saved(tmp_path, mon
   assert str(error.value).endswith('). Stopped; no checkpoint was saved before this step.')
 
 
+def test_a_failing_close_does_not_replace_the_error_in_flight(tmp_path, monkeypatch,
+                                                              compile_cache, tiny_dataset):
+  """The loop stops on a non-finite loss; closing the checkpoints then fails too (before: the
+  CheckpointError replaced the NonFiniteLossError). The user sees the first cause, and the
+  second as a note."""
+  _poison_targets_from(monkeypatch, 0)
+  real_close = checkpointer.Checkpointer.close
+
+  def failing_close(self):
+    real_close(self)
+    raise checkpointer.CheckpointError(f'cannot write checkpoint 9 to {self.directory}: '
+                                       'No space left on device')
+
+  monkeypatch.setattr(checkpointer.Checkpointer, 'close', failing_close)
+  with pytest.raises(trainer.NonFiniteLossError) as error:
+    trainer.train(smoke_config(tiny_dataset), str(tmp_path / 'run'))
+  assert error.value.__notes__ == [
+      'closing the checkpoints failed as well: cannot write checkpoint 9 to '
+      f'{tmp_path / "run" / "checkpoints"}: No space left on device']
+
+
 def test_programmatic_config_errors_touch_nothing(tmp_path, tiny_dataset):
   workdir = str(tmp_path / 'run')
   config = smoke_config(tiny_dataset)
@@ -231,6 +252,21 @@ def test_corrupt_checkpoint_is_named_and_left_alone(tmp_path, tiny_dataset, trai
                      match=f'checkpoint {step_dir} is corrupt or incomplete'):
     trainer.train(smoke_config(tiny_dataset, num_epochs=2), workdir)
   assert snapshot_files(workdir) == before
+
+
+def test_a_damaged_checkpoint_is_refused_as_init_from_naming_the_folder(tmp_path,
+                                                                       trained_workdir):
+  """init_from verifies a workdir's checkpoint as a restore does: a damaged one would otherwise
+  initialise a run silently (before: it loaded)."""
+  workdir = str(tmp_path / 'run')
+  shutil.copytree(trained_workdir, workdir)
+  step, _ = _latest_state(workdir)
+  step_dir = os.path.join(workdir, 'checkpoints', str(step))
+  flip_array_bytes(step_dir)
+  with pytest.raises(checkpointer.CorruptCheckpointError,
+                     match=f'init_from={workdir}: checkpoint {step_dir} is corrupt: '
+                     r'\S+ does not match the checksum saved with it'):
+    init_from.load_variables(workdir)
 
 
 def test_bit_flipped_newest_checkpoint_stops_the_run_or_falls_back(tmp_path, compile_cache,

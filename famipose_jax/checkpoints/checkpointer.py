@@ -2,7 +2,7 @@
 
 Layout: workdir/checkpoints/<step>/{state,meta,checksums}. `state` is the TrainState pytree,
 `meta` a small JSON record (step, epoch, the flattened config), `checksums` the SHA-256 of every
-array of `state` (`checksums.py`). Orbax commits the three items together: a step folder
+array of `state` and of the meta record (`checksums.py`). Orbax commits the three items together: a step folder
 appears only once all are written (an interrupted save leaves a `*.orbax-checkpoint-tmp`
 folder that Orbax ignores and removes).
 
@@ -51,6 +51,26 @@ class CorruptCheckpointError(CheckpointError):
   def __init__(self, reason: str, advice: str = ''):
     super().__init__(f'{reason}{advice}')
     self.reason = reason
+
+
+@contextlib.contextmanager
+def closed_after(ckpt: 'Checkpointer'):
+  """`with closed_after(ckpt):` closes `ckpt` when the block ends.
+
+  An error already on its way out of the block stays the error: if closing fails as well (a
+  pending save that could not be written), that failure is added to it as a note, instead of
+  replacing it as a `finally: ckpt.close()` would (the user would see the wrong cause).
+  """
+  try:
+    yield ckpt
+  except BaseException as first:
+    try:
+      ckpt.close()
+    except Exception as second:  # pylint: disable=broad-except (reported with the first)
+      first.add_note(f'closing the checkpoints failed as well: {second}')
+      logging.error('closing the checkpoints failed as well: %s', second)
+    raise
+  ckpt.close()
 
 
 def _host_sharding():
@@ -141,7 +161,7 @@ class Checkpointer:
       started = self._manager.save(
           int(step), args=ocp.args.Composite(
               state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta),
-              **{CHECKSUMS_ITEM: ocp.args.JsonSave(checksums.manifest(state))}),
+              **{CHECKSUMS_ITEM: ocp.args.JsonSave(checksums.manifest(state, meta))}),
           force=force)
     except Exception as e:  # Orbax and tensorstore report a failed write in many types.
       raise self._write_error(int(step), e) from e
@@ -235,20 +255,26 @@ class Checkpointer:
             f'checkpoint {where} is corrupt or incomplete and cannot be restored '
             f'({type(e).__name__}: {str(e)[:500]}).', advice) from e
 
-    # The config first: another config's arrays do not fit this state, and such a checkpoint
-    # is not damaged (falling back must never set it aside as corrupt).
-    meta = dict(read({'meta': ocp.args.JsonRestore()})['meta'])
+    # The meta record and its checksum first, then the config: another config's arrays do not
+    # fit this state, and such a checkpoint is not damaged (falling back must never set it
+    # aside as corrupt); a damaged meta record must not pass for another config either.
+    first = {'meta': ocp.args.JsonRestore()}
+    if has_checksums:
+      first[CHECKSUMS_ITEM] = ocp.args.JsonRestore()
+    restored = read(first)
+    meta = dict(restored['meta'])
+    recorded = restored.get(CHECKSUMS_ITEM)
+    if recorded is not None and not checksums.meta_matches(recorded, meta):
+      raise CorruptCheckpointError(
+          f'checkpoint {where} is corrupt: its meta record (step, epoch, config) does not match '
+          'the checksum saved with it.', advice)
     diffs = workdir_binding.config_differences(meta.get('config') or {}, self.config)
     if diffs:
       raise CheckpointError(f'checkpoint {where} was written by a different config:\n'
                             + workdir_binding.list_differences(diffs))
-    items = {'state': ocp.args.StandardRestore(abstract_state)}
+    state = read({'state': ocp.args.StandardRestore(abstract_state)})['state']
     if has_checksums:
-      items[CHECKSUMS_ITEM] = ocp.args.JsonRestore()
-    restored = read(items)
-    state = restored['state']
-    if has_checksums:
-      differing, compared = checksums.mismatches(restored[CHECKSUMS_ITEM], state)
+      differing, compared = checksums.mismatches(recorded, state)
       if differing:
         others = f' (and {len(differing) - 1} more)' if len(differing) > 1 else ''
         raise CorruptCheckpointError(

@@ -4,11 +4,14 @@ Orbax reads back whatever bytes an array file holds: a flipped bit in a chunk re
 an error, as a wrong value. The manifest, {leaf path: SHA-256 of its dtype, shape and bytes},
 is computed on the host from the state being saved and is saved as a JSON item of the same
 checkpoint, so Orbax commits it together with the arrays (a checkpoint has both or neither).
+It also holds the SHA-256 of the checkpoint's meta record (step, epoch, log window, config):
+a flipped byte there may still read as JSON, as another step or another config.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any, Mapping
 
 import jax
@@ -50,9 +53,24 @@ def tree_checksums(tree: Any) -> dict[str, str]:
   return {name: _digest(value) for (name, _), value in zip(named, values)}
 
 
-def manifest(tree: Any) -> dict[str, Any]:
-  """The JSON document saved beside the arrays of `tree`."""
-  return {'algorithm': ALGORITHM, 'leaves': tree_checksums(tree)}
+def meta_digest(meta: Mapping[str, Any]) -> str:
+  """The SHA-256 of a JSON record as it reads back (tuples as lists, keys sorted)."""
+  canonical = json.dumps(json.loads(json.dumps(meta)), sort_keys=True, separators=(',', ':'))
+  return hashlib.sha256(canonical.encode('utf-8')).hexdigest()
+
+
+def manifest(tree: Any, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+  """The JSON document saved beside the arrays of `tree` (and the checkpoint's `meta`)."""
+  document = {'algorithm': ALGORITHM, 'leaves': tree_checksums(tree)}
+  if meta is not None:
+    document['meta'] = meta_digest(meta)
+  return document
+
+
+def meta_matches(recorded: Mapping[str, Any], meta: Mapping[str, Any]) -> bool:
+  """Whether `meta` is the record the manifest was saved with (a manifest written before meta
+  digests existed matches any)."""
+  return 'meta' not in recorded or recorded['meta'] == meta_digest(meta)
 
 
 def mismatches(recorded: Mapping[str, Any], tree: Any) -> tuple[list[str], int]:

@@ -1,7 +1,8 @@
 """`config.init_from`: model variables from a converted PyTorch checkpoint or another workdir.
 
-`load_variables` reads {'params', 'batch_stats'} as numpy arrays; `merge_variables` places
-them into a freshly initialised model, module by module, with exactly matching shapes.
+`load_variables` reads {'params', 'batch_stats'} as numpy arrays (a workdir's checkpoint
+verified against its checksums, as a restore is); `merge_variables` places them into a freshly
+initialised model, module by module, with exactly matching shapes.
 """
 
 from __future__ import annotations
@@ -11,31 +12,16 @@ from typing import Any, Mapping
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 
-from famipose_jax.runtime import multihost
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import orbax_noise
+from famipose_jax.checkpoints import verified_read
 
 # The converter's output: OUT_DIR/variables = {'params', 'batch_stats'}.
 VARIABLES_DIR = 'variables'
 
 
-def restore_untyped(path: str) -> Any:
-  """A pytree of numpy arrays from an Orbax PyTree checkpoint directory."""
-  with orbax_noise.quiet_missing_item_metadata():
-    return _restore_item(path)
-
-
-def _restore_item(path: str) -> Any:
-  # Orbax's barriers are collectives on the devices, and on CPU gloo gives up on a first
-  # collective after 30 s: every process waits here, however long another took to compile.
-  multihost.barrier('restore ' + path)
-  with ocp.PyTreeCheckpointer() as ckptr:
-    metadata = ckptr.metadata(path)
-    tree = metadata.item_metadata.tree if hasattr(metadata, 'item_metadata') else metadata.tree
-    restore_args = jax.tree_util.tree_map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
-    return ckptr.restore(path, args=ocp.args.PyTreeRestore(restore_args=restore_args))
+restore_untyped = verified_read.restore_untyped
 
 
 def load_variables(source: str) -> dict[str, Any]:
@@ -51,6 +37,8 @@ def load_variables(source: str) -> dict[str, Any]:
   try:
     with orbax_noise.quiet_failed_reads():
       return _load_variables(source)
+  except checkpointer.CorruptCheckpointError as e:
+    raise checkpointer.CorruptCheckpointError(f'init_from={source}: {e.reason}') from e
   except checkpointer.CheckpointError:
     raise
   except (KeyError, TypeError) as e:
@@ -69,7 +57,8 @@ def _load_variables(source: str) -> dict[str, Any]:
   steps = sorted(int(s) for s in os.listdir(ckpt_dir) if s.isdigit()) \
       if os.path.isdir(ckpt_dir) else []
   if steps:
-    state = restore_untyped(os.path.join(ckpt_dir, str(steps[-1]), 'state'))
+    # Verified as a restore is: a damaged checkpoint must not initialise a run silently.
+    _, state = verified_read.read_step_dir(os.path.join(ckpt_dir, str(steps[-1])))
     return {'params': state['params']['model'], 'batch_stats': state['batch_stats']}
   raise checkpointer.CheckpointError(
       f'init_from={source} is neither a converted checkpoint (no {VARIABLES_DIR}/ inside; make '

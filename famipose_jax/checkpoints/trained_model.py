@@ -17,7 +17,6 @@ fails here, by name, rather than predicting garbage. Nothing in the folder is wr
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import tempfile
@@ -35,7 +34,7 @@ from famipose_jax.models import inputs as model_inputs
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import init_from
-from famipose_jax.checkpoints import orbax_noise
+from famipose_jax.checkpoints import verified_read
 from famipose_jax.checkpoints import workdir_binding
 from famipose_jax.interop import checkpoint_io
 
@@ -75,35 +74,9 @@ def _is_step_dir(path: str) -> bool:
   return all(os.path.isdir(os.path.join(path, item)) for item in ('state', 'meta'))
 
 
-def _read_json(path: str) -> Any:
-  try:
-    with open(path, encoding='utf-8') as f:
-      return json.load(f)
-  except (OSError, ValueError) as e:
-    raise checkpointer.CorruptCheckpointError(
-        f'{path} cannot be read ({type(e).__name__}: {e}).') from e
-
-
-def _restore(path: str) -> Any:
-  try:
-    with orbax_noise.quiet_failed_reads():
-      return init_from.restore_untyped(path)
-  except Exception as e:  # Orbax/tensorstore raise many types for damaged files.
-    raise checkpointer.CorruptCheckpointError(
-        f'{path} is corrupt or incomplete and cannot be read ({type(e).__name__}: '
-        f'{str(e)[:300]}).') from e
-
-
 def _read_step_dir(step_dir: str) -> tuple[dict[str, Any], dict[str, Any]]:
-  """(flat config, network variables) of one checkpoint, its arrays checked."""
-  meta = _read_json(os.path.join(step_dir, 'meta', 'metadata'))
-  if not isinstance(meta, dict) or not isinstance(meta.get('config'), dict):
-    raise checkpointer.CorruptCheckpointError(
-        f'{step_dir}/meta records no config: not a checkpoint written by train.py.')
-  state = _restore(os.path.join(step_dir, 'state'))
-  recorded_path = os.path.join(step_dir, checkpointer.CHECKSUMS_ITEM, 'metadata')
-  if os.path.exists(recorded_path):
-    _check_checksums(_read_json(recorded_path), state, step_dir)
+  """(flat config, network variables) of one checkpoint, its arrays and meta checked."""
+  meta, state = verified_read.read_step_dir(step_dir)
   try:
     variables = {name: _subtree(state, path) for name, path in _STATE_PARTS.items()}
   except KeyError as e:
@@ -116,15 +89,6 @@ def _subtree(tree: Mapping[str, Any], path: tuple[str, ...]) -> Any:
   for key in path:
     tree = tree[key]
   return tree
-
-
-def _check_checksums(recorded: Mapping[str, Any], state: Any, where: str):
-  """Compares every array of the train state with the checksum saved beside it."""
-  differing, _ = checksums.mismatches(recorded, state)
-  if differing:
-    raise checkpointer.CorruptCheckpointError(
-        f'checkpoint {where} is corrupt: {differing[0]} does not match the checksum saved with '
-        f'it ({len(differing)} arrays differ).')
 
 
 def _check_fits(config: ml_collections.ConfigDict, variables: Mapping[str, Any], source: str):
@@ -174,7 +138,7 @@ def load_trained_model(path: str,
     config_path = os.path.join(path, CONFIG_FILE)
     recorded = (workdir_binding.read_config_record(config_path)
                 if os.path.exists(config_path) else None)
-    variables = _restore(os.path.join(path, VARIABLES_DIR))
+    variables = verified_read.restore(os.path.join(path, VARIABLES_DIR))
     variables = {'params': variables['params'], 'batch_stats': variables.get('batch_stats', {})}
     if recorded is None and config is None:
       raise config_schema.ConfigError(

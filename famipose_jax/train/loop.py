@@ -110,6 +110,21 @@ def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[s
   return summary
 
 
+def _final_evaluation(experiment, state, mesh, workdir: str, step: int, writer,
+                      val_set) -> dict[str, Any]:
+  """The table of the trained state (read back when this step was evaluated already), logged."""
+  evaluation = _load_results(workdir, step)
+  if evaluation is None:
+    log(f'evaluating step {step} on val')
+    scored = eval_loop.evaluate_model(
+        experiment, experiment_lib.model_variables(state), mesh, workdir, step, writer,
+        dataset=val_set, show_progress=experiment.config.train.progress_bar)
+    evaluation = _save_results(workdir, step, scored)
+    log(f'evaluation took {scored["seconds"]:.0f} s')
+  log(evaluation['table'])
+  return evaluation
+
+
 def _load_results(workdir: str, step: int) -> dict[str, Any] | None:
   import json  # pylint: disable=g-import-not-at-top
   try:
@@ -198,53 +213,39 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
   ckpt = checkpointer.Checkpointer(
       workdir, config, save_every_steps=config.train.checkpoint_every_steps,
       keep=config.train.keep_checkpoints, use_async=config.train.async_checkpointing)
-  try:
+  with checkpointer.closed_after(ckpt):
     if resuming:
       state, meta = restore_checkpoint(ckpt, config, abstract_state)
       log(f'resumed from {ckpt.step_dir(meta["step"])}')
     # Only now, with a state that fits the config, does the workdir become this config's.
     workdir_binding.bind_workdir(workdir, config)
-  except BaseException:
-    ckpt.close()
-    raise
-  start_step = int(jax.device_get(state.step))
-  if start_step > total_steps:
-    log(f'{workdir} is at step {start_step}, past num_epochs={config.num_epochs} '
-        f'({total_steps} steps): nothing to train; reporting step {start_step}')
-
-  summary = RunSummary(workdir=workdir, step=start_step, total_steps=total_steps)
-  writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0,
-                                     resume_step=start_step)
-  if writer.dropped_lines:
-    log(f'dropped {writer.dropped_lines} line(s) after step {start_step} from '
-        f'{writer.jsonl_path}: they are logged again')
-  try:
-    if start_step < total_steps:
-      window = metric_window.MetricWindow.from_meta(meta)
-      stage = _Stage(config=config, workdir=workdir, experiment=experiment, mesh=mesh,
-                     train_set=train_set, val_set=val_set, ckpt=ckpt, writer=writer, stop=stop,
-                     steps_per_epoch=steps_per_epoch, total_steps=total_steps)
-      with stop.saving():
-        state = _loop(stage, state, window, summary)
-      # A signal that arrived after the last step's save (the loop did not see it) stops too
-      # (several processes agreed on it at the end of the loop).
-      if jax.process_count() == 1:
-        summary.stopped_by = summary.stopped_by or stop.requested
-    if evaluate and summary.stopped_by is None:
-      cached = _load_results(workdir, summary.step)
-      if cached is not None:
-        summary.evaluation = cached
-      else:
-        log(f'evaluating step {summary.step} on val')
-        evaluation = eval_loop.evaluate_model(
-            experiment, experiment_lib.model_variables(state), mesh, workdir, summary.step,
-            writer, dataset=val_set, show_progress=config.train.progress_bar)
-        summary.evaluation = _save_results(workdir, summary.step, evaluation)
-        log(f'evaluation took {evaluation["seconds"]:.0f} s')
-      log(summary.evaluation['table'])
-  finally:
-    ckpt.close()
-    writer.close()
+    start_step = int(jax.device_get(state.step))
+    if start_step > total_steps:
+      log(f'{workdir} is at step {start_step}, past num_epochs={config.num_epochs} '
+          f'({total_steps} steps): nothing to train; reporting step {start_step}')
+    summary = RunSummary(workdir=workdir, step=start_step, total_steps=total_steps)
+    writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0,
+                                       resume_step=start_step)
+    try:
+      if writer.dropped_lines:
+        log(f'dropped {writer.dropped_lines} line(s) after step {start_step} from '
+            f'{writer.jsonl_path}: they are logged again')
+      if start_step < total_steps:
+        window = metric_window.MetricWindow.from_meta(meta)
+        stage = _Stage(config=config, workdir=workdir, experiment=experiment, mesh=mesh,
+                       train_set=train_set, val_set=val_set, ckpt=ckpt, writer=writer,
+                       stop=stop, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
+        with stop.saving():
+          state = _loop(stage, state, window, summary)
+        # A signal that arrived after the last step's save (the loop did not see it) stops
+        # too (several processes agreed on it at the end of the loop).
+        if jax.process_count() == 1:
+          summary.stopped_by = summary.stopped_by or stop.requested
+      if evaluate and summary.stopped_by is None:
+        summary.evaluation = _final_evaluation(experiment, state, mesh, workdir, summary.step,
+                                               writer, val_set)
+    finally:
+      writer.close()
   latest = ckpt.latest_step()
   summary.checkpoint = ckpt.step_dir(latest) if latest is not None else None
   return summary
@@ -371,8 +372,8 @@ def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
     workdir_binding.bind_workdir(workdir, config, write=False)
     ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
                                       use_async=False)
-    state, meta = restore_checkpoint(ckpt, config, experiment.abstract_state(mesh))
-    ckpt.close()
+    with checkpointer.closed_after(ckpt):
+      state, meta = restore_checkpoint(ckpt, config, experiment.abstract_state(mesh))
     step = meta['step']
     variables = experiment_lib.model_variables(state)
     source = ckpt.step_dir(step)
