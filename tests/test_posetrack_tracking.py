@@ -254,6 +254,51 @@ def test_command_line_prints_the_tracking_table(tmp_path):
   assert code == 2 and 'not every predicted person has a track_id' in err
 
 
+MAP_TABLE_LINES = 4       # the counts line, then the mAP table's header, rule and row
+
+
+def test_command_line_prints_the_map_table_before_refusing_a_repeated_track_id(tmp_path):
+  repeated = _two_tracks(lambda f: [_person(7), _person(7 if f == 2 else 9, x=300)])
+  _write_folders(tmp_path, repeated)
+  code, lines, err = _run_cli(tmp_path / 'gt', tmp_path / 'pred')
+  assert code == 2 and len(lines) == MAP_TABLE_LINES
+  assert lines[3].endswith('| 100.0 |')          # AP is unaffected by track ids
+  assert err.splitlines()[-1] == (
+      f"error: no tracking metrics for {tmp_path / 'pred'}: video '000342_mpii_test' frame 2 "
+      '(images/val/000342_mpii_test/000002.jpg): two predicted persons have track_id 7; the '
+      'tracking metrics need distinct ids within a frame')
+
+
+def test_command_line_says_when_only_some_predictions_have_track_ids(tmp_path):
+  some = _two_tracks(lambda f: [_person(7), _person(None if f == 1 else 9, x=300)])
+  _write_folders(tmp_path, some, pred_layout=ptv.POSETRACK17)
+  code, lines, err = _run_cli(tmp_path / 'gt', tmp_path / 'pred')
+  assert code == 0 and len(lines) == MAP_TABLE_LINES
+  assert err.splitlines() == [f"note: {tmp_path / 'pred'}: 1 of 8 predicted persons in "
+                              'annotated frames have no track_id: no tracking metrics']
+
+
+def test_frames_without_ground_truth_need_no_track_ids_and_may_repeat_them(tmp_path, caplog):
+  # Frame 4 has no ground-truth person: no metric scores it, so a missing or repeated id there
+  # changes nothing, in the command (--tracking always too) as in the Python API.
+  unlabelled_extra = _two_tracks(lambda f: [_person(7), _person(9, x=300)]) + [
+      ([], [_person(None), _person(None, x=300)])]
+  _write_folders(tmp_path, unlabelled_extra, pred_layout=ptv.POSETRACK17)
+  code, lines, _ = _run_cli(tmp_path / 'gt', tmp_path / 'pred', '--tracking', 'always')
+  assert code == 0 and lines[-1].startswith('| 100.0 |') and len(lines) == MAP_TABLE_LINES + 5
+  gt, pred = evaluation.read_folder_pair(str(tmp_path / 'gt'), str(tmp_path / 'pred'))
+  assert evaluation.evaluate_tracking(gt, pred).mota == 100.0
+  unlabelled_repeat = unlabelled_extra[:4] + [([], [_person(3), _person(3, x=300)])]
+  _write_folders(tmp_path, unlabelled_repeat)
+  with caplog.at_level('WARNING'):
+    code, lines, _ = _run_cli(tmp_path / 'gt', tmp_path / 'pred')
+  assert code == 0 and len(lines) == MAP_TABLE_LINES + 5
+  assert [r.getMessage() for r in caplog.records] == [
+      f"{tmp_path / 'pred' / '000342_mpii_test.json'}: 1 frames without ground-truth persons "
+      'repeat a track id (first: frame 4): no metric scores these frames, so neither AP nor '
+      'tracking is affected (poseval would refuse the file)']
+
+
 # The table rows of a single-frame network's predictions (Experiment.prediction_labels).
 SINGLE_FRAME_ROWS = {'backbone': 'backbone only', 'final': 'single-frame HRNet'}
 
@@ -304,3 +349,27 @@ def test_training_table_without_track_ids_is_unchanged(tmp_path):
       {'single-frame HRNet': results['final']})
   assert sorted(eval_loop.metric_values(results, tracking)) == sorted(
       [f'final/{c}' for c in results['final'].columns] + ['final/mAP'])
+
+
+def test_ground_truth_is_read_once_for_every_prediction_set(tmp_path, monkeypatch):
+  config, predictions = _training_setup(tmp_path)
+  reads = []
+  read_video = ptv.read_video
+
+  def counted_read(path, kind=ptv.GROUND_TRUTH):
+    reads.append((os.path.basename(path), kind))
+    return read_video(path, kind)
+
+  monkeypatch.setattr(ptv, 'read_video', counted_read)
+  results, _, _, _ = eval_loop.score_predictions(
+      config, {'backbone': predictions, 'final': predictions}, str(tmp_path / 'out'))
+  assert reads == [('000342_mpii_test.json', ptv.GROUND_TRUTH),
+                   ('000342_mpii_test.json', ptv.PREDICTIONS),
+                   ('000342_mpii_test.json', ptv.PREDICTIONS)]
+  assert results['backbone'].mean == results['final'].mean == 100.0
+  # Read before training (prepare_evaluation), the ground truth is not read again.
+  ground_truth = eval_loop.read_val_ground_truth(config)
+  reads.clear()
+  eval_loop.score_predictions(config, {'final': predictions}, str(tmp_path / 'again'),
+                              ground_truth)
+  assert reads == [('000342_mpii_test.json', ptv.PREDICTIONS)]

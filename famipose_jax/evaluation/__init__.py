@@ -1,6 +1,7 @@
 """Evaluation: PoseTrack mAP and tracking metrics (poseval's algorithms), prediction files."""
 
-from famipose_jax.evaluation.posetrack_frames import read_folder_pair
+from famipose_jax.evaluation.posetrack_frames import (GroundTruth, read_folder_pair,
+                                                      read_ground_truth)
 from famipose_jax.evaluation.posetrack_map import (PoseTrackResult, evaluate_folders,
                                                    evaluate_videos)
 from famipose_jax.evaluation.posetrack_tracking import (PoseTrackingResult, carries_track_ids,
@@ -11,7 +12,8 @@ from famipose_jax.evaluation.prediction_writer import (PosePrediction, assemble_
 from famipose_jax.evaluation.tables import format_table
 
 __all__ = [
-    'PosePrediction', 'PoseTrackResult', 'PoseTrackingResult', 'assemble_predictions',
-    'carries_track_ids', 'evaluate_folders', 'evaluate_tracking', 'evaluate_tracking_folders',
-    'evaluate_videos', 'format_table', 'read_folder_pair', 'write_prediction_folder',
+    'GroundTruth', 'PosePrediction', 'PoseTrackResult', 'PoseTrackingResult',
+    'assemble_predictions', 'carries_track_ids', 'evaluate_folders', 'evaluate_tracking',
+    'evaluate_tracking_folders', 'evaluate_videos', 'format_table', 'read_folder_pair',
+    'read_ground_truth', 'write_prediction_folder',
 ]

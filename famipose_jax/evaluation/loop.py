@@ -15,6 +15,7 @@ score. Detection boxes carry no track id; their files and table are the publishe
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import os
@@ -28,7 +29,6 @@ import numpy as np
 from jax.sharding import Mesh
 
 import data_pipeline
-from data_pipeline import posetrack_video as ptv
 from data_pipeline.bad_input import BadInputError
 from famipose_jax import errors
 from famipose_jax.runtime import compiler_options
@@ -121,45 +121,67 @@ def ground_truth_dir(config: ml_collections.ConfigDict) -> str:
   return os.path.join(folder, 'val')
 
 
-def prepare_evaluation(experiment):
-  """The val ClipDataset, after checking everything evaluation will read (before training).
+@dataclasses.dataclass(frozen=True)
+class ValInputs:
+  """What an evaluation reads besides the model, checked and read once before training.
+
+  Attributes:
+    dataset: the val ClipDataset.
+    ground_truth: the val ground-truth files, read (every evaluation scores against them).
+  """
+  dataset: Any
+  ground_truth: evaluation.GroundTruth
+
+
+def read_val_ground_truth(config: ml_collections.ConfigDict) -> evaluation.GroundTruth:
+  """The val ground truth of the config's dataset.
+
+  Raises, naming the file: a missing folder or no file in it, a malformed file (through the
+  PoseTrack reader's checks), or not a single annotated person.
+  """
+  gt_dir = ground_truth_dir(config)
+  if not glob.glob(os.path.join(gt_dir, '*.json')):
+    raise errors.MissingInputError(
+        f'no per-video ground-truth files (*.json) in {gt_dir} '
+        '(config.data.root / data.video_annotation_dir / val)')
+  try:
+    ground_truth = evaluation.read_ground_truth(gt_dir)
+  except ValueError as e:   # the reader names the file and field; a user's input, not a bug
+    raise BadInputError(str(e)) from e
+  if not any(frame.persons for video in ground_truth.videos for frame in video.frames):
+    raise BadInputError(f'{gt_dir}: {len(ground_truth.paths)} ground-truth file(s) and not one '
+                        'annotated person: nothing to evaluate against')
+  return ground_truth
+
+
+def prepare_evaluation(experiment) -> ValInputs:
+  """The val clips and ground truth, after checking everything evaluation will read (before
+  training).
 
   Raises, naming the file: a missing val frame or box file, malformed boxes or ground truth
   (through the data pipeline's and the PoseTrack reader's checks), or ground truth without a
   single annotated person.
   """
-  dataset = experiment.dataset('val')
-  gt_dir = ground_truth_dir(experiment.config)
-  gt_paths = sorted(glob.glob(os.path.join(gt_dir, '*.json')))
-  if not gt_paths:
-    raise errors.MissingInputError(
-        f'no per-video ground-truth files (*.json) in {gt_dir} '
-        '(config.data.root / data.video_annotation_dir / val)')
-  try:
-    videos = [ptv.read_video(p, ptv.GROUND_TRUTH) for p in gt_paths]
-  except ValueError as e:   # the reader names the file and field; a user's input, not a bug
-    raise BadInputError(str(e)) from e
-  if not any(frame.persons for video in videos for frame in video.frames):
-    raise BadInputError(f'{gt_dir}: {len(gt_paths)} ground-truth file(s) and not one annotated '
-                        'person: nothing to evaluate against')
-  return dataset
+  return ValInputs(experiment.dataset('val'), read_val_ground_truth(experiment.config))
 
 
 def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[str, list],
-                      out_dir: str):
+                      out_dir: str, ground_truth: evaluation.GroundTruth | None = None):
   """Writes `out_dir/<name>/<video>.json` for each prediction set and scores each folder.
+
+  Args:
+    config: the experiment's config (data paths, eval settings).
+    predictions: {name: [PosePrediction]}.
+    out_dir: the folder to write to.
+    ground_truth: the val ground truth already read; None reads it.
 
   Returns:
     ({name: PoseTrackResult}, {name: PoseTrackingResult} for the sets whose predictions all
     carry a track id, the ground-truth videos, {name: the prediction videos}).
   """
-  gt_dir = ground_truth_dir(config)
-  gt_paths = sorted(glob.glob(os.path.join(gt_dir, '*.json')))
-  if not gt_paths:
-    raise errors.MissingInputError(
-        f'no per-video ground-truth files (*.json) in {gt_dir} '
-        '(config.data.root / data.video_annotation_dir / val)')
-  gt_videos = [ptv.read_video(p, ptv.GROUND_TRUTH) for p in gt_paths]
+  if ground_truth is None:
+    ground_truth = read_val_ground_truth(config)
+  gt_videos = list(ground_truth.videos)
   settings = dict(pckh_threshold=config.eval.pckh_threshold,
                   head_size_factor=config.eval.head_size_factor)
   results, tracking, written = {}, {}, {}
@@ -170,7 +192,7 @@ def score_predictions(config: ml_collections.ConfigDict, predictions: Mapping[st
     with workdir_errors.writing(folder):
       evaluation.write_prediction_folder(videos, folder, layout=config.eval.prediction_layout)
     # Scored from the files as written, as an outside evaluator would read them.
-    gt_read, pred_read = evaluation.read_folder_pair(gt_dir, folder)
+    gt_read, pred_read = evaluation.read_folder_pair(ground_truth, folder)
     results[name] = evaluation.evaluate_videos(gt_read, pred_read, **settings)
     if prediction_writer.have_track_ids(persons):
       try:
@@ -238,8 +260,11 @@ def draw_frames(config: ml_collections.ConfigDict, gt_videos, pred_videos,
 
 
 def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, writer=None, *,
-                   dataset=None, show_progress: bool = True) -> dict[str, Any]:
+                   inputs: ValInputs | None = None,
+                   show_progress: bool = True) -> dict[str, Any]:
   """Predict, write, score and draw.
+
+  `inputs` (prepare_evaluation) are read here when None.
 
   Returns:
     {'results': {name: PoseTrackResult}, 'tracking': {name: PoseTrackingResult} (with
@@ -249,9 +274,10 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
   """
   start = time.time()
   config = experiment.config
-  if dataset is None:
-    dataset = experiment.dataset('val')
-  predictions = predict(experiment, variables, dataset, mesh, show_progress=show_progress)
+  if inputs is None:
+    inputs = prepare_evaluation(experiment)
+  predictions = predict(experiment, variables, inputs.dataset, mesh,
+                        show_progress=show_progress)
   out_dir = os.path.join(workdir, PREDICTIONS_DIR, f'step_{step}')
   if jax.process_index() != 0:   # process 0 writes and scores the files
     # The others wait for it: one that ended now would wait for process 0 in JAX's shutdown,
@@ -259,7 +285,8 @@ def evaluate_model(experiment, variables, mesh: Mesh, workdir: str, step: int, w
     multihost.barrier(f'evaluated step {step}')
     return {'results': {}, 'tracking': {}, 'table': '', 'prediction_dir': out_dir,
             'image': None, 'seconds': time.time() - start}
-  results, tracking, gt_videos, pred_videos = score_predictions(config, predictions, out_dir)
+  results, tracking, gt_videos, pred_videos = score_predictions(config, predictions, out_dir,
+                                                                  inputs.ground_truth)
   table = results_table(results, tracking, experiment.prediction_labels)
   image_path = None
   panel = draw_frames(config, gt_videos, pred_videos['final'], config.train.num_vis_samples)

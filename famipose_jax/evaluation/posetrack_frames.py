@@ -225,8 +225,39 @@ def frames_by_video(gt_videos: Sequence[ptv.VideoAnnotation],
     yield list(frames)
 
 
-def read_folder_pair(gt_dir: str, pred_dir: str):
+@dataclasses.dataclass(frozen=True)
+class GroundTruth:
+  """A ground-truth folder read once: its JSON files (sorted by name) and their videos.
+
+  Training evaluates many times and scores several prediction sets each time against the same
+  files; they are read once and shared (the videos are not modified by scoring).
+  """
+  folder: str
+  paths: tuple[str, ...]
+  videos: tuple[ptv.VideoAnnotation, ...]
+
+
+def read_ground_truth(gt_dir: str) -> GroundTruth:
+  """Every `*.json` of a ground-truth folder, read.
+
+  Raises:
+    EvaluationInputError: the folder is missing or has no .json file; ValueError (from the
+      reader, naming the file and field) for a malformed file.
+  """
+  if not os.path.isdir(gt_dir):
+    raise EvaluationInputError(f'ground-truth folder {gt_dir!r} does not exist')
+  paths = tuple(sorted(glob.glob(os.path.join(gt_dir, '*.json'))))
+  if not paths:
+    raise EvaluationInputError(f'no ground-truth files (*.json) in {gt_dir!r}')
+  return GroundTruth(gt_dir, paths, tuple(ptv.read_video(p, ptv.GROUND_TRUTH) for p in paths))
+
+
+def read_folder_pair(gt: str | GroundTruth, pred_dir: str):
   """GT and prediction videos of two folders, paired by file name (GT names, sorted).
+
+  Args:
+    gt: the ground-truth folder, or its files already read (`read_ground_truth`).
+    pred_dir: one prediction JSON per GT file, same name, same number of frames.
 
   Returns:
     (gt videos, prediction videos).
@@ -235,32 +266,28 @@ def read_folder_pair(gt_dir: str, pred_dir: str):
     ValueError: a folder is missing, the GT folder has no .json file, a prediction file is
       missing or has a different number of frames.
   """
-  for role, folder in (('ground-truth', gt_dir), ('prediction', pred_dir)):
-    if not os.path.isdir(folder):
+  for role, folder in (('ground-truth', gt), ('prediction', pred_dir)):
+    if isinstance(folder, str) and not os.path.isdir(folder):
       raise EvaluationInputError(f'{role} folder {folder!r} does not exist')
-  gt_paths = sorted(glob.glob(os.path.join(gt_dir, '*.json')))
-  if not gt_paths:
-    raise EvaluationInputError(f'no ground-truth files (*.json) in {gt_dir!r}')
-  missing = [os.path.basename(p) for p in gt_paths
+  ground_truth = gt if isinstance(gt, GroundTruth) else read_ground_truth(gt)
+  missing = [os.path.basename(p) for p in ground_truth.paths
              if not os.path.isfile(os.path.join(pred_dir, os.path.basename(p)))]
   if missing:
     raise EvaluationInputError(
         f'prediction folder {pred_dir!r} has no file for {len(missing)} of the '
-        f'{len(gt_paths)} videos in ground-truth folder {gt_dir!r}, e.g. '
-        f'{missing[0]!r}' + (f' (all: {missing})' if len(missing) <= 10 else ''))
-  gt_videos, pred_videos = [], []
-  for path in gt_paths:
+        f'{len(ground_truth.paths)} videos in ground-truth folder {ground_truth.folder!r}, '
+        f'e.g. {missing[0]!r}' + (f' (all: {missing})' if len(missing) <= 10 else ''))
+  pred_videos = []
+  for path, gt_video in zip(ground_truth.paths, ground_truth.videos):
     pred_path = os.path.join(pred_dir, os.path.basename(path))
-    gt_video = ptv.read_video(path, ptv.GROUND_TRUTH)
     pred_video = ptv.read_video(pred_path, ptv.PREDICTIONS)
     if len(gt_video.frames) != len(pred_video.frames):
       raise EvaluationInputError(
           f'{pred_path}: {len(pred_video.frames)} frames but the ground truth '
           f'{path} has {len(gt_video.frames)}')
-    _warn_repeated_track_ids(pred_video, pred_path)
-    gt_videos.append(gt_video)
+    _warn_repeated_track_ids(pred_video, pred_path, gt_video)
     pred_videos.append(pred_video)
-  return gt_videos, pred_videos
+  return list(ground_truth.videos), pred_videos
 
 
 def repeated_track_id(frame: ptv.FrameAnnotation) -> int | None:
@@ -269,10 +296,22 @@ def repeated_track_id(frame: ptv.FrameAnnotation) -> int | None:
   return next((track for track, n in counts.items() if n > 1), None)
 
 
-def _warn_repeated_track_ids(video: ptv.VideoAnnotation, path: str):
-  """poseval refuses frames with repeated track ids; AP does not use them, so only warn."""
-  frames = [f.frame_index for f in video.frames if repeated_track_id(f) is not None]
-  if frames:
-    _log.warning('%s: %d frames repeat a track id (first: frame %d); poseval would refuse the '
-                 'file, AP is unaffected (the tracking metrics refuse it)', path, len(frames),
-                 frames[0])
+def _warn_repeated_track_ids(video: ptv.VideoAnnotation, path: str, gt_video: ptv.VideoAnnotation):
+  """poseval refuses files with repeated track ids; AP does not use them, so only warn.
+
+  In a frame with a ground-truth person the tracking metrics refuse the repeat too; other
+  frames are scored by no metric.
+  """
+  repeats = [(f.frame_index, bool(gt.persons)) for f, gt in zip(video.frames, gt_video.frames)
+             if repeated_track_id(f) is not None]
+  scored = [index for index, labelled in repeats if labelled]
+  unscored = [index for index, labelled in repeats if not labelled]
+  if scored:
+    _log.warning('%s: %d annotated frames repeat a track id (first: frame %d): AP is '
+                 'unaffected, the tracking metrics refuse the file (as poseval does)', path,
+                 len(scored), scored[0])
+  if unscored:
+    _log.warning('%s: %d frames without ground-truth persons repeat a track id (first: frame '
+                 '%d): no metric scores these frames, so neither AP nor tracking is affected (poseval '
+                 'would refuse the file)',
+                 path, len(unscored), unscored[0])

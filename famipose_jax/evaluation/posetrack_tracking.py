@@ -123,24 +123,44 @@ def carries_track_ids(videos: Sequence[ptv.VideoAnnotation]) -> bool:
   return bool(persons) and all(p.track_id is not None for p in persons)
 
 
-def _check_track_ids(gt_videos, pred_videos):
-  """Every scored person needs a track id, unique in its frame (poseval refuses repeats)."""
+def _labelled_frames(gt_videos, pred_videos):
+  """(where, {role: frame}) of the frames the metrics score: those with a GT person."""
   for gt_video, pred_video in zip(gt_videos, pred_videos):
     for gt_frame, pred_frame in zip(gt_video.frames, pred_video.frames):
-      if not gt_frame.persons:
-        continue
-      for role, frame in (('ground-truth', gt_frame), ('predicted', pred_frame)):
-        where = f'video {gt_video.name!r} frame {frame.frame_index} ({frame.file_name})'
-        for p, person in enumerate(frame.persons):
-          if person.track_id is None and person.has_point_list:
-            raise posetrack_frames.EvaluationInputError(
-                f'{where}: {role} person {p} has no track_id; the tracking '
-                'metrics need one on every person')
-        repeated = posetrack_frames.repeated_track_id(frame)
-        if repeated is not None:
+      if gt_frame.persons:
+        where = f'video {gt_video.name!r} frame {gt_frame.frame_index} ({gt_frame.file_name})'
+        yield where, {'ground-truth': gt_frame, 'predicted': pred_frame}
+
+
+def persons_without_track_id(gt_videos, pred_videos) -> dict[str, tuple[int, int]]:
+  """{'ground-truth' / 'predicted': (persons without a track id, persons)}.
+
+  Only the persons the tracking metrics score count: those with a point list in frames with a
+  ground-truth person. `evaluate_tracking` refuses a count other than 0.
+  """
+  counts = {'ground-truth': [0, 0], 'predicted': [0, 0]}
+  for _, frames in _labelled_frames(gt_videos, pred_videos):
+    for role, frame in frames.items():
+      scored = [p for p in frame.persons if p.has_point_list]
+      counts[role][0] += sum(p.track_id is None for p in scored)
+      counts[role][1] += len(scored)
+  return {role: (missing, total) for role, (missing, total) in counts.items()}
+
+
+def _check_track_ids(gt_videos, pred_videos):
+  """Every scored person needs a track id, unique in its frame (poseval refuses repeats)."""
+  for where, frames in _labelled_frames(gt_videos, pred_videos):
+    for role, frame in frames.items():
+      for p, person in enumerate(frame.persons):
+        if person.track_id is None and person.has_point_list:
           raise posetrack_frames.EvaluationInputError(
-              f'{where}: two {role} persons have track_id {repeated}; the '
-              'tracking metrics need distinct ids within a frame')
+              f'{where}: {role} person {p} has no track_id; the tracking '
+              'metrics need one on every person')
+      repeated = posetrack_frames.repeated_track_id(frame)
+      if repeated is not None:
+        raise posetrack_frames.EvaluationInputError(
+            f'{where}: two {role} persons have track_id {repeated}; the '
+            'tracking metrics need distinct ids within a frame')
 
 
 def _joint_updates(frame: posetrack_frames.FramePair, pckh_threshold: float,

@@ -111,14 +111,14 @@ def _save_results(workdir: str, step: int, evaluation: dict[str, Any]) -> dict[s
 
 
 def _final_evaluation(experiment, state, mesh, workdir: str, step: int, writer,
-                      val_set) -> dict[str, Any]:
+                      val_inputs) -> dict[str, Any]:
   """The table of the trained state (read back when this step was evaluated already), logged."""
   evaluation = _load_results(workdir, step)
   if evaluation is None:
     log(f'evaluating step {step} on val')
     scored = eval_loop.evaluate_model(
         experiment, experiment_lib.model_variables(state), mesh, workdir, step, writer,
-        dataset=val_set, show_progress=experiment.config.train.progress_bar)
+        inputs=val_inputs, show_progress=experiment.config.train.progress_bar)
     evaluation = _save_results(workdir, step, scored)
     log(f'evaluation took {scored["seconds"]:.0f} s')
   log(evaluation['table'])
@@ -203,9 +203,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
   total_steps = config.num_epochs * steps_per_epoch
   experiment = experiment_lib.Experiment(config, steps_per_epoch)   # the schedule needs it
   abstract_state = experiment.abstract_state(mesh)   # traces the network: shape errors here
-  val_set = None
+  val_inputs = None
   if evaluate or config.train.eval_every_epochs:
-    val_set = eval_loop.prepare_evaluation(experiment)
+    val_inputs = eval_loop.prepare_evaluation(experiment)
   # A fresh start builds its state (init_from included) before Orbax creates checkpoints/.
   resuming = _has_checkpoints(workdir)
   if not resuming:
@@ -233,7 +233,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
       if start_step < total_steps:
         window = metric_window.MetricWindow.from_meta(meta)
         stage = _Stage(config=config, workdir=workdir, experiment=experiment, mesh=mesh,
-                       train_set=train_set, val_set=val_set, ckpt=ckpt, writer=writer,
+                       train_set=train_set, val_inputs=val_inputs, ckpt=ckpt, writer=writer,
                        stop=stop, steps_per_epoch=steps_per_epoch, total_steps=total_steps)
         with stop.saving():
           state = _loop(stage, state, window, summary)
@@ -243,7 +243,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, evaluate: bool,
           summary.stopped_by = summary.stopped_by or stop.requested
       if evaluate and summary.stopped_by is None:
         summary.evaluation = _final_evaluation(experiment, state, mesh, workdir, summary.step,
-                                               writer, val_set)
+                                               writer, val_inputs)
     finally:
       writer.close()
   latest = ckpt.latest_step()
@@ -259,7 +259,7 @@ class _Stage:
   experiment: experiment_lib.Experiment
   mesh: Any
   train_set: Any
-  val_set: Any                          # None when this stage does not evaluate
+  val_inputs: Any                       # None when this stage does not evaluate
   ckpt: checkpointer.Checkpointer
   writer: metrics_lib.MetricsWriter
   stop: stop_signal.StopSignal
@@ -347,7 +347,7 @@ def _evaluate_epoch(stage: _Stage, state, step: int):
   with stage.stop.at_once():   # the epoch's checkpoint is saved: nothing to wait for
     evaluation = eval_loop.evaluate_model(
         stage.experiment, experiment_lib.model_variables(state), stage.mesh, stage.workdir,
-        step, stage.writer, dataset=stage.val_set, show_progress=stage.config.train.progress_bar)
+        step, stage.writer, inputs=stage.val_inputs, show_progress=stage.config.train.progress_bar)
   log(f'epoch {step // stage.steps_per_epoch} evaluation:\n{evaluation["table"]}')
 
 
@@ -367,7 +367,7 @@ def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   mesh = sharding.make_mesh()
   has_checkpoints = _has_checkpoints(workdir)
   experiment = experiment_lib.Experiment(config)   # the schedule does not shape the state
-  val_set = eval_loop.prepare_evaluation(experiment)
+  val_inputs = eval_loop.prepare_evaluation(experiment)
   if has_checkpoints:
     workdir_binding.bind_workdir(workdir, config, write=False)
     ckpt = checkpointer.Checkpointer(workdir, config, save_every_steps=1, keep=10**9,
@@ -391,7 +391,7 @@ def _evaluate(config: ml_collections.ConfigDict, workdir: str) -> RunSummary:
   writer = metrics_lib.MetricsWriter(workdir, enabled=jax.process_index() == 0)
   try:
     evaluation = eval_loop.evaluate_model(experiment, variables, mesh, workdir, step, writer,
-                                          dataset=val_set,
+                                          inputs=val_inputs,
                                           show_progress=config.train.progress_bar)
   finally:
     writer.close()
