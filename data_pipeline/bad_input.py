@@ -40,6 +40,10 @@ class BadInputPolicy:
     message = describe(path, field, value, reason)
     if self.mode != 'skip':     # only an explicit 'skip' drops data
       raise BadInputError(message + " (set data.on_bad_input='skip' to drop such records)")
+    self.skip(reason, message)
+
+  def skip(self, reason: str, message: str) -> None:
+    """Counts one dropped record under `reason`, logging the first of each reason."""
     if reason not in self.counts:
       self.examples[reason] = message
       _log.warning('skipping bad input: %s', message)

@@ -23,6 +23,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
+from data_pipeline.bad_input import BadInputError, BadInputPolicy
 from data_pipeline.batch_plan import PADDING, BatchPlan
 from data_pipeline.dataset import ClipDataset, SampleError
 from data_pipeline import config as data_schema
@@ -37,9 +38,14 @@ class WorkerError(RuntimeError):
 
 
 def fill_batch(dataset: ClipDataset, batch: dict[str, np.ndarray], elements, *, train: bool,
-               seed: int) -> None:
-  """Writes the elements [(sample index or PADDING, epoch)] into the batch arrays [B, ...]."""
+               seed: int) -> list[tuple[str, str]]:
+  """Writes the elements [(sample index or PADDING, epoch)] into the batch arrays [B, ...].
+
+  Returns:
+    (reason, message) of every sample skipped as bad input (`load_or_skip`).
+  """
   names = list(batch)
+  skipped = []
   for row, (index, epoch) in enumerate(elements):
     view = {name: batch[name][row, ...] for name in names}   # 0-d views for scalars
     if index == PADDING:
@@ -47,7 +53,63 @@ def fill_batch(dataset: ClipDataset, batch: dict[str, np.ndarray], elements, *, 
         array[...] = 0
       view['sample_index'][...] = PADDING
       continue
-    dataset.load(index, train=train, seed=seed, epoch=epoch, out=view)
+    skipped += load_or_skip(dataset, index, view, train=train, seed=seed, epoch=epoch)
+  return skipped
+
+
+def _went_bad(error: SampleError) -> bool:
+  """Whether a sample failed on its input (a frame gone or damaged since the dataset was
+  built), not on a bug."""
+  return isinstance(error.__cause__, (BadInputError, OSError))
+
+
+def _reason(error: Exception) -> str:
+  """What went wrong without the path, so that skips count per reason ('frame file not
+  found')."""
+  if isinstance(error, OSError):
+    return error.strerror or type(error).__name__
+  return getattr(error, 'reason', None) or str(error).rsplit(': ', 1)[-1]
+
+
+def load_or_skip(dataset: ClipDataset, index: int, out: dict[str, np.ndarray], *, train: bool,
+                 seed: int, epoch: int) -> list[tuple[str, str]]:
+  """Loads sample `index` into `out`; under data.on_bad_input='skip' skips it if its input
+  went bad after the dataset was built (build_dataset checked every frame then).
+
+  A skipped training sample is replaced by the next sample that loads (index + 1, + 2, ...,
+  wrapping), so every batch stays full and the same files give the same batches. A skipped
+  evaluation sample becomes an element with valid = False: its box gets no prediction.
+
+  Returns:
+    (reason, message) of each sample skipped.
+
+  Raises:
+    SampleError: with 'error' (the default), or for a failure that is not bad input, or when
+      no sample of the dataset loads.
+  """
+  skipped = []
+  for attempt in range(len(dataset)):
+    candidate = (index + attempt) % len(dataset)
+    try:
+      dataset.load(candidate, train=train, seed=seed, epoch=epoch, out=out)
+      return skipped
+    except SampleError as e:
+      if dataset.settings.on_bad_input != 'skip' or not _went_bad(e):
+        raise
+      skipped.append((f'unusable at load time: {_reason(e.__cause__)}', str(e)))
+    if not train:
+      for array in out.values():
+        array[...] = 0
+      out['sample_index'][...] = index
+      return skipped
+  raise SampleError(f'no sample of the {dataset.split} set loads (the first skipped: '
+                    f'{skipped[0][1]})')
+
+
+def report_skipped(policy: BadInputPolicy, skipped: list[tuple[str, str]]):
+  """Counts the skipped samples in `policy` (which logs the first of each reason)."""
+  for reason, message in skipped:
+    policy.skip(reason, message)
 
 
 def _batch_layout(dataset: ClipDataset, batch_size: int):
@@ -103,11 +165,11 @@ def _worker_main(dataset, slot_names, layout, tasks, results):
         break
       step, slot, elements, train, seed = task
       try:
-        fill_batch(dataset, arrays[slot], elements, train=train, seed=seed)
+        skipped = fill_batch(dataset, arrays[slot], elements, train=train, seed=seed)
       except BaseException as e:  # Everything goes back to the parent, named.
-        results.put((step, slot, (type(e).__name__, str(e), traceback.format_exc())))
+        results.put((step, slot, (type(e).__name__, str(e), traceback.format_exc()), []))
         continue
-      results.put((step, slot, None))
+      results.put((step, slot, None, skipped))
   finally:
     del arrays
     for slot in slots:
@@ -151,6 +213,7 @@ class NumpyLoader:
     data_schema.check_choice('data.worker_start_method', start_method)
     self.dataset = dataset
     self.plan = plan
+    self.bad_input = BadInputPolicy('skip')   # samples skipped while loading (load_or_skip)
     self.steps_per_epoch = plan.steps_per_epoch
     self._steps = plan.steps(start_step)
     self._num_workers = num_workers
@@ -177,7 +240,7 @@ class NumpyLoader:
       self._workers.append(worker)
     self._free = list(range(num_slots))
     self._pending: list[int] = []        # submitted steps, in order
-    self._ready: dict[int, tuple] = {}   # step -> (slot, error or None)
+    self._ready: dict[int, tuple] = {}   # step -> (slot, error or None, skipped)
     self._fill()
 
   # --- iteration -----------------------------------------------------------------------------
@@ -202,8 +265,8 @@ class NumpyLoader:
   def _next_in_process(self):
     step = next(self._steps)
     batch = {name: np.empty(shape, dtype) for name, shape, dtype, _ in self._layout}
-    fill_batch(self.dataset, batch, self.plan.batch(step), train=self.plan.train,
-               seed=self.plan.seed)
+    report_skipped(self.bad_input, fill_batch(self.dataset, batch, self.plan.batch(step),
+                                              train=self.plan.train, seed=self.plan.seed))
     return batch
 
   def _fill(self):
@@ -221,16 +284,17 @@ class NumpyLoader:
     step = self._pending[0]
     while step not in self._ready:
       try:
-        done_step, slot, error = self._results.get(timeout=_POLL_SECONDS)
+        done_step, slot, error, skipped = self._results.get(timeout=_POLL_SECONDS)
       except queue.Empty:
         dead = [w for w in self._workers if not w.is_alive()]
         if dead:
           raise WorkerError(f'loader worker {dead[0].name} died (exit code {dead[0].exitcode}) '
                             f'while step {step} was pending') from None
         continue
-      self._ready[done_step] = (slot, error)
+      self._ready[done_step] = (slot, error, skipped)
     self._pending.pop(0)
-    slot, error = self._ready.pop(step)
+    slot, error, skipped = self._ready.pop(step)
+    report_skipped(self.bad_input, skipped)
     if error is not None:    # raised in step order, so the same sample fails on every run
       kind, message, trace = error
       raise (SampleError if kind == 'SampleError' else WorkerError)(
@@ -247,6 +311,7 @@ class NumpyLoader:
     if self._closed:
       return
     self._closed = True
+    self.bad_input.log_summary(f'{self.dataset.split} loader')
     if self._num_workers:
       self._arrays = []
       self._finalizer()

@@ -16,17 +16,20 @@ import numpy as np
 
 from data_pipeline.batch_plan import BatchPlan
 from data_pipeline.dataset import ClipDataset, SampleError
-from data_pipeline.loader_numpy import fill_batch
+from data_pipeline.bad_input import BadInputPolicy
+from data_pipeline.loader_numpy import fill_batch, report_skipped
 
 
 def build_tf_dataset(dataset: ClipDataset, plan: BatchPlan, *, start_step: int = 0,
-                     num_parallel_calls: int = 2, prefetch: int = 2):
+                     num_parallel_calls: int = 2, prefetch: int = 2,
+                     bad_input: BadInputPolicy | None = None):
   """A `tf.data.Dataset` of batches (dicts of tensors with a leading batch axis).
 
   The map works on whole batches: each call fills one batch with the numpy loader's
   `fill_batch`, so a clip is copied once (into its batch) instead of once per tensor hop,
   and per-element tf.data overhead disappears; calls for different batches run in parallel
-  (OpenCV releases the GIL while decoding and warping).
+  (OpenCV releases the GIL while decoding and warping). Samples skipped as bad input are
+  counted in `bad_input`.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
@@ -37,7 +40,10 @@ def build_tf_dataset(dataset: ClipDataset, plan: BatchPlan, *, start_step: int =
 
   def load_batch(step):
     batch = {name: np.empty(shapes[name], spec[name][1]) for name in names}
-    fill_batch(dataset, batch, plan.batch(int(step)), train=plan.train, seed=plan.seed)
+    skipped = fill_batch(dataset, batch, plan.batch(int(step)), train=plan.train,
+                         seed=plan.seed)
+    if bad_input is not None:
+      report_skipped(bad_input, skipped)
     return [batch[name] for name in names]
 
   def load_batch_tf(step):
@@ -74,8 +80,10 @@ class TfDataLoader:
     self.dataset = dataset
     self.plan = plan
     self.steps_per_epoch = plan.steps_per_epoch
+    self.bad_input = BadInputPolicy('skip')   # samples skipped while loading (load_or_skip)
     self.tf_dataset = build_tf_dataset(dataset, plan, start_step=start_step,
-                                       num_parallel_calls=num_parallel_calls, prefetch=prefetch)
+                                       num_parallel_calls=num_parallel_calls, prefetch=prefetch,
+                                       bad_input=self.bad_input)
     self._iterator = iter(self.tf_dataset.as_numpy_iterator())
     _OPEN_LOADERS.add(self)
 
@@ -83,6 +91,8 @@ class TfDataLoader:
     return self
 
   def __next__(self) -> dict[str, np.ndarray]:
+    if self._iterator is None:
+      raise StopIteration
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     try:
       return next(self._iterator)
@@ -91,7 +101,9 @@ class TfDataLoader:
       raise SampleError(f'tf.data loader: {e.message}') from None
 
   def close(self):
-    self._iterator = iter(())
+    if self._iterator is not None:
+      self.bad_input.log_summary(f'{self.dataset.split} loader')
+    self._iterator = None
     _OPEN_LOADERS.discard(self)
 
   def __enter__(self):

@@ -1,5 +1,6 @@
 """Batch plans and both loaders: order, sharding, resumption, bitwise agreement, failures."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -154,3 +155,50 @@ def test_too_little_shared_memory_is_a_clear_error(tiny_root, monkeypatch):
   dataset = data_pipeline.build_dataset(config, 'train', codecs=_both_heads_codecs(config))
   with pytest.raises(MemoryError, match=r'needs \d+ MiB of shared memory .* /dev/shm has 1 MiB'):
     data_pipeline.make_loader(config, dataset, batch_size=8, train=True, seed=0, num_workers=2)
+
+
+@pytest.mark.parametrize('loader_kind,num_workers', [('numpy', 0), ('numpy', 1), ('tfdata', 1)])
+def test_a_frame_that_goes_bad_after_the_build_is_skipped_and_counted(tmp_path, caplog,
+                                                                       loader_kind, num_workers):
+  # data.on_bad_input='skip' drops samples whose frames are found bad when the dataset is
+  # built; a frame deleted later is skipped the same way by the loader, counted and logged.
+  write_tiny_posetrack(tmp_path, videos=2, frames=5, layout='pt18')
+  config = tiny_config(tmp_path, on_bad_input='skip')
+  gone = 'images/val/000001_mpii_val/000004.jpg'
+  datasets = {split: data_pipeline.build_dataset(config, split) for split in ('train', 'val')}
+  datasets['train'].samples = datasets['val'].samples     # train on the same 20 samples
+  bad = [i for i in range(20) if gone in datasets['val'].clip_files(i)]
+  assert bad == [4, 5, 6, 7, 8, 9]          # frames 2, 3, 4 of the video, 2 persons each
+  os.remove(tmp_path / gone)
+  with caplog.at_level('WARNING'):
+    with data_pipeline.make_loader(config, datasets['val'], batch_size=10, train=False,
+                                   seed=0, num_workers=num_workers, loader=loader_kind) as loader:
+      batches = list(loader)
+      assert loader.bad_input.num_skipped == 6
+  valid = np.concatenate([b['valid'] for b in batches])
+  np.testing.assert_array_equal(np.flatnonzero(~valid), bad)
+  assert not np.concatenate([b['key_image'] for b in batches])[bad].any()
+  assert caplog.records[0].getMessage() == (
+      'skipping bad input: sample 4 (images/val/000001_mpii_val/000002.jpg, box '
+      f'{datasets["val"].samples[4].box}): BadInputError: {tmp_path / gone}: frame file not '
+      'found')
+  assert caplog.records[-1].getMessage().startswith(
+      'val loader: skipped 6 record(s): unusable at load time: frame file not found')
+  # Training replaces a skipped sample by the next one that loads: batches stay full.
+  with data_pipeline.make_loader(config, datasets['train'], batch_size=20, train=True, seed=0,
+                                 num_workers=num_workers, loader=loader_kind) as loader:
+    batch = next(loader)
+    # Sample 4 tries 4, 5, ..., 9 before 10 loads (6 skips), sample 5 tries 5..9 (5), ...
+    # (tf.data counts the batches it prefetched too).
+    assert (loader.bad_input.num_skipped == 21 if loader_kind == 'numpy'
+            else loader.bad_input.num_skipped % 21 == 0)
+  order = BatchPlan(20, 20, train=True, seed=0).batch(0)
+  expected = [10 if index in bad else index for index, _ in order]
+  np.testing.assert_array_equal(batch['sample_index'], expected)
+  assert batch['valid'].all()
+  # With 'error' (the default) the same frame stops the loader, naming the sample.
+  datasets['val'].settings = dataclasses.replace(datasets['val'].settings, on_bad_input='error')
+  with pytest.raises(SampleError, match='sample 4 .*frame file not found'):
+    with data_pipeline.make_loader(config, datasets['val'], batch_size=10, train=False, seed=0,
+                                   num_workers=num_workers, loader=loader_kind) as loader:
+      list(loader)
