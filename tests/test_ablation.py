@@ -50,6 +50,21 @@ def test_unknown_variant_override_and_name_are_refused(tmp_path, capsys):
                                             "['nope']")
 
 
+def test_a_user_error_inside_a_run_ends_the_study_with_one_line(tmp_path, capsys):
+  # Stage 1's workdir holds a config.json this program did not write: train.py refuses it with
+  # one line and exit status 2, and so does the study (no traceback).
+  out = tmp_path / 'study'
+  stage1 = out / 'runs' / 'seed_0' / 'stage1'
+  stage1.mkdir(parents=True)
+  (stage1 / 'config.json').write_text('{"written by": "another program"}')
+  code = ablation_main(['--out', str(out), '--quick', '--variants', 'fami_no_mi',
+                        '--data-root', str(tmp_path / 'data')])
+  err = capsys.readouterr().err.strip().splitlines()
+  assert code == 2
+  assert err == [f"error: {stage1 / 'config.json'} is unreadable (KeyError: 'config'); it is "
+                 'not a config record of this program. Choose another --workdir.']
+
+
 def test_paired_difference_interval():
   # d = (2, 3, 4): mean 3, sd 1, t(0.975, 2) = 4.3027 -> 3 +- 2.4841.
   diff = paired_stats.paired_difference([3.0, 4.0, 5.0], [1.0, 1.0, 1.0])
