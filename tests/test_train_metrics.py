@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing import event_accumulator
 
+from famipose_jax.train import loop_helpers
+from famipose_jax.train import metric_window
 from famipose_jax.train import metrics
 from famipose_jax.runtime import progress
 from famipose_jax.train import loop as trainer
@@ -207,3 +209,32 @@ def test_eval_results_on_a_full_disk_name_the_file(tmp_path, monkeypatch):
   with pytest.raises(workdir_errors.WorkdirWriteError,
                      match=f'^cannot write {path}: No space left on device;'):
     trainer._save_results(str(tmp_path), 10, evaluation)  # pylint: disable=protected-access
+
+
+class _Recorder:
+  """A metrics writer and a hidden progress bar (`StepMetrics` prints its log line then)."""
+  enabled = False
+
+  def __init__(self):
+    self.rows = []
+
+  def write(self, step, values):
+    self.rows.append((step, values))
+
+  def update(self, *args):
+    del args
+
+
+@pytest.mark.parametrize('label,terms', [(None, '(task 0.25)'), ('mi', '(task 0.25, mi 0.5)')])
+def test_the_log_line_shows_the_family_objective_only_where_there_is_one(label, terms):
+  lines, recorder = [], _Recorder()
+  step_metrics = loop_helpers.StepMetrics(
+      window=metric_window.MetricWindow(), writer=recorder, bar=recorder, ckpt=None,
+      log_every=1, total_steps=10, steps_per_epoch=5, batch_size=4, echo=lines.append,
+      objective_label=label)
+  step_metrics.dispatched(0, {'loss': 0.75, 'task_loss': 0.25, 'mi_loss': 0.5,
+                              'grad_norm': 1.0, 'learning_rate': 1e-3})
+  step_metrics.check_pending()
+  assert re.fullmatch(rf'step 1/10 loss 0\.75 {re.escape(terms)} lr 0\.001 [0-9.]+ clips/s',
+                      lines[0]), lines
+  assert recorder.rows[0][0] == 1 and recorder.rows[0][1]['mi_loss'] == 0.5

@@ -66,10 +66,13 @@ class Objective:
     critic: a Flax module with parameters of its own (state.params['critic']), trained by the
       same gradient; initialised on the model's outputs as `critic.init(rng, outputs, batch)`.
     reads_heatmap_targets: the batch must carry the Gaussian heatmap targets whatever the head.
+    label: its name in the training log line ('loss L (task T, <label> X)'); its value is the
+      metric 'mi_loss' (the name FAMI-Pose's runs have always written).
   """
   compute: Callable[[dict, dict, Any], tuple[Any, dict]]
   critic: Any = None
   reads_heatmap_targets: bool = False
+  label: str = 'objective'
 
 
 def _backbone_frozen(model_config: ml_collections.ConfigDict) -> tuple[str, ...]:

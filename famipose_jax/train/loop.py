@@ -282,7 +282,9 @@ def _loop(stage: _Stage, state, window: metric_window.MetricWindow, summary: Run
   metrics = loop_helpers.StepMetrics(
       window=window, writer=stage.writer, bar=bar, ckpt=ckpt,
       log_every=config.train.log_every_steps, total_steps=stage.total_steps,
-      steps_per_epoch=stage.steps_per_epoch, batch_size=config.batch_size, echo=log)
+      steps_per_epoch=stage.steps_per_epoch, batch_size=config.batch_size, echo=log,
+      objective_label=(stage.experiment.objective.label
+                       if stage.experiment.objective is not None else None))
   poll = loop_helpers.StopPoll(stage.stop, mesh)
   run_start = time.time()
 

@@ -47,8 +47,10 @@ class StepMetrics:
   """
 
   def __init__(self, *, window, writer, bar, ckpt, log_every: int, total_steps: int,
-               steps_per_epoch: int, batch_size: int, echo: Callable[[str], None]):
+               steps_per_epoch: int, batch_size: int, echo: Callable[[str], None],
+               objective_label: str | None = None):
     self.window = window
+    self._objective_label = objective_label     # None: the family has no objective to show
     self._writer, self._bar, self._ckpt, self._echo = writer, bar, ckpt, echo
     self._log_every, self._total = log_every, total_steps
     self._steps_per_epoch, self._batch_size = steps_per_epoch, batch_size
@@ -91,8 +93,10 @@ class StepMetrics:
     self._writer.write(done, means)
     logging.info('step %d: %s', done, means)
     if not self._bar.enabled:
-      self._echo(f'step {done}/{self._total} loss {means["loss"]:.4g} (task '
-                 f'{means["task_loss"]:.4g}, mi {means["mi_loss"]:.4g}) lr '
+      terms = f'task {means["task_loss"]:.4g}'
+      if self._objective_label is not None:
+        terms += f', {self._objective_label} {means["mi_loss"]:.4g}'
+      self._echo(f'step {done}/{self._total} loss {means["loss"]:.4g} ({terms}) lr '
                  f'{means["learning_rate"]:.2g} {means["clips_per_second"]:.1f} clips/s')
     self.window.clear()
     self._timed_steps, self._interval_start = 0, time.time()
