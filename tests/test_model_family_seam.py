@@ -25,6 +25,7 @@ from famipose_jax.inference import predictor as predictor_lib
 from famipose_jax.models import backbone_pass
 from famipose_jax.models import hrnet
 from famipose_jax.models import registry
+from famipose_jax.train import cli as train_cli
 from famipose_jax.train import loop as trainer
 from tests.export_support import assert_coords_decode_own_outputs, flatten, random_batch
 from tests.export_support import random_variables
@@ -139,6 +140,11 @@ def test_it_trains_resumes_and_evaluates(trained):
   again = trainer.evaluate(config, workdir)
   assert again.step == resumed.step
   assert again.evaluation['mAP'] == resumed.evaluation['mAP']
+  mean = resumed.evaluation['mAP']
+  note = train_cli._closing_note(resumed, config)   # pylint: disable=protected-access
+  assert note.splitlines()[1] == (
+      f'  two-frame test family: Mean AP {mean["final"]:.1f}   (its frozen backbone alone: '
+      f'{mean["backbone"]:.1f})')
 
 
 def test_it_predicts_on_a_video_file(trained, tmp_path):

@@ -274,7 +274,9 @@ def test_the_closing_note_of_a_process_that_scored_nothing():
       workdir='/runs/demo', step=STEPS, total_steps=STEPS, checkpoint='/runs/demo/checkpoints/5',
       evaluation=unscored, pretrain=trainer.RunSummary(
           workdir='/runs/demo/pretrain', step=STEPS, total_steps=STEPS, evaluation=unscored))
-  note = cli._closing_note(summary).splitlines()   # pylint: disable=protected-access
+  from famipose_jax.config import defaults  # pylint: disable=g-import-not-at-top
+  config = defaults.published_config()
+  note = cli._closing_note(summary, config).splitlines()   # pylint: disable=protected-access
   assert note[:2] == ['Done.', '  checkpoint:   /runs/demo/checkpoints/5'], note
   assert not any('Mean AP' in line for line in note)
 

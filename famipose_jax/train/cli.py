@@ -19,10 +19,12 @@ from absl import app
 from absl import flags
 from absl import logging
 import jax
+import ml_collections
 from ml_collections import config_flags
 
 from famipose_jax import errors
 from famipose_jax.config import defaults as config_defaults
+from famipose_jax.models import registry
 from famipose_jax.runtime import multihost
 from famipose_jax.train import loop as trainer
 
@@ -65,7 +67,8 @@ def _failed_override(argv, error: Exception) -> str:
   return next((n for n in names if missing in n.split('.')), missing)
 
 
-def _closing_note(summary: trainer.RunSummary) -> str:
+def _closing_note(summary: trainer.RunSummary, config: ml_collections.ConfigDict) -> str:
+  """What the run did and where its outputs are (the config names the family's rows)."""
   lines = []
   workdir = os.path.relpath(summary.workdir)
   if summary.stopped_by:
@@ -78,8 +81,9 @@ def _closing_note(summary: trainer.RunSummary) -> str:
     lines.append(f'  single-frame HRNet baseline (stage 1, '
                  f'{os.path.relpath(summary.pretrain.workdir)}): Mean AP {base:.1f}')
   if 'backbone' in mean:
-    lines.append(f'  FAMI-Pose: Mean AP {mean["final"]:.1f}   (its frozen backbone alone: '
-                 f'{mean["backbone"]:.1f})')
+    frozen = 'frozen ' if config.model.freeze_backbone else ''
+    lines.append(f'  {registry.of(config).label}: Mean AP {mean["final"]:.1f}   (its {frozen}'
+                 f'backbone alone: {mean["backbone"]:.1f})')
   elif 'final' in mean:
     lines.append(f'  Mean AP {mean["final"]:.1f}')
   lines.append(f'  checkpoint:   {summary.checkpoint}')
@@ -120,7 +124,7 @@ def main(argv):
     print(f'{name}: stopped at once; checkpoints in {_WORKDIR.value} are kept, rerun to resume.',
           file=sys.stderr)
     sys.exit(128 + signal.Signals[name].value)
-  print(_closing_note(summary), flush=True)
+  print(_closing_note(summary, config), flush=True)
 
 
 def run_command():
