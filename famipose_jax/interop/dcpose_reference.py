@@ -25,6 +25,8 @@ from famipose_jax.interop.torch_reference import HRNet, ConvBnRelu, ModulatedDef
 from famipose_jax.interop.torch_reference import _Norm
 
 # The residual-steps cascade: (unit, the split it starts from or None, the outputs it adds).
+# Restated from the published posetimation/layers/RSN_model.py rather than imported from
+# models/dcpose/residual_steps.py: the cross-check must not share a table with what it checks.
 _STEPS = (
     ('1_1', 0, ()),
     ('2_1', 1, ('1_1',)), ('2_2', None, ('2_1',)),
