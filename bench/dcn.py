@@ -72,7 +72,8 @@ def main(argv=None) -> dict:
 
   args_jax = tuple(jnp.asarray(host[k]) for k in ('x', 'offset', 'mask', 'kernel', 'bias'))
   cotangent = jnp.ones(ours(*args_jax).shape, jnp.float32)
-  forward, result['jax_forward_compile'] = harness.compile_with_timing(compiler_options.jit(ours), *args_jax)
+  forward, result['jax_forward_compile'] = harness.compile_with_timing(
+      compiler_options.jit(ours), *args_jax)
   backward = compiler_options.jit(lambda *a: jax.vjp(ours, *a)[1](cotangent))
   backward, result['jax_backward_compile'] = harness.compile_with_timing(backward, *args_jax)
   calls = {'jax_forward': lambda: forward(*args_jax).block_until_ready(),

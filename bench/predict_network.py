@@ -84,7 +84,8 @@ def main(argv=None) -> dict:
     return call
 
   def run_network(fn):
-    return lambda: jax.block_until_ready(fn(predictor._variables, batch))   # pylint: disable=protected-access
+    variables = predictor._variables   # pylint: disable=protected-access
+    return lambda: jax.block_until_ready(fn(variables, batch))
 
   videos = harness.interleaved({n: run_video(f) for n, f in jitted.items()}, args.rounds)
   networks = harness.interleaved({n: run_network(f) for n, f in jitted.items()}, args.rounds)

@@ -52,7 +52,7 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   d.val_boxes_json = 'json/val_boxes.json'
   d.video_annotation_dir = 'annotations'
   d.supporting_offsets = (-1, 1)
-  d.flip_prob = 0.0                      # synthetic limbs are colour-coded left/right; a mirror lies
+  d.flip_prob = 0.0                      # limbs are colour-coded left/right: a mirror lies
   # The synthetic camera is upright and people are seen whole; with this short schedule the
   # published rotation and half-body augmentation cost ~4 AP (measured, BENCHMARKS.md "Demo").
   d.rotation_prob = 0.0

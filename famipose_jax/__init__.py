@@ -3,7 +3,7 @@
     import famipose_jax as fp
     predictor = fp.Predictor.from_checkpoint('runs/demo')   # a workdir, checkpoint or model folder
     frames = fp.open_frames('clip.mp4')                      # or a folder of frame images
-    boxes = fp.detect_person_tracks(frames)                  # or fp.link_tracks(fp.read_box_file(...))
+    boxes = fp.detect_person_tracks(frames)     # or fp.link_tracks(fp.read_box_file(...))
     poses = predictor.predict(frames, boxes)                 # poses[t][i].keypoints: [17, 3]
     fp.write_poses('clip.json', frames.name, frames.names, poses)   # PoseTrack 2018, track ids
 

@@ -19,8 +19,8 @@ from typing import Callable, Sequence
 from data_pipeline.errors import ConfigError, InvalidInputError, MissingInputError
 from data_pipeline.errors import RefusedOverwriteError, UsageError, UserError
 
-__all__ = ['ConfigError', 'InvalidInputError', 'MissingInputError', 'RefusedOverwriteError', 'UsageError',
-           'UserError', 'EXIT_USER_ERROR', 'command', 'report']
+__all__ = ['ConfigError', 'InvalidInputError', 'MissingInputError', 'RefusedOverwriteError',
+           'UsageError', 'UserError', 'EXIT_USER_ERROR', 'command', 'report']
 
 EXIT_USER_ERROR = 2
 

@@ -1,4 +1,4 @@
-"""Checkpoints: save/restore, retention, the config a workdir belongs to, damaged files, init_from."""
+"""Checkpoints: save/restore, retention, the workdir's config, damaged files, init_from."""
 
 import errno
 import json
@@ -89,7 +89,8 @@ def test_checkpoint_of_another_config_is_refused(tmp_path):
   other = checkpointer.Checkpointer(str(tmp_path), _config(**{'model.head': 'simcc'}),
                                      save_every_steps=1, keep=3)
   with pytest.raises(checkpointer.CheckpointError,
-                     match="different config:\n  model.head: 'heatmap' in the workdir, 'simcc' now"):
+                     match="different config:\n  model.head: 'heatmap' in the workdir, "
+                     "'simcc' now"):
     other.restore(1, _abstract(_state(0.0)))
   other.close()
 
@@ -160,7 +161,8 @@ def test_stop_signal_defers_sigterm_then_restores_the_handler():
 
 def test_a_signal_whose_exception_was_replaced_still_stops_the_run():
   """jax.make_mesh turns any exception raised while it reads the devices into a ValueError about
-  axis shapes: a SIGTERM arriving there (a start-up race, seen once in a full run of the suite) still stops the run
+  axis shapes: a SIGTERM arriving there (a start-up race, seen once in a full run of the suite)
+  still stops the run
   as the signal, the replacement chained."""
   with pytest.raises(stop_signal.Interrupted) as stopped:
     with stop_signal.StopSignal():

@@ -35,7 +35,8 @@ def test_switching_families_swaps_sections_and_keeps_the_rest():
   single.model.image_size = (96, 128)                    # shared sizes stay shared
   assert tuple(single.data.image_size) == (96, 128)
   back = config_defaults.with_family(single, 'famipose')
-  assert back.model.famipose.to_dict() == config_defaults.published_config().model.famipose.to_dict()
+  published = config_defaults.published_config()
+  assert back.model.famipose.to_dict() == published.model.famipose.to_dict()
 
 
 def test_an_override_of_the_family_adopts_its_section():

@@ -71,7 +71,8 @@ def test_quarter_offset_on_a_subpixel_gaussian():
 def test_dark_is_much_closer_than_the_quarter_offset():
   truth = np.array([[20.3, 30.7], [11.45, 40.1], [30.8, 15.35]])
   maps = _maps(truth)
-  quarter, _ = heatmap_peaks.decode_heatmaps(maps, quarter_step=0.25, dark=False, dark_kernel_size=11)
+  quarter, _ = heatmap_peaks.decode_heatmaps(maps, quarter_step=0.25, dark=False,
+                                             dark_kernel_size=11)
   dark, _ = heatmap_peaks.decode_heatmaps(maps, quarter_step=0.25, dark=True, dark_kernel_size=11)
   quarter_error = np.abs(np.asarray(quarter)[0] - truth).max()
   dark_error = np.abs(np.asarray(dark)[0] - truth).max()
@@ -101,7 +102,8 @@ def test_decoding_matches_the_published_loop_on_random_maps_under_jit():
 
 
 def _simcc_target(coordinate, bins, split_ratio, sigma):
-  """The data pipeline's 1-D target: a Gaussian at k*x over the bins, scaled by 1/(sigma sqrt(2 pi))."""
+  """The data pipeline's 1-D target: a Gaussian at k*x over the bins, scaled by
+  1/(sigma sqrt(2 pi))."""
   centres = np.arange(bins, dtype=np.float64)
   return np.exp(-(centres - split_ratio * coordinate) ** 2 / (2 * sigma ** 2)) / (
       sigma * np.sqrt(2 * np.pi))

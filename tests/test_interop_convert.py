@@ -1,4 +1,4 @@
-"""The converter: naming rule both ways on W48, round trip, strict and non-strict, prefixes, files."""
+"""The converter: naming rule both ways on W48, round trip, strictness, prefixes, files."""
 
 import argparse
 

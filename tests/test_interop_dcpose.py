@@ -25,7 +25,7 @@ from famipose_jax import convert as convert_cli  # pylint: disable=g-import-not-
 from famipose_jax import models  # pylint: disable=g-import-not-at-top
 from famipose_jax import predict  # pylint: disable=g-import-not-at-top
 from famipose_jax.config import defaults as config_defaults  # pylint: disable=g-import-not-at-top
-from famipose_jax.evaluation import __main__ as evaluation_cli  # pylint: disable=g-import-not-at-top
+from famipose_jax.evaluation import __main__ as eval_cli  # pylint: disable=g-import-not-at-top
 from famipose_jax.interop import convert  # pylint: disable=g-import-not-at-top
 from famipose_jax.interop import dcpose_reference  # pylint: disable=g-import-not-at-top
 from famipose_jax.interop import testing  # pylint: disable=g-import-not-at-top
@@ -227,6 +227,6 @@ def test_a_published_checkpoint_converts_predicts_and_evaluates(held_out_video, 
   assert os.listdir(out) == [f'{video}.json']
   capsys.readouterr()
   gt_dir = os.path.join(held_out_video, 'annotations', 'val')
-  assert evaluation_cli.main([gt_dir, str(out)]) == 0
+  assert eval_cli.main([gt_dir, str(out)]) == 0
   table = capsys.readouterr().out
   assert table.startswith('1 videos, ') and '| Mean |' in table.replace('  ', ' ')

@@ -169,7 +169,8 @@ def test_it_exports_and_the_file_runs(trained, tmp_path):
   _, workdir, _, _ = trained
   predictor = predictor_lib.Predictor.from_checkpoint(workdir, batch_size=2)
   path = str(tmp_path / 'two_frame.export')
-  header = jax_export.export_inference(predictor.experiment, predictor._variables, path,   # pylint: disable=protected-access
+  variables = predictor._variables   # pylint: disable=protected-access
+  header = jax_export.export_inference(predictor.experiment, variables, path,
                                        batch_size=2, platforms=('cpu',))
   assert header['model']['family'] == NAME
   assert header['inputs']['supporting_frame_offsets'] == {'shape': [2, 1], 'dtype': 'int32'}

@@ -258,7 +258,8 @@ def test_init_follows_the_published_scheme():
     if p[-1].key == 'scale':
       np.testing.assert_array_equal(v, 1, err_msg=path(p))
   # Linear and deformable-conv weights keep PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-  for name, fan_in in [('feat_global_offset_layers_4', 4 * 4 * 2), ('feat_global_offset_layers_5', 8),
+  for name, fan_in in [('feat_global_offset_layers_4', 4 * 4 * 2),
+                       ('feat_global_offset_layers_5', 8),
                        ('feat_global_offset_layers_6', 8), ('dcn_1', 9 * 8), ('dcn_4', 9 * 8)]:
     kernel = np.asarray(params[name]['kernel'])
     bound = 1 / np.sqrt(fan_in)
@@ -457,7 +458,8 @@ def test_local_calibration_wiring_with_zero_offsets(activation):
   mask = raw_mask if activation == 'none' else 1 / (1 + np.exp(-raw_mask))
   def dcn(i, x):
     y = jax.lax.conv_general_dilated(x, params[f'dcn_{i}']['kernel'], (1, 1), ((3, 3), (3, 3)),
-                                     rhs_dilation=(3, 3), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+                                     rhs_dilation=(3, 3),
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
     return mask * y + params[f'dcn_{i}']['bias']
   combined = blocks.ChainOfBasicBlocks(4, 1, blocks.LayerOptions()).apply(
       {'params': params['combined_feat_layers'],

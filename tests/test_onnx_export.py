@@ -1,4 +1,4 @@
-"""famipose_jax.export.onnx_export: onnxruntime computes what JAX computes (needs the [onnx] extra)."""
+"""export.onnx_export: onnxruntime computes what JAX computes (needs the [onnx] extra)."""
 
 import json
 

@@ -84,7 +84,8 @@ def _child():
 @pytest.mark.slow
 def test_one_device_equals_four_simulated_devices(compile_cache):
   env = subprocess_env(compile_cache)
-  env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=4').strip()
+  env['XLA_FLAGS'] = (env.get('XLA_FLAGS', '')
+                      + ' --xla_force_host_platform_device_count=4').strip()
   result = subprocess.run([sys.executable, os.path.abspath(__file__), '--child'], env=env,
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]

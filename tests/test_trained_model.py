@@ -63,7 +63,8 @@ def test_a_recorded_config_reads_back_as_the_same_config(make):
 def test_a_record_with_an_unknown_field_is_refused_by_name():
   record = workdir_binding.flat_config(synthetic.get_config('smoke'))
   record['model.hrnet_magic'] = 3
-  with pytest.raises(config_schema.ConfigError, match=r'somewhere/config.json: .*model.hrnet_magic'):
+  with pytest.raises(config_schema.ConfigError,
+                     match=r'somewhere/config.json: .*model.hrnet_magic'):
     workdir_binding.config_from_record(record, 'somewhere/config.json')
 
 

@@ -2,11 +2,11 @@
 
 Layout: workdir/checkpoints/<step>/{state,meta,checksums}. `state` is the TrainState pytree,
 `meta` a small JSON record (step, epoch, the flattened config), `checksums` the SHA-256 of every
-array of `state` and of the meta record (`checksums.py`). Orbax commits the three items together: a step folder
-appears only once all are written (an interrupted save leaves a `*.orbax-checkpoint-tmp`
-folder that Orbax ignores and removes).
+array of `state` and of the meta record (`checksums.py`). Orbax commits the three items
+together: a step folder appears only once all are written (an interrupted save leaves a
+`*.orbax-checkpoint-tmp` folder that Orbax ignores and removes).
 
-A restore compares every array with its checksum; a checkpoint of another config is refused.
+A restore compares every array and the meta record with their checksums; a checkpoint of another config is refused.
 Retention is ours, not Orbax's `max_to_keep`: checkpoints beyond the newest `keep` are deleted
 only once the newest has been read back from disk and matched its checksums, so a damaged or
 failed save never costs the older, intact ones.

@@ -312,6 +312,6 @@ def _warn_repeated_track_ids(video: ptv.VideoAnnotation, path: str, gt_video: pt
                  len(scored), scored[0])
   if unscored:
     _log.warning('%s: %d frames without ground-truth persons repeat a track id (first: frame '
-                 '%d): no metric scores these frames, so neither AP nor tracking is affected (poseval '
-                 'would refuse the file)',
+                 '%d): no metric scores these frames, so neither AP nor tracking is affected '
+                 '(poseval would refuse the file)',
                  path, len(unscored), unscored[0])

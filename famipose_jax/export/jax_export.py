@@ -169,7 +169,8 @@ def _read(path: str) -> tuple[dict[str, Any], bytes]:
     data = f.read()
   if not data.startswith(MAGIC):
     raise ExportFileError(f'{path}: not a famipose-jax export (it does not start with '
-                          f'{MAGIC!r}); write one with famipose_jax.export.jax_export.export_inference')
+                          f'{MAGIC!r}); write one with '
+                          'famipose_jax.export.jax_export.export_inference')
   line, newline, payload = data[len(MAGIC):].partition(b'\n')
   try:
     if not newline:

@@ -121,7 +121,8 @@ def read_box_file(path: str, num_frames: int, frame_names=None,
   """
   data = read_json(path)
   if frame_names is not None and len(frame_names) != num_frames:
-    raise errors.InvalidInputError(f'{len(frame_names)} frame names for a video of {num_frames} frames')
+    raise errors.InvalidInputError(
+        f'{len(frame_names)} frame names for a video of {num_frames} frames')
   if isinstance(data, dict):
     return _read_per_frame(data, path, num_frames, image_size)
   if isinstance(data, list):

@@ -20,7 +20,8 @@ from famipose_jax import errors
 def poses_to_video(name: str, frame_names: Sequence[str], poses) -> ptv.VideoAnnotation:
   """The prediction video of `poses` (per frame, PersonPose-like objects)."""
   if len(frame_names) != len(poses):
-    raise errors.InvalidInputError(f'{len(frame_names)} frame names for {len(poses)} frames of poses')
+    raise errors.InvalidInputError(
+        f'{len(frame_names)} frame names for {len(poses)} frames of poses')
   frames = []
   for index, (file_name, persons) in enumerate(zip(frame_names, poses)):
     frames.append(ptv.FrameAnnotation(

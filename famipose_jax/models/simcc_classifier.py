@@ -31,7 +31,8 @@ class SimCCClassifier(nn.Module):
       return nn.Dense(features, dtype=self.dtype, param_dtype=jnp.float32,
                       kernel_init=initializers.torch_default_kernel(),
                       bias_init=initializers.zeros, name=name)
-    return classifier(self.num_x_bins, 'mlp_head_x')(x), classifier(self.num_y_bins, 'mlp_head_y')(x)
+    return (classifier(self.num_x_bins, 'mlp_head_x')(x),
+            classifier(self.num_y_bins, 'mlp_head_y')(x))
 
 
 def for_model(model_config, dtype) -> SimCCClassifier:

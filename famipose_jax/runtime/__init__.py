@@ -1,1 +1,1 @@
-"""Where a run executes: device mesh and sharding, processes, compiler options, signals, progress."""
+"""Where a run executes: mesh and sharding, processes, compiler options, signals, progress."""

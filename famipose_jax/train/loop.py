@@ -16,7 +16,6 @@ the run has two stages, as the video families are published on top of a trained 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import time
 from typing import Any

@@ -26,7 +26,8 @@ BACKBONE = 'backbone'
 
 def learning_rate_schedule(optim_config: ml_collections.ConfigDict,
                            steps_per_epoch: int) -> Callable[[jax.Array], jax.Array]:
-  """lr(update count) = lr * lr_decay_factor ** #{e in lr_decay_epochs : e * steps_per_epoch <= count}."""
+  """lr(update count) = lr * lr_decay_factor ** #{e in lr_decay_epochs : e * steps_per_epoch
+  <= count}."""
   if steps_per_epoch < 1:
     raise ValueError(f'steps_per_epoch must be >= 1, got {steps_per_epoch}')
   base = float(optim_config.learning_rate)

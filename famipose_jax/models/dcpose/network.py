@@ -72,7 +72,8 @@ class DCPose(nn.Module):
     if supporting_images.shape[1] != 2 or supporting_frame_offsets.shape != (
         key_image.shape[0], 2):
       raise ValueError('DCPose reads two supporting frames (previous, next) and their offsets '
-                       f'[B, 2]; got {supporting_images.shape} and {supporting_frame_offsets.shape}')
+                       f'[B, 2]; got {supporting_images.shape} and '
+                       f'{supporting_frame_offsets.shape}')
     b = key_image.shape[0]
     frames = backbone_pass.stack_frames(key_image, supporting_images)
     heatmaps, _ = backbone_pass.backbone_pass(self.backbone, frames, cfg, train)
