@@ -57,8 +57,9 @@ def stack_frames(key_image: jax.Array, supporting_images: jax.Array) -> jax.Arra
 
 
 def backbone_pass(backbone: nn.Module, frames: jax.Array, model_config: ml_collections.ConfigDict,
-                  train: bool) -> tuple[jax.Array, jax.Array]:
-  """(heatmaps [F, h, w, K], features [F, h, w, C]) of the HRNet on `frames` [F, H, W, 3].
+                  train: bool, stage_features: bool = False):
+  """(heatmaps [F, h, w, K], features [F, h, w, C]) of the HRNet on `frames` [F, H, W, 3], and
+  with stage_features the per-stage features too (hrnet.HRNet: a tuple of 4 [F, h, w, C_s]).
 
   With model.freeze_backbone no gradient reaches it, but with model.backbone_bn_batch_stats
   (published) its BatchNorm still normalises with the statistics of all F frames in training
@@ -66,11 +67,10 @@ def backbone_pass(backbone: nn.Module, frames: jax.Array, model_config: ml_colle
   """
   backbone_train = train and (not model_config.freeze_backbone
                               or model_config.backbone_bn_batch_stats)
-  heatmaps, features = backbone(frames, train=backbone_train)
+  outputs = backbone(frames, train=backbone_train, stage_features=stage_features)
   if model_config.freeze_backbone:
-    heatmaps = jax.lax.stop_gradient(heatmaps)
-    features = jax.lax.stop_gradient(features)
-  return heatmaps, features
+    outputs = jax.lax.stop_gradient(outputs)
+  return outputs
 
 
 def as_float32(outputs: dict[str, jax.Array]) -> dict[str, jax.Array]:

@@ -105,8 +105,14 @@ class HRNet(nn.Module):
     return self.final_layer(features)
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool) -> tuple[jax.Array, jax.Array]:
-    """x: [B, H, W, 3] -> (heatmaps [B, H/4, W/4, K], features z [B, H/4, W/4, C])."""
+  def __call__(self, x: jax.Array, train: bool, stage_features: bool = False):
+    """x: [B, H, W, 3] -> (heatmaps [B, H/4, W/4, K], features z [B, H/4, W/4, C]).
+
+    With stage_features, also the highest-resolution branch after each stage, a tuple of 4
+    [B, H/4, W/4, C_s] (TDMI's multi-stage features): transition1's branch 0 (stage 1's
+    Bottleneck output mapped to the stage-2 width), then branch 0 of stages 2, 3 and 4 (the
+    last is z itself).
+    """
     divisor = self.input_divisor
     if x.shape[1] % divisor or x.shape[2] % divisor:
       raise ValueError(f'HRNet input height and width must be multiples of {divisor}, '
@@ -122,15 +128,21 @@ class HRNet(nn.Module):
                             name=f'layer1_{i}')(x, train)
 
     xs = [x]
+    per_stage = []
     for s, stage in enumerate(self.stages):
       xs = self._transition(s + 1, xs, stage.num_channels, train)
+      if s == 0:
+        per_stage.append(xs[0])
       last_stage = s == len(self.stages) - 1
       for m in range(stage.num_modules):
         xs = HighResolutionModule(
             tuple(stage.num_channels), tuple(stage.num_blocks), opts,
             multi_scale_output=not (last_stage and m == stage.num_modules - 1),
             name=f'stage{s + 2}_{m}')(xs, train)
+      per_stage.append(xs[0])
     features = xs[0]
+    if stage_features:
+      return self.final_layer(features), features, tuple(per_stage)
     return self.final_layer(features), features
 
   def _transition(self, index: int, xs: list[jax.Array], channels: Sequence[int],
