@@ -28,7 +28,7 @@ def _spatial_log_softmax(maps: jax.Array, temperature: float) -> jax.Array:
 
 
 def published_kl(source_p: jax.Array, source_q: jax.Array, *, temperature: float,
-                 faithful: bool) -> jax.Array:
+                 faithful: bool, detach_p: bool = True) -> jax.Array:
   """One published term: P from stop_gradient(source_p) (kl_div's input), Q from source_q.
 
   Args:
@@ -36,6 +36,7 @@ def published_kl(source_p: jax.Array, source_q: jax.Array, *, temperature: float
     temperature: the softmax temperature (0.05 published).
     faithful: True reproduces mean(Q * (log Q - P)) with P a probability; False is the true
       KL(Q || P) summed over positions and averaged over B * C.
+    detach_p: P carries no gradient (FAMI-Pose; the lab's feat_feat with freeze=False: False).
 
   Returns:
     float32 scalar.
@@ -43,7 +44,8 @@ def published_kl(source_p: jax.Array, source_q: jax.Array, *, temperature: float
   if source_p.shape != source_q.shape or source_p.ndim != 4:
     raise ValueError(f'published_kl: maps must both be [B, h, w, C], got {source_p.shape} and '
                      f'{source_q.shape}')
-  log_p = _spatial_log_softmax(jax.lax.stop_gradient(source_p), temperature)
+  log_p = _spatial_log_softmax(jax.lax.stop_gradient(source_p) if detach_p else source_p,
+                               temperature)
   log_q = _spatial_log_softmax(source_q, temperature)
   q = jnp.exp(log_q)   # where q underflows to 0 its term is 0, as kl_div's xlogy gives
   if faithful:
