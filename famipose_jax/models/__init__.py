@@ -4,7 +4,7 @@
   inputs.py         what a network reads (its family's inputs and clip) and the pixels
   backbone_pass.py  the shared HRNet pass every family makes
   hrnet.py, blocks.py, batch_norm.py, initializers.py, simcc_classifier.py
-  single_frame/  famipose/                   the families, their files named as in the papers
+  single_frame/ famipose/ dcpose/ tdmi/      the families, their files named as in the papers
 
 The names below are imported on first use, so the registry stays importable without JAX.
 """

@@ -36,6 +36,7 @@ BUILTIN_MODULES = (
     'famipose_jax.models.single_frame.family',
     'famipose_jax.models.famipose.family',
     'famipose_jax.models.dcpose.family',
+    'famipose_jax.models.tdmi.family',
 )
 
 KEY_IMAGE = 'key_image'
@@ -153,9 +154,12 @@ def unregister(name: str) -> None:
 
 
 def names() -> tuple[str, ...]:
-  """Every registered family, built-in ones first."""
+  """Every registered family: the built-in ones in BUILTIN_MODULES order (whichever was imported
+  first), then the others in the order they registered."""
   _load_builtins()
-  return tuple(_FAMILIES)
+  builtin = [module.split('.')[-2] for module in BUILTIN_MODULES]
+  rank = lambda name: builtin.index(name) if name in builtin else len(builtin)
+  return tuple(sorted(_FAMILIES, key=rank))   # sorted is stable: the others keep their order
 
 
 def get(name: str) -> ModelFamily:

@@ -1,0 +1,200 @@
+"""TDMI: full-size structure, the frames it differences, its config rules, gradients, training.
+
+Full-size shapes and counts by jax.eval_shape (nothing is computed). TDMI released no model, so
+the counts are this reconstruction's at the defaults of docs/tdmi.md (HRNet-W48, 384x288).
+"""
+
+import json
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from configs import synthetic_tdmi
+from configs import tdmi_posetrack17
+from data_pipeline import clip_frames
+from data_pipeline.errors import ConfigError
+from famipose_jax import experiment as experiment_lib
+from famipose_jax import models
+from famipose_jax.config import schema as config_schema
+from famipose_jax.models import backbone_pass
+from famipose_jax.models import inputs as model_inputs
+from famipose_jax.models.tdmi import difference_encoder
+from famipose_jax.models.tdmi import network
+from famipose_jax.train import loop as trainer
+from famipose_jax.train import optim
+from tests.train_support import smoke_config
+
+
+def _count(tree) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
+
+
+@pytest.fixture(scope='module')
+def w48():
+  """(config, variable shapes, output shapes) of the default TDMI, one clip of 5 frames."""
+  config = tdmi_posetrack17.get_config()
+  model = models.build_model(config.model)
+  example = model_inputs.example_inputs_of(config, 1)
+  variables = jax.eval_shape(lambda k: model.init(k, *example, train=False), jax.random.key(0))
+  return config, variables, jax.eval_shape(lambda v: model.apply(v, *example), variables)
+
+
+def test_parameter_counts(w48):
+  config, variables, _ = w48
+  params = variables['params']
+  assert _count(params) == 65_442_770
+  assert _count(params['backbone']) == 63_595_745          # HRNet-W48, as every family's
+  labels = optim.param_labels({'model': params, 'critic': {}},
+                              experiment_lib.Experiment(config).family.frozen(config.model))
+  trainable = sum(int(np.prod(p.shape)) for p, label in zip(
+      jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(labels['model']))
+      if label == optim.TRAINABLE)
+  assert trainable == 1_847_025
+  encoder = params['encoder']
+  # 4 differences x 48 channels -> 48: two BasicBlocks, the first with its projection.
+  assert _count(encoder['motion_fusion_s1']) == 113_184 + 41_664   # 192->48 (+1x1), 48->48
+  dcn = encoder['m_a_dcn_s2']
+  assert dcn['offset']['kernel'].shape == (3, 3, 48, 216)    # 12 groups x 2 x 3 x 3
+  assert dcn['mask']['kernel'].shape == (3, 3, 48, 108)
+  assert dcn['guide']['layers_0']['conv1']['kernel'].shape == (3, 3, 96, 48)
+  assert dcn['dcn']['kernel'].shape == (3, 3, 48, 48)
+  assert sorted(encoder) == ['m_a_dcn_s1', 'm_a_dcn_s2', 'm_a_dcn_s3', 'm_a_dcn_s4',
+                             'motion_fusion_s1', 'motion_fusion_s2', 'motion_fusion_s3',
+                             'motion_fusion_s4', 'smooth_s2', 'smooth_s3', 'smooth_s4']
+  gate = params['disentanglement']['useful_gate']
+  assert gate['hidden']['kernel'].shape == (48, 128) and gate['out']['kernel'].shape == (128, 48)
+  assert params['final_layer']['kernel'].shape == (3, 3, 48, 17)
+
+
+def test_outputs(w48):
+  _, _, out = w48
+  assert out['heatmaps'].shape == (1, 96, 72, 17)
+  for name in ('motion_features', 'useful_motion', 'noisy_motion', 'fused_features',
+               'key_features', 'stage_motion_1', 'stage_deformed_4'):
+    assert out[name].shape == (1, 96, 72, 48), name
+  assert out['useful_gate'].shape == out['noisy_gate'].shape == (1, 1, 1, 48)
+  assert all(v.dtype == jnp.float32 for v in out.values())
+
+
+def test_the_clip_is_five_frames_with_fami_poses_padding():
+  config = tdmi_posetrack17.get_config()
+  assert model_inputs.clip_of(config) == clip_frames.ClipSpec((-2, -1, 1, 2), 'published')
+  config.model.tdmi.supporting_offsets = (-1, 1)
+  assert model_inputs.clip_of(config).offsets == (-1, 1)
+
+
+def test_frames_are_put_in_time_order():
+  assert network.time_order((-2, -1, 1, 2)) == ((1, 2, 0, 3, 4), 2)
+  assert network.time_order((1, -1)) == ((2, 0, 1), 1)
+  assert network.time_order((3,)) == ((0, 1), 0)
+
+
+def test_frame_differences():
+  frames = [jnp.full((1, 1, 1, 1), v, jnp.float32) for v in (1.0, 3.0, 7.0, 15.0)]
+  adjacent = difference_encoder.frame_differences(frames, 1, 'adjacent')
+  assert adjacent.reshape(-1).tolist() == [2.0, 4.0, 8.0]
+  to_key = difference_encoder.frame_differences(frames, 1, 'key')
+  assert to_key.reshape(-1).tolist() == [2.0, 4.0, 12.0]   # later minus earlier, time order
+
+
+def test_stage_features_are_the_highest_resolution_branches():
+  config = smoke_config('unused', **{'model.family': 'tdmi'})
+  backbone = models.HRNet(ml_collections.FrozenConfigDict(config.model.backbone), 17,
+                          backbone_pass.layer_options(config.model))
+  x = jnp.ones((1, 32, 32, 3))
+  variables = backbone.init(jax.random.key(0), x, train=False)
+  heatmaps, features, stages = backbone.apply(variables, x, train=False, stage_features=True)
+  assert [s.shape for s in stages] == [(1, 8, 8, 4)] * 4
+  np.testing.assert_array_equal(stages[3], features)
+  plain = backbone.apply(variables, x, train=False)
+  np.testing.assert_array_equal(plain[0], heatmaps)
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('supporting_offsets', (-1, 0, 1), 'supporting_offsets=(-1, 0, 1): expected one or more '
+     'distinct non-zero'),
+    ('stages', (4, 2), r'stages=\(4, 2\): expected increasing backbone stages'),
+    ('residual_blocks', (2, 2, 2), 'residual_blocks=(2, 2, 2): expected four block counts'),
+    ('dcn_group_channels', 5, 'dcn_group_channels=5: expected a divisor of the backbone width 48'),
+    ('mi', 'bogus', "model.tdmi.mi='bogus'"),
+])
+def test_bad_fields_name_the_field(field, value, message):
+  config = tdmi_posetrack17.get_config()
+  config.model.tdmi[field] = value
+  with pytest.raises(ConfigError, match=message.replace('(', r'\(').replace(')', r'\)')
+                     if field != 'stages' else message):
+    config_schema.validate_config(config)
+
+
+def test_mi_needs_the_rdm():
+  config = tdmi_posetrack17.get_config()
+  config.model.tdmi.rdm = False
+  with pytest.raises(ConfigError, match=r"config.model.tdmi.mi='club': expected 'none' with "
+                     r'model.tdmi.rdm=False'):
+    config_schema.validate_config(config)
+  config.model.tdmi.mi = 'none'
+  config_schema.validate_config(config)
+  assert experiment_lib.Experiment(config).objective is None
+
+
+def _tiny_batch(config, b=4):
+  rng = np.random.default_rng(0)
+  width, height = config.model.image_size
+  n = len(config.model.tdmi.supporting_offsets)
+  return (jnp.asarray(rng.normal(size=(b, height, width, 3)), jnp.float32),
+          jnp.asarray(rng.normal(size=(b, n, height, width, 3)), jnp.float32))
+
+
+@pytest.mark.parametrize('mi', ['club', 'lab_kl'])
+def test_gradient_reaches_every_trainable_module(mi):
+  config = smoke_config('unused', **{'model.family': 'tdmi', 'model.tdmi.mi': mi})
+  experiment = experiment_lib.Experiment(config)
+  model, objective = experiment.model, experiment.objective
+  key_image, support = _tiny_batch(config)
+  variables = model.init(jax.random.key(0), key_image, support, train=False)
+  outputs = model.apply(variables, key_image, support, train=False)
+  critic = ({} if objective.critic is None else
+            objective.critic.init(jax.random.key(1), outputs, {})['params'])
+
+  def loss(params, critic_params):
+    out, _ = model.apply({'params': params, 'batch_stats': variables['batch_stats']},
+                         key_image, support, train=True, mutable=['batch_stats'])
+    extra, _ = objective.compute(out, {}, critic_params)
+    return jnp.mean(out['heatmaps'] ** 2) + extra
+
+  grads, critic_grads = jax.grad(loss, argnums=(0, 1))(variables['params'], critic)
+  norms = {'/'.join(str(getattr(k, 'key', k)) for k in path): float(jnp.linalg.norm(g))
+           for path, g in jax.tree_util.tree_leaves_with_path(grads)}
+  trained = {k: v for k, v in norms.items() if not k.startswith('backbone/')}
+  assert len(trained) == 178 and min(trained.values()) > 0, sorted(
+      k for k, v in trained.items() if v == 0)
+  assert max(v for k, v in norms.items() if k.startswith('backbone/')) == 0   # frozen
+  critic_norms = [float(jnp.linalg.norm(g)) for g in jax.tree_util.tree_leaves(critic_grads)]
+  assert len(critic_norms) == (8 if mi == 'club' else 0) and all(n > 0 for n in critic_norms)
+
+
+def test_it_trains_on_the_tiny_data_without_nans(tiny_dataset, compile_cache, tmp_path):
+  config = smoke_config(tiny_dataset, **{'model.family': 'tdmi'})
+  config.eval_batch_size = 4
+  summary = trainer.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert summary.step == summary.total_steps > 0
+  with open(os.path.join(str(tmp_path / 'run'), 'metrics.jsonl'), encoding='utf-8') as f:
+    records = [json.loads(line) for line in f]
+  train = [r for r in records if 'mi/club' in r]
+  assert train and all(math.isfinite(r['loss']) and math.isfinite(r['mi/club'])
+                       and math.isfinite(r['mi/reconstruction']) for r in train)
+  assert '| TDMI ' in summary.evaluation['table']
+  assert math.isfinite(summary.evaluation['mAP']['final'])
+
+
+def test_the_demo_config_is_the_demo_with_tdmi():
+  config = synthetic_tdmi.get_config()
+  config_schema.validate_config(config)
+  assert config.model.family == 'tdmi' and 'famipose' not in config.model
+  assert config.model.backbone.stage4.num_channels[0] == 12
+  assert model_inputs.clip_of(config).offsets == (-2, -1, 1, 2)
