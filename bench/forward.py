@@ -4,6 +4,7 @@
   python bench/forward.py --part hrnet --batch 5   # the HRNet-W48 backbone alone, eval BatchNorm
   python bench/forward.py --small --json /tmp/forward_small.json
   python bench/forward.py --family dcpose          # DCPose W48: key, previous and next frame
+  python bench/forward.py --family tdmi --no-torch # TDMI W48, 5 frames: ours only
 
 Ours is the jitted `model.apply(..., train=False)`; PyTorch's is `model.eval()` under
 `torch.inference_mode()`. Both return the final heatmaps. Calls alternate between the two;
@@ -87,6 +88,7 @@ def main(argv=None) -> dict:
   harness.add_common_flags(parser)
   args = parser.parse_args(argv)
 
+  harness.check_torch_side(args)
   experiment_config = harness.experiment_config(args.small, args.family)
   config = experiment_config.model
   config.dtype = args.dtype

@@ -41,6 +41,7 @@ import ml_collections
 from configs import local
 from configs import dcpose_posetrack17
 from configs import posetrack17
+from configs import tdmi_posetrack17
 from data_pipeline import atomic_files
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -64,7 +65,17 @@ def add_common_flags(parser: argparse.ArgumentParser):
 
 
 # Each family's published PoseTrack17 config (configs/).
-FAMILY_CONFIGS = {'famipose': posetrack17.get_config, 'dcpose': dcpose_posetrack17.get_config}
+FAMILY_CONFIGS = {'famipose': posetrack17.get_config, 'dcpose': dcpose_posetrack17.get_config,
+                  'tdmi': tdmi_posetrack17.get_config}
+# The families with a published PyTorch model to time against (TDMI released none).
+TORCH_FAMILIES = ('famipose', 'dcpose')
+
+
+def check_torch_side(args) -> None:
+  """Stops with a usage error where --family has no PyTorch side and --no-torch is not given."""
+  if args.torch and args.family not in TORCH_FAMILIES:
+    raise SystemExit(f'--family {args.family}: there is no published PyTorch model to time '
+                     'against; add --no-torch')
 
 
 def experiment_config(small: bool, family: str = 'famipose') -> ml_collections.ConfigDict:

@@ -4,6 +4,7 @@
   python bench/train_step.py --batch 1 --rounds 5 --json /tmp/train_b1.json
   python bench/train_step.py --small               # tiny network, under a minute
   python bench/train_step.py --family dcpose       # DCPose W48: key, previous and next frame
+  python bench/train_step.py --family tdmi --no-torch   # TDMI W48, 5 frames: ours only
 
 Both sides run the family's published training step: frozen backbone whose BatchNorm still
 normalises with batch statistics (and updates its running statistics), the head trained
@@ -39,6 +40,11 @@ def jax_state(experiment, mesh) -> TrainState:
   shapes = jax.eval_shape(model.init, jax.random.key(0), *experiment.example_inputs())
   variables = harness.random_variables(shapes, 'published')
   params = {'model': variables['params'], 'critic': {}}
+  if experiment.critic is not None:   # e.g. TDMI's CLUB q network: initialised on the outputs
+    outputs = jax.eval_shape(lambda v: model.apply(v, *experiment.example_inputs()), shapes)
+    critic_shapes = jax.eval_shape(
+        lambda key, out: experiment.critic.init(key, out, {}), jax.random.key(1), outputs)
+    params['critic'] = harness.random_variables(critic_shapes, 'he')['params']
   replicated = sharding.replicated(mesh)
   params = jax.device_put(params, replicated)
   return TrainState(step=jax.device_put(jnp.zeros((), jnp.int32), replicated), params=params,
@@ -133,6 +139,7 @@ def main(argv=None) -> dict:
   harness.add_common_flags(parser)
   args = parser.parse_args(argv)
 
+  harness.check_torch_side(args)
   config = harness.experiment_config(args.small, args.family)
   config.model.dtype = args.dtype
   if config.model.family == 'famipose' and config.model.famipose.mi not in ('published', 'none'):
