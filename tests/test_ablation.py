@@ -11,21 +11,22 @@ import pytest
 
 from configs import synthetic_ablation
 from famipose_jax.config import schema as config_schema
-from famipose_jax.ablation import grid, paired_stats, report
+from famipose_jax.ablation import grid, paired_stats, report, studies
 from famipose_jax.ablation.__main__ import main as ablation_main
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAMI = studies.study('famipose')
 
 
 def test_every_variant_changes_exactly_its_overrides(tmp_path):
   base = synthetic_ablation.get_config()
-  names = [v.name for v in grid.VARIANTS]
-  runs = grid.plan_runs(base, str(tmp_path), [0, 1], names)
+  names = [v.name for v in FAMI.variants]
+  runs = grid.plan_runs(FAMI, base, str(tmp_path), [0, 1], names)
   # Per seed: stage 1, then every variant but the single frame (stage 1 is that variant).
   assert [(r.seed, r.variant) for r in runs] == [
       (s, v) for s in (0, 1) for v in ['stage1'] + [n for n in names if n != 'single_frame']]
   by = {(r.seed, r.variant): r for r in runs}
-  reference = by[(1, grid.REFERENCE)].config
+  reference = by[(1, FAMI.reference)].config
   assert reference.init_from == str(tmp_path / 'runs' / 'seed_1' / 'stage1')
   assert reference.seed == 1 and reference.train.pretrain_epochs == 0
   stage1 = by[(1, 'stage1')].config
@@ -34,8 +35,9 @@ def test_every_variant_changes_exactly_its_overrides(tmp_path):
     config_schema.validate_config(run.config)
     if run.variant == 'stage1':
       continue
-    variant = grid.BY_NAME[run.variant]
-    before = config_schema.flatten(by[(run.seed, grid.REFERENCE)].config.to_dict())
+    variant = FAMI.by_name[run.variant]
+    assert run.overrides == variant.json_overrides()
+    before = config_schema.flatten(by[(run.seed, FAMI.reference)].config.to_dict())
     after = config_schema.flatten(run.config.to_dict())
     assert {k: v for k, v in after.items() if before[k] != v} == variant.overrides, run.variant
 
@@ -44,7 +46,7 @@ def test_unknown_variant_override_and_name_are_refused(tmp_path, capsys):
   with pytest.raises(KeyError, match='model.bogus'):
     grid._with_overrides(synthetic_ablation.get_config(), {'model.bogus': 1})
   with pytest.raises(ValueError, match="'nope'"):
-    grid.plan_runs(synthetic_ablation.get_config(), str(tmp_path), [0], ['nope'])
+    grid.plan_runs(FAMI, synthetic_ablation.get_config(), str(tmp_path), [0], ['nope'])
   assert ablation_main(['--out', str(tmp_path), '--variants', 'global_only,nope']) == 2
   assert capsys.readouterr().err.startswith("error: --variants 'global_only,nope': unknown "
                                             "['nope']")
@@ -90,10 +92,13 @@ def _record(seed, run, value, degraded):
 
 def test_markdown_table():
   records = [_record(s, 'stage1', 50.0 + s, 30.0 + s) for s in range(3)]
-  records += [_record(s, grid.REFERENCE, 55.0 + s, 40.0 + 2 * s) for s in range(3)]
-  summary = report.summarise(records, [grid.SINGLE_FRAME, 'global_only', grid.REFERENCE])
-  assert [e['variant'] for e in summary] == [grid.SINGLE_FRAME, grid.REFERENCE]
-  text = report.markdown(summary, 600.0, [0, 1, 2])
+  records += [_record(s, FAMI.reference, 55.0 + s, 40.0 + 2 * s) for s in range(3)]
+  summary = report.summarise(FAMI, records, [grid.SINGLE_FRAME, 'global_only', FAMI.reference])
+  assert [e['variant'] for e in summary] == [grid.SINGLE_FRAME, FAMI.reference]
+  text = report.markdown(FAMI, summary, 600.0, [0, 1, 2])
+  assert text.startswith('Seeds: 0, 1, 2. PoseTrack mAP on the validation key frames: mean +- '
+                         'sample sd over seeds; "vs reference": the mean paired difference from '
+                         'FAMI-Pose without MI with its 95% t interval;')
   assert ('| single-frame HRNet (stage 1) | 51.0 +- 1.0 | -5.0 [-5.0, -5.0] **clear** | '
           '31.0 +- 1.0 | -11.0 [-13.5, -8.5] **clear** | 52.0 +- 1.0 | -5.0 [-5.0, -5.0] '
           '**clear** |') in text
@@ -121,9 +126,10 @@ def test_quick_study_writes_its_files_and_resumes(tmp_path):
                                      'results.md', 'runs']
   with open(os.path.join(out, 'results.json')) as f:
     results = json.load(f)
+  assert results['study'] == 'famipose'
   assert results['complete'] is True and results['seeds'] == [0]
   assert results['command'].startswith('python -m famipose_jax.ablation --out ')
-  assert [v['variant'] for v in results['variants']] == list(grid.QUICK_VARIANTS)
+  assert [v['variant'] for v in results['variants']] == list(FAMI.quick)
   assert [(r['seed'], r['run']) for r in results['runs']] == [
       (0, 'fami_no_mi'), (0, 'global_only'), (0, 'stage1')]
   for run in results['runs']:
@@ -136,12 +142,13 @@ def test_quick_study_writes_its_files_and_resumes(tmp_path):
   assert overrides['global_only'] == {'model.famipose.local_calibration': False}
   for entry in results['variants']:
     assert entry['mAP']['n'] == 1
-    if entry['variant'] != grid.REFERENCE:
+    if entry['variant'] != FAMI.reference:
       assert entry['mAP_vs_reference']['clear'] is None    # one seed: no interval
   with open(os.path.join(out, 'results.md')) as f:
     table = f.read()
-  for variant in grid.QUICK_VARIANTS:
-    assert f'| {grid.BY_NAME[variant].label} |' in table
+  assert table.startswith('Seeds: 0.')      # the default study's table has no title
+  for variant in FAMI.quick:
+    assert f'| {FAMI.by_name[variant].label} |' in table
   picture = cv2.imread(os.path.join(out, 'ablation.png'))
   assert picture is not None and picture.shape[1] > 1000
 
@@ -185,18 +192,18 @@ def test_a_diverged_run_is_a_result_and_fails_its_seed(tmp_path, monkeypatch):
 
   monkeypatch.setattr(trainer, 'train_and_evaluate', diverge)
   out = str(tmp_path / 'study')
-  runs = grid.plan_runs(synthetic_ablation.get_config('quick'), out, [0],
-                        list(grid.QUICK_VARIANTS))
+  runs = grid.plan_runs(FAMI, synthetic_ablation.get_config('quick'), out, [0],
+                        list(FAMI.quick))
   logged = []
   outcome = runner.run_all(runs, out, log=logged.append)
   assert calls == [runs[0].workdir]          # stage 1 only: its variants are not trained
   assert [(r['run'], r['failed']) for r in outcome.records] == [
       ('stage1', f'loss became nan at step 3 of {runs[0].workdir}'),
       ('global_only', 'stage 1 of seed 0 failed'), ('fami_no_mi', 'stage 1 of seed 0 failed')]
-  document = report.write(out, outcome.records, list(grid.QUICK_VARIANTS), [0], 'cmd',
+  document = report.write(out, FAMI, outcome.records, list(FAMI.quick), [0], 'cmd',
                           complete=True, log=logged.append)
   assert [(v['variant'], v['seeds'], v['failed_seeds']) for v in document['variants']] == [
-      (name, [], [0]) for name in grid.QUICK_VARIANTS]
+      (name, [], [0]) for name in FAMI.quick]
   with open(os.path.join(out, 'results.md')) as f:
     assert ('| FAMI-Pose without MI (reference) (failed: seed 0) | - | - | - | - | - | - |'
             in f.read())

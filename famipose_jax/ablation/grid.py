@@ -1,9 +1,9 @@
 """The runs of an ablation study: seeds x variants, stage 1 shared per seed.
 
-The study is a model family's (ablation/variant.py; FAMI-Pose's: models/famipose/ablations.py):
-every variant is its reference with a few config fields changed, trained in stage 2 on the
-frozen stage-1 backbone of its seed. 'single-frame' is that stage-1 backbone itself (the
-single-frame HRNet), evaluated, not trained again.
+Every variant of a study (ablation/variant.py; ablation/studies.py chooses the study) is the
+benchmark config with a few fields changed, trained in stage 2 on the frozen stage-1 backbone
+of its seed. 'single-frame' is that stage-1 backbone itself (the single-frame HRNet),
+evaluated, not trained again.
 """
 
 from __future__ import annotations
@@ -14,19 +14,11 @@ from typing import Any
 
 import ml_collections
 
-from famipose_jax.ablation.variant import SINGLE_FRAME, Variant  # noqa: F401 (the study's names)
+from famipose_jax.ablation.variant import SINGLE_FRAME, Study
 from famipose_jax.config import defaults as config_defaults
-from famipose_jax.models import registry
 from famipose_jax.train import stages
 
 STAGE1_DIR = 'stage1'
-# The study `python -m famipose_jax.ablation` runs: the family whose study it is.
-STUDY_FAMILY = 'famipose'
-_STUDY = registry.get(STUDY_FAMILY).ablation_study()
-VARIANTS = _STUDY.variants
-REFERENCE = _STUDY.reference
-QUICK_VARIANTS = _STUDY.quick
-BY_NAME = _STUDY.by_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +28,8 @@ class Run:
   variant: str                     # STAGE1_DIR for the seed's single-frame backbone
   workdir: str
   config: ml_collections.ConfigDict
+  # The variant's overrides as its record lists them ({} for stage 1).
+  overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def seed_dir(out: str, seed: int) -> str:
@@ -61,19 +55,21 @@ def _with_overrides(config: ml_collections.ConfigDict, overrides: dict[str, Any]
   return config
 
 
-def plan_runs(base: ml_collections.ConfigDict, out: str, seeds: list[int],
+def plan_runs(study: Study, base: ml_collections.ConfigDict, out: str, seeds: list[int],
               variants: list[str]) -> list[Run]:
   """Every run, seed by seed: the seed's stage 1, then each trained variant's stage 2.
 
   Args:
+    study: the study whose variants these are.
     base: the benchmark config (configs/synthetic_ablation.py).
     out: the study folder; runs go to out/runs/seed_<s>/<variant>.
     seeds: config.seed of each seed.
-    variants: names from VARIANTS, in grid order.
+    variants: names from study.variants, in grid order.
   """
-  unknown = [v for v in variants if v not in BY_NAME]
+  by_name = study.by_name
+  unknown = [v for v in variants if v not in by_name]
   if unknown:
-    raise ValueError(f'unknown ablation variant(s) {unknown}; known: {sorted(BY_NAME)}')
+    raise ValueError(f'unknown ablation variant(s) {unknown}; known: {sorted(by_name)}')
   runs = []
   for seed in seeds:
     seeded = _with_overrides(base, {'seed': seed})
@@ -82,7 +78,9 @@ def plan_runs(base: ml_collections.ConfigDict, out: str, seeds: list[int],
     for name in variants:
       if name == SINGLE_FRAME:
         continue
+      variant = by_name[name]
       stage2 = _with_overrides(seeded, {'train.pretrain_epochs': 0, 'init_from': stage1_dir,
-                                        **BY_NAME[name].overrides})
-      runs.append(Run(seed, name, os.path.join(seed_dir(out, seed), name), stage2))
+                                        **variant.overrides})
+      runs.append(Run(seed, name, os.path.join(seed_dir(out, seed), name), stage2,
+                      variant.json_overrides()))
   return runs

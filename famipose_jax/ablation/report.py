@@ -2,8 +2,8 @@
 
 Per variant: the mean and spread over seeds of the mAP on all key frames, on the degraded key
 frames and on the clean ones, the per-joint-group means, and the paired difference from the
-reference (FAMI-Pose without MI) with its 95% interval. The plot needs matplotlib (the [plot]
-extra); without it the report says so and writes the rest.
+study's reference (FAMI-Pose's: FAMI-Pose without MI) with its 95% interval. The plot needs
+matplotlib (the [plot] extra); without it the report says so and writes the rest.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from data_pipeline import atomic_files
 from data_pipeline import joints
 from famipose_jax.ablation import grid
 from famipose_jax.ablation import paired_stats
+from famipose_jax.ablation.variant import Study
 
 MEASURES = ('mAP', 'degraded_mAP', 'clean_mAP')
 # The evaluator's table order (the overall mean is the 'all key frames' column).
@@ -29,8 +30,9 @@ def _row(record: dict) -> dict:
   return record['rows']['final']
 
 
-def summarise(records: list[dict], variants: list[str]) -> list[dict]:
-  """Per variant (in grid order): seeds, spreads, joint-group means, paired differences.
+def summarise(study: Study, records: list[dict], variants: list[str]) -> list[dict]:
+  """Per variant of `study` (in grid order): seeds, spreads, joint-group means, paired
+  differences from its reference.
 
   Failed runs (a NaN loss) are listed per variant in 'failed_seeds' and left out of the
   numbers; a variant with no finished seed has only its name, label and failures.
@@ -42,13 +44,13 @@ def summarise(records: list[dict], variants: list[str]) -> list[dict]:
       failed.setdefault(name, []).append(record['seed'])
     else:
       by_run.setdefault(name, {})[record['seed']] = _row(record)
-  reference = by_run.get(grid.REFERENCE, {})
+  reference = by_run.get(study.reference, {})
   summary = []
   for name in variants:
     rows = by_run.get(name, {})
     if not rows and name not in failed:
       continue
-    variant = grid.BY_NAME[name]
+    variant = study.by_name[name]
     seeds = sorted(rows)
     entry: dict[str, Any] = {
         'variant': name, 'label': variant.label, 'group': variant.group,
@@ -60,7 +62,7 @@ def summarise(records: list[dict], variants: list[str]) -> list[dict]:
     for measure in MEASURES:
       entry[measure] = paired_stats.spread([rows[s][measure] for s in seeds])
       paired = [s for s in seeds if s in reference]
-      if name != grid.REFERENCE and paired:
+      if name != study.reference and paired:
         entry[f'{measure}_vs_reference'] = paired_stats.paired_difference(
             [rows[s][measure] for s in paired], [reference[s][measure] for s in paired])
     entry['columns'] = {g: paired_stats.spread([rows[s]['columns'][g] for s in seeds])['mean']
@@ -73,8 +75,8 @@ def _signed(x: float) -> str:
   return f'{x:+.1f}'
 
 
-def _difference_cell(entry: dict, measure: str) -> str:
-  if entry['variant'] == grid.REFERENCE:
+def _difference_cell(study: Study, entry: dict, measure: str) -> str:
+  if entry['variant'] == study.reference:
     return '(reference)'
   diff = entry.get(f'{measure}_vs_reference')
   if diff is None:
@@ -88,12 +90,15 @@ def _difference_cell(entry: dict, measure: str) -> str:
           f'{paired}{mark}')
 
 
-def markdown(summary: list[dict], run_seconds: float | None, seeds: list[int]) -> str:
+def markdown(study: Study, summary: list[dict], run_seconds: float | None,
+             seeds: list[int]) -> str:
   """The tables of results.md."""
+  # The reference's row label, without the mark its own row carries.
+  reference = study.by_name[study.reference].label.removesuffix(' (reference)')
   lines = [
       f'Seeds: {", ".join(map(str, seeds))}. PoseTrack mAP on the validation key frames: mean '
-      '+- sample sd over seeds; "vs reference": the mean paired difference from FAMI-Pose '
-      'without MI with its 95% t interval; **clear** when that interval excludes 0.', '',
+      f'+- sample sd over seeds; "vs reference": the mean paired difference from {reference} '
+      'with its 95% t interval; **clear** when that interval excludes 0.', '',
       '| Variant | all key frames | vs reference | degraded key frames | vs reference | '
       'clean key frames | vs reference |',
       '|---|---|---|---|---|---|---|']
@@ -107,7 +112,7 @@ def markdown(summary: list[dict], run_seconds: float | None, seeds: list[int]) -
     for measure in MEASURES:
       s = entry[measure]
       cells.append(f'{s["mean"]:.1f} +- {s["sd"]:.1f}')
-      cells.append(_difference_cell(entry, measure))
+      cells.append(_difference_cell(study, entry, measure))
     lines.append('| ' + ' | '.join(cells) + ' |')
   scored = [entry for entry in summary if entry['seeds']]
   if scored:
@@ -124,8 +129,9 @@ def markdown(summary: list[dict], run_seconds: float | None, seeds: list[int]) -
   return '\n'.join(lines) + '\n'
 
 
-def plot(summary: list[dict], path: str) -> bool:
-  """Bars with sd error bars per variant, one panel per measure; False without matplotlib."""
+def plot(study: Study, summary: list[dict], path: str) -> bool:
+  """Bars with sd error bars per variant, one panel per measure, the study's title above them;
+  False without matplotlib."""
   summary = [entry for entry in summary if entry['seeds']]
   if not summary:
     return True             # nothing finished: no bars to draw
@@ -141,7 +147,7 @@ def plot(summary: list[dict], path: str) -> bool:
   for ax, measure in zip(axes, MEASURES):
     means = [entry[measure]['mean'] for entry in summary]
     sds = [entry[measure]['sd'] for entry in summary]
-    colours = ['tab:orange' if entry['variant'] == grid.REFERENCE else 'tab:blue'
+    colours = ['tab:orange' if entry['variant'] == study.reference else 'tab:blue'
                for entry in summary]
     ax.barh(range(len(summary)), means, xerr=sds, color=colours, capsize=3)
     ax.set_title(MEASURE_LABELS[measure])
@@ -150,6 +156,8 @@ def plot(summary: list[dict], path: str) -> bool:
     ax.set_xlim(max(0.0, low - 5), max(m + s for m, s in zip(means, sds)) + 2)
   axes[0].set_yticks(range(len(summary)), labels)
   axes[0].invert_yaxis()
+  if study.title:
+    figure.suptitle(study.title)
   figure.tight_layout()
   image = io.BytesIO()
   figure.savefig(image, format='png', dpi=110)
@@ -158,12 +166,12 @@ def plot(summary: list[dict], path: str) -> bool:
   return True
 
 
-def write(out: str, records: list[dict], variants: list[str], seeds: list[int],
+def write(out: str, study: Study, records: list[dict], variants: list[str], seeds: list[int],
           command: str, complete: bool, log: Callable[[str], None] = print) -> dict:
   """Writes out/results.json, out/results.md and out/ablation.png; returns the JSON document."""
-  summary = summarise(records, variants)
+  summary = summarise(study, records, variants)
   run_seconds = sum(r.get('wall_seconds', 0.0) for r in records)
-  document = {'command': command, 'complete': complete, 'seeds': seeds,
+  document = {'study': study.name, 'command': command, 'complete': complete, 'seeds': seeds,
               'variants': summary,
               'runs': sorted(records, key=lambda r: (r['seed'], r['run']))}
   failures = [r for r in records if r.get('failed')]
@@ -171,10 +179,12 @@ def write(out: str, records: list[dict], variants: list[str], seeds: list[int],
     log(f'[ablation] {len(failures)} run(s) failed: ' +
         '; '.join(f'{r["workdir"]}: {r["failed"]}' for r in failures))
   atomic_files.write_json_atomic(os.path.join(out, 'results.json'), document)
-  text = markdown(summary, run_seconds, seeds)
+  text = markdown(study, summary, run_seconds, seeds)
   if not complete:
     text = '**Incomplete: some runs have not finished.**\n\n' + text
+  if study.title:
+    text = f'# {study.title}\n\n' + text
   atomic_files.write_bytes_atomic(os.path.join(out, 'results.md'), text.encode())
-  if not plot(summary, os.path.join(out, 'ablation.png')):
+  if not plot(study, summary, os.path.join(out, 'ablation.png')):
     log('[ablation] matplotlib is not installed: no ablation.png (pip install -e ".[plot]")')
   return document

@@ -66,9 +66,7 @@ def _record(run: grid.Run, summary: trainer.RunSummary, out: str, seconds: float
     rows[name] = {'mAP': evaluation['mAP'][name], 'columns': evaluation['columns'][name],
                   **{f'{subset}_mAP': result.mean for subset, result in subsets.items()},
                   'frames': {subset: result.num_frames for subset, result in subsets.items()}}
-  variant = grid.BY_NAME.get(run.variant)
-  return {'seed': run.seed, 'run': run.variant,
-          'overrides': variant.json_overrides() if variant else {},
+  return {'seed': run.seed, 'run': run.variant, 'overrides': run.overrides,
           'workdir': os.path.relpath(run.workdir, out), 'step': summary.step,
           'wall_seconds': round(seconds, 1), 'rows': rows}
 

@@ -1,9 +1,9 @@
 """An ablation study's rows: variants of a reference config, and the study they form.
 
-A model family offers its study (models/registry.py, `ablation_study`): every variant is the
-study's reference with a few config fields changed, trained in stage 2 on the frozen stage-1
-backbone of its seed; the SINGLE_FRAME row is that stage-1 backbone itself, evaluated, not
-trained again.
+A model family offers its study (models/registry.py, `ablation_study`); ablation/families.py
+has one row per family. Every variant is the benchmark config with a few fields changed,
+trained in stage 2 on the frozen stage-1 backbone of its seed; the SINGLE_FRAME row is that
+stage-1 backbone itself, evaluated, not trained again.
 """
 
 from __future__ import annotations
@@ -29,10 +29,17 @@ class Variant:
 @dataclasses.dataclass(frozen=True)
 class Study:
   """The variants of one study, the reference the others are compared with, and the few that
-  `--quick` runs (a check of the machinery)."""
+  `--quick` runs (a check of the machinery).
+
+  Attributes:
+    name: its `--study` value (ablation/studies.py sets it), written to results.json.
+    title: the heading of results.md and of the plot; '' for none (a family's own study).
+  """
   variants: tuple[Variant, ...]
   reference: str
   quick: tuple[str, ...]
+  name: str = ''
+  title: str = ''
 
   @property
   def by_name(self) -> dict[str, Variant]:
