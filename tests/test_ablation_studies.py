@@ -17,9 +17,8 @@ from famipose_jax.config import schema as config_schema
 from famipose_jax.models import registry
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# TDMI's row joins the families study once its family is registered.
-FAMILY_ROWS = ['single_frame', 'dcpose', 'fami_no_mi'] + (
-    ['tdmi'] if 'tdmi' in registry.names() else [])
+FAMILY_ROWS = ['single_frame', 'fami_no_mi', 'dcpose', 'tdmi']
+TDMI = {'model.family': 'tdmi', 'model.tdmi.supporting_offsets': [-1, 1]}
 
 
 def test_the_studies_and_the_default():
@@ -61,10 +60,9 @@ def test_families_study_plans_one_stage2_run_per_family(tmp_path):
   assert [(r.seed, r.variant) for r in runs] == [
       (s, v) for s in (0, 1) for v in ['stage1'] + trained]
   by = {(r.seed, r.variant): r for r in runs}
-  assert [by[(1, v)].config.model.family for v in ['stage1'] + trained] == (
-      ['single_frame', 'dcpose', 'famipose'] + (['tdmi'] if 'tdmi' in FAMILY_ROWS else []))
-  assert [by[(1, v)].overrides for v in trained] == (
-      [{'model.family': 'dcpose'}, {}] + ([{'model.family': 'tdmi'}] if len(trained) > 2 else []))
+  assert [by[(1, v)].config.model.family for v in ['stage1'] + trained] == [
+      'single_frame', 'famipose', 'dcpose', 'tdmi']
+  assert [by[(1, v)].overrides for v in trained] == [{}, {'model.family': 'dcpose'}, TDMI]
   for name in trained:
     config = by[(1, name)].config
     assert config.init_from == os.path.join(out, 'runs', 'seed_1', 'stage1')
@@ -96,19 +94,15 @@ def test_every_study_plans_valid_configs(tmp_path, variant):
       config_schema.validate_config(run.config)
 
 
-def test_tdmi_row_appears_once_its_family_is_registered():
-  added = 'tdmi' not in registry.names()
-  if added:
-    registry.register(registry.ModelFamily(name='tdmi', label='TDMI', build=lambda m: None,
-                                           inputs=(registry.KEY_IMAGE,)))
-  try:
-    assert [v.name for v in families.rows()] == ['single_frame', 'dcpose', 'fami_no_mi', 'tdmi']
-    assert studies.study('families').by_name['tdmi'].overrides == {'model.family': 'tdmi'}
-  finally:
-    if added:
-      registry.unregister('tdmi')
-  if added:
-    assert 'tdmi' not in [v.name for v in families.rows()]
+def test_a_familys_row_is_its_own_studys_reference():
+  rows = {v.name: v for v in families.rows()}
+  assert [(v.label, v.group) for v in rows.values()] == [
+      ('single-frame HRNet (stage 1)', 'families'), ('FAMI-Pose without MI', 'families'),
+      ('DCPose', 'families'), ('TDMI', 'families')]
+  for name, row in (('famipose', rows['fami_no_mi']), ('tdmi', rows['tdmi'])):
+    own = studies.study(name)
+    assert row.overrides == own.by_name[own.reference].overrides
+  assert rows['tdmi'].json_overrides() == TDMI
 
 
 def _record(seed, run, value):

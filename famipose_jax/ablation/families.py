@@ -1,37 +1,40 @@
 """The families study (`--study families`): one row per model family on the same benchmark.
 
 Each family is trained in stage 2 on the frozen stage-1 backbone of its seed, as in a family's
-own study, so the rows differ only by the family. The reference is that backbone itself, the
-single-frame HRNet: its record is stage 1's own evaluation, so each family's paired difference
-is its gain over the backbone it shares with the others.
+own study, so the rows differ only by the family. A family's row is its own study's reference
+where it has a study (same name and config, so a folder holding that study reuses the run:
+FAMI-Pose without MI, TDMI on the benchmark's frames), else the family at its defaults (DCPose).
+The reference is the stage-1 backbone itself, the single-frame HRNet: its record is stage 1's
+own evaluation, so each family's paired difference is its gain over the backbone they share.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from famipose_jax.ablation.variant import SINGLE_FRAME, Study, Variant
 from famipose_jax.models import registry
 
 GROUP = 'families'
 TITLE = "Study 'families': each model family on its seed's shared stage-1 backbone"
+_REFERENCE_SUFFIX = ' (reference)'
 
-# A family's row appears only while its family is registered (TDMI's: once it is).
-ROWS = (
-    Variant(SINGLE_FRAME, 'single-frame HRNet (stage 1)', {}, GROUP),
-    # DCPose reads t -/+ model.dcpose.frame_distance (1: the benchmark's frames -1, +1), not
-    # data.supporting_offsets; it trains on a frozen backbone only, as the benchmark's stage 2.
-    Variant('dcpose', 'DCPose', {'model.family': 'dcpose'}, GROUP),
-    # The benchmark config itself (FAMI-Pose, model.famipose.mi='none'): the name and config of
-    # FAMI-Pose's study's reference, so a folder holding that study reuses its runs.
-    Variant('fami_no_mi', 'FAMI-Pose without MI', {}, GROUP),
-    Variant('tdmi', 'TDMI', {'model.family': 'tdmi'}, GROUP),
-)
+
+def family_row(name: str) -> Variant:
+  """The row of registered family `name` (module docstring)."""
+  family = registry.get(name)
+  own = family.ablation_study()
+  if own is None:
+    return Variant(name, family.label, {'model.family': name}, GROUP)
+  reference = own.by_name[own.reference]
+  return dataclasses.replace(reference, label=reference.label.removesuffix(_REFERENCE_SUFFIX),
+                             group=GROUP)
 
 
 def rows() -> tuple[Variant, ...]:
-  """The rows whose family is registered now, in ROWS order."""
-  known = registry.names()
-  return tuple(row for row in ROWS
-               if 'model.family' not in row.overrides or row.overrides['model.family'] in known)
+  """The single-frame HRNet, then every other registered family in registry order."""
+  return (Variant(SINGLE_FRAME, 'single-frame HRNet (stage 1)', {}, GROUP),) + tuple(
+      family_row(name) for name in registry.names() if name != 'single_frame')
 
 
 def study() -> Study:

@@ -1,14 +1,16 @@
 """TDMI's ablation study (docs/ablations.md): the parts of Fig. 2 taken away one at a time.
 
 The paper's ablations could not be retrieved; these follow the structure of its pipeline
-figure. The reference is TDMI as configured (all four stages, the cascade, the DCNs, the RDM
-with CLUB), every variant on the same frozen stage-1 backbone.
+figure. The reference is TDMI at its defaults (all four stages, the cascade, the DCNs, the RDM
+with CLUB) but on the benchmark's frames t-1, t+1, the frames every family reads in the
+families study; the 5-frame window of the lab model is a variant. Every variant trains on the
+same frozen stage-1 backbone.
 """
 
 from famipose_jax.ablation.variant import SINGLE_FRAME, Study, Variant
 
 REFERENCE = 'tdmi'
-_TDMI = {'model.family': 'tdmi'}
+_TDMI = {'model.family': 'tdmi', 'model.tdmi.supporting_offsets': (-1, 1)}
 
 VARIANTS = (
     Variant(SINGLE_FRAME, 'single-frame HRNet (stage 1)', {}, 'components'),
@@ -21,8 +23,8 @@ VARIANTS = (
     Variant('no_rdm', 'no RDM', {**_TDMI, 'model.tdmi.rdm': False, 'model.tdmi.mi': 'none'},
             'RDM'),
     Variant('rdm_no_mi', 'RDM without MI', {**_TDMI, 'model.tdmi.mi': 'none'}, 'RDM'),
-    Variant('frames_3', '3 frames (t-1, t, t+1)',
-            {**_TDMI, 'model.tdmi.supporting_offsets': (-1, 1)}, 'frames'),
+    Variant('frames_5', '5 frames (t-2 .. t+2, the lab model\'s)',
+            {**_TDMI, 'model.tdmi.supporting_offsets': (-2, -1, 1, 2)}, 'frames'),
 )
 
 STUDY = Study(variants=VARIANTS, reference=REFERENCE, quick=(SINGLE_FRAME, REFERENCE, 'no_rdm'))
