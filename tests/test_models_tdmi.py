@@ -7,6 +7,7 @@ the counts are this reconstruction's at the defaults of docs/tdmi.md (HRNet-W48,
 import json
 import math
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +25,7 @@ from famipose_jax.config import schema as config_schema
 from famipose_jax.models import backbone_pass
 from famipose_jax.models import inputs as model_inputs
 from famipose_jax.models.tdmi import difference_encoder
+from famipose_jax.models.tdmi import ablations as tdmi_ablations
 from famipose_jax.models.tdmi import network
 from famipose_jax.train import loop as trainer
 from famipose_jax.train import optim
@@ -106,28 +108,112 @@ def test_stage_features_are_the_highest_resolution_branches():
   config = smoke_config('unused', **{'model.family': 'tdmi'})
   backbone = models.HRNet(ml_collections.FrozenConfigDict(config.model.backbone), 17,
                           backbone_pass.layer_options(config.model))
-  x = jnp.ones((1, 32, 32, 3))
+  x = jax.random.normal(jax.random.key(3), (1, 32, 32, 3))
   variables = backbone.init(jax.random.key(0), x, train=False)
-  heatmaps, features, stages = backbone.apply(variables, x, train=False, stage_features=True)
+  (heatmaps, features, stages), captured = backbone.apply(
+      variables, x, train=False, stage_features=True, capture_intermediates=True)
   assert [s.shape for s in stages] == [(1, 8, 8, 4)] * 4
+  inner = captured['intermediates']
+  # transition1's branch 0 (conv + BN + ReLU of layer1's output), then branch 0 of the last
+  # module of stages 2 and 3; stage 4's is the backbone's feature.
+  transition = jax.nn.relu(inner['transition1_0_1']['__call__'][0])
+  np.testing.assert_allclose(stages[0], transition, rtol=0, atol=0)
+  np.testing.assert_array_equal(stages[1], inner['stage2_0']['__call__'][0][0])
+  np.testing.assert_array_equal(stages[2], inner['stage3_0']['__call__'][0][0])
   np.testing.assert_array_equal(stages[3], features)
+  assert len({float(jnp.sum(s)) for s in stages}) == 4     # four different tensors
   plain = backbone.apply(variables, x, train=False)
   np.testing.assert_array_equal(plain[0], heatmaps)
 
 
-@pytest.mark.parametrize('field, value, message', [
-    ('supporting_offsets', (-1, 0, 1), 'supporting_offsets=(-1, 0, 1): expected one or more '
-     'distinct non-zero'),
-    ('stages', (4, 2), r'stages=\(4, 2\): expected increasing backbone stages'),
-    ('residual_blocks', (2, 2, 2), 'residual_blocks=(2, 2, 2): expected four block counts'),
-    ('dcn_group_channels', 5, 'dcn_group_channels=5: expected a divisor of the backbone width 48'),
-    ('mi', 'bogus', "model.tdmi.mi='bogus'"),
+def _smoke_tdmi(**overrides):
+  return smoke_config('unused', **{'model.family': 'tdmi', **overrides})
+
+
+def _apply(config, key_image, support, seed=0):
+  model = models.build_model(config.model)
+  variables = model.init(jax.random.key(seed), key_image, support, train=False)
+  return model.apply(variables, key_image, support, train=False)
+
+
+def test_one_stage_without_a_first_conv_is_its_dcn_output():
+  config = _smoke_tdmi(**{'model.tdmi.stages': (2,)})
+  out = _apply(config, *_tiny_batch(config))
+  np.testing.assert_array_equal(out['motion_features'], out['stage_deformed_2'])
+
+
+def test_without_dcn_each_stage_passes_its_blocks_output():
+  config = _smoke_tdmi(**{'model.tdmi.dcn': False})
+  out = _apply(config, *_tiny_batch(config))
+  for stage in (1, 2, 3, 4):
+    np.testing.assert_array_equal(out[f'stage_deformed_{stage}'], out[f'stage_motion_{stage}'])
+
+
+def test_the_supporting_frames_order_does_not_matter():
+  """Offsets and images permuted together: the same clip, the same output."""
+  config = _smoke_tdmi()
+  key_image, support = _tiny_batch(config)
+  out = _apply(config, key_image, support)
+  config.model.tdmi.supporting_offsets = (2, -1, -2, 1)
+  shuffled = _apply(config, key_image, support[:, jnp.array([3, 1, 0, 2])])
+  np.testing.assert_allclose(shuffled['heatmaps'], out['heatmaps'], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize('name', [v.name for v in tdmi_ablations.VARIANTS
+                                  if v.name != 'single_frame'] + ['bfloat16', 'every_option'])
+def test_every_variant_builds_and_runs_its_objective(name):
+  if name == 'bfloat16':
+    overrides = {'model.dtype': 'bfloat16'}
+  elif name == 'every_option':
+    overrides = {f'model.tdmi.{k}': v for k, v in dict(
+        difference_pairing='key', offset_source='difference', cascade_conv='conv',
+        cascade_first_conv=True, rdm_gate_input='pixel', dcn_mask_activation='sigmoid',
+        mi='lab_kl').items()}
+    overrides['model.head'] = 'simcc'
+  else:
+    overrides = {k: v for k, v in tdmi_ablations.STUDY.by_name[name].overrides.items()
+                 if k != 'model.family'}
+  config = _smoke_tdmi(**overrides)
+  config_schema.validate_config(config)
+  experiment = experiment_lib.Experiment(config)
+  example = model_inputs.example_inputs_of(config, 2)
+  variables = jax.eval_shape(lambda k: experiment.model.init(k, *example, train=False),
+                             jax.random.key(0))
+  out = jax.eval_shape(lambda v: experiment.model.apply(v, *example), variables)
+  assert out['heatmaps'].shape == (2, 8, 8, 17) and out['heatmaps'].dtype == jnp.float32
+  objective = experiment.objective
+  assert (objective is None) == (not config.model.tdmi.rdm)
+  if objective is not None:
+    critic = ({} if objective.critic is None else jax.eval_shape(
+        lambda k, o: objective.critic.init(k, o, {}), jax.random.key(1), out)['params'])
+    loss, terms = jax.eval_shape(lambda o, c: objective.compute(o, {}, c), out, critic)
+    assert loss.shape == () and 'reconstruction' in terms
+
+
+@pytest.mark.parametrize('field, value, expected', [
+    ('supporting_offsets', (-1, 0, 1), 'one or more distinct non-zero integer frame offsets'),
+    ('supporting_offsets', (-1.5, 1), 'one or more distinct non-zero integer frame offsets'),
+    ('stages', (4, 2), 'increasing backbone stages from 1, 2, 3, 4'),
+    ('residual_blocks', (2, 2, 2), 'four integer block counts >= 1 (stages 1-4)'),
+    ('residual_blocks', (2.0, 2, 2, 2), 'four integer block counts >= 1 (stages 1-4)'),
+    ('dcn_group_channels', 5, 'a divisor of the backbone width 48'),
+    ('dcn_dilation', 0, 'an integer >= 1'),
+    ('offset_dilation', 0, 'an integer >= 1'),
+    ('mi_weight', -1.0, 'a weight >= 0'),
+    ('lab_kl_temperature', 0.0, 'a temperature > 0'),
 ])
-def test_bad_fields_name_the_field(field, value, message):
+def test_bad_fields_name_the_field(field, value, expected):
   config = tdmi_posetrack17.get_config()
   config.model.tdmi[field] = value
-  with pytest.raises(ConfigError, match=message.replace('(', r'\(').replace(')', r'\)')
-                     if field != 'stages' else message):
+  with pytest.raises(ConfigError, match=re.escape(
+      f'config.model.tdmi.{field}={value!r}: expected {expected}')):
+    config_schema.validate_config(config)
+
+
+def test_choices_are_checked():
+  config = tdmi_posetrack17.get_config()
+  config.model.tdmi.mi = 'bogus'
+  with pytest.raises(ConfigError, match="model.tdmi.mi='bogus'"):
     config_schema.validate_config(config)
 
 
@@ -197,4 +283,4 @@ def test_the_demo_config_is_the_demo_with_tdmi():
   config_schema.validate_config(config)
   assert config.model.family == 'tdmi' and 'famipose' not in config.model
   assert config.model.backbone.stage4.num_channels[0] == 12
-  assert model_inputs.clip_of(config).offsets == (-2, -1, 1, 2)
+  assert model_inputs.clip_of(config).offsets == tuple(config.data.supporting_offsets) == (-1, 1)

@@ -29,7 +29,8 @@ def _spatial_log_softmax(maps: jax.Array, temperature: float) -> jax.Array:
 
 def published_kl(source_p: jax.Array, source_q: jax.Array, *, temperature: float,
                  faithful: bool, detach_p: bool = True) -> jax.Array:
-  """One published term: P from stop_gradient(source_p) (kl_div's input), Q from source_q.
+  """One published term: P from source_p (kl_div's input; stop-gradiented unless detach_p=False),
+  Q from source_q.
 
   Args:
     source_p, source_q: [B, h, w, C] maps with the same shape.

@@ -6,7 +6,8 @@ the figure leaves open, docs/tdmi.md says which is which):
             earlier, in time order; or each frame against the key frame)
   D_j     = motion_fusion_s{j}: N_j BasicBlocks, Delta_j -> C channels
   V_j     = m_a_dcn_s{j}(D_j): a modulated deformable convolution whose offsets and mask come
-            from m_a_agg_s{j}(guide) (guide: concat(key frame's last-stage feature, D_j), or D_j)
+            from BasicBlocks on a guide (m_a_dcn_s{j}/guide, the lab's m_a_agg_s{j}): concat(the
+            key frame's last-stage feature, D_j), or D_j
   cascade: v_1 = V_1 (then a conv when cascade_first_conv), v_j = smooth_s{j}(v_{j-1} + V_j);
            without the cascade, M = smooth(sum_j V_j).
 """

@@ -26,6 +26,7 @@ class Gate(nn.Module):
     dense = lambda features, name: nn.Dense(
         features, kernel_init=initializers.torch_default_kernel(),
         bias_init=initializers.zeros, param_dtype=jnp.float32, name=name)
+    # In float32 whatever model.dtype: the gates are tiny and their sigmoid saturates early.
     return nn.sigmoid(dense(channels, 'out')(nn.relu(dense(self.hidden, 'hidden')(
         x.astype(jnp.float32)))))
 

@@ -8,6 +8,7 @@ alternatives.
 
 import ml_collections
 
+from data_pipeline import config as data_schema
 from data_pipeline.clip_frames import ClipSpec
 from data_pipeline.errors import ConfigError
 from famipose_jax.models import registry
@@ -19,12 +20,13 @@ def section() -> ml_collections.ConfigDict:
   t.supporting_offsets = (-2, -1, 1, 2)     # [LAB] 5 frames (the figure draws t-1, t, t+1)
   t.boundary_rule = 'published'             # [LAB] FAMI-Pose's padding at a video's ends
   t.difference_pairing = 'adjacent'         # [LAB] later - earlier, adjacent pairs | 'key'
-  t.stages = (1, 2, 3, 4)                   # [F2] every stage's highest-resolution branch
+  t.stages = (1, 2, 3, 4)                   # [F2] four stages; [LAB] branch 0 of each
   t.residual_blocks = (2, 2, 2, 2)          # [LAB] per stage (the figure: 3, 3, ?, 2)
   t.dcn = True                              # [F2] a modulated DCN per stage
   t.dcn_kernel_size = 3                     # [LAB]
   t.dcn_dilation = 1                        # [LAB] the motion DCN's sampling grid
-  t.offset_dilation = 3                     # [LAB] its offset and mask convs
+  t.offset_dilation = 3                     # [LAB] its offset and mask convs (their kernel:
+                                            # dcn_kernel_size, 3 as the lab's [ours: tied])
   # [LAB] 12 deformable groups at width 48 (216 offset / 108 mask channels at k = 3); given
   # per group so that the small widths of the CPU configs keep the same group size.
   t.dcn_group_channels = 4
@@ -40,7 +42,9 @@ def section() -> ml_collections.ConfigDict:
   t.aggregation_blocks = 3                  # [LAB] BasicBlocks on concat(M_u, key feature)
   t.head_kernel_size = 3                    # [LAB] the detection head conv
   t.mi = 'club'                             # [ours] 'club' | 'lab_kl' [LAB] | 'none'
-  t.mi_weight = 1e-3                        # [ours] the paper's weight is unknown
+  # [ours] the paper's weight is unknown; the CLUB estimate is O(1) nats, the heatmap MSE
+  # O(1e-3): 1e-3 puts them on one order. It also weighs 'lab_kl'.
+  t.mi_weight = 1e-3
   t.club_hidden = 64                        # [ours] q(n | u) MLP width
   t.club_fit_weight = 1.0                   # [ours] q's likelihood (reaches q only)
   t.lab_kl_temperature = 0.05               # [LAB] the spatial softmax temperature
@@ -49,7 +53,7 @@ def section() -> ml_collections.ConfigDict:
 
 
 CHOICES = {
-    'model.tdmi.boundary_rule': ('published', 'clamp', 'key_frame'),
+    'model.tdmi.boundary_rule': data_schema.BOUNDARY_RULES,
     'model.tdmi.difference_pairing': ('adjacent', 'key'),
     'model.tdmi.dcn_mask_activation': ('none', 'sigmoid'),
     'model.tdmi.offset_source': ('key_and_difference', 'difference'),
@@ -64,22 +68,28 @@ def _check(model_config: ml_collections.ConfigDict) -> None:
   def check(ok: bool, field: str, expected: str):
     if not ok:
       raise ConfigError(f'config.model.tdmi.{field}={own[field]!r}: expected {expected}')
+  is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
   offsets = tuple(own.supporting_offsets)
-  check(len(offsets) >= 1 and 0 not in offsets and len(set(offsets)) == len(offsets),
-        'supporting_offsets', 'one or more distinct non-zero frame offsets')
+  check(len(offsets) >= 1 and all(is_int(o) for o in offsets) and 0 not in offsets
+        and len(set(offsets)) == len(offsets), 'supporting_offsets',
+        'one or more distinct non-zero integer frame offsets')
   stages = tuple(own.stages)
-  check(len(stages) >= 1 and all(s in (1, 2, 3, 4) for s in stages)
+  check(len(stages) >= 1 and all(s in (1, 2, 3, 4) and is_int(s) for s in stages)
         and list(stages) == sorted(set(stages)), 'stages',
         'increasing backbone stages from 1, 2, 3, 4')
-  check(len(own.residual_blocks) == 4 and all(n >= 1 for n in own.residual_blocks),
-        'residual_blocks', 'four block counts >= 1 (stages 1-4)')
+  check(len(own.residual_blocks) == 4
+        and all(is_int(n) and n >= 1 for n in own.residual_blocks),
+        'residual_blocks', 'four integer block counts >= 1 (stages 1-4)')
   check(own.dcn_kernel_size % 2 == 1, 'dcn_kernel_size', 'an odd size')
   check(own.head_kernel_size % 2 == 1, 'head_kernel_size', 'an odd size')
   channels = model_config.backbone.stage4.num_channels[0]
   check(own.dcn_group_channels >= 1 and channels % own.dcn_group_channels == 0,
         'dcn_group_channels', f'a divisor of the backbone width {channels}')
-  for field in ('offset_guide_blocks', 'aggregation_blocks', 'rdm_hidden', 'club_hidden'):
-    check(own[field] >= 1, field, 'at least 1')
+  for field in ('dcn_dilation', 'offset_dilation', 'offset_guide_blocks', 'aggregation_blocks',
+                'rdm_hidden', 'club_hidden'):
+    check(is_int(own[field]) and own[field] >= 1, field, 'an integer >= 1')
+  for field in ('mi_weight', 'club_fit_weight', 'rdm_reconstruction_weight'):
+    check(own[field] >= 0, field, 'a weight >= 0')
   check(own.lab_kl_temperature > 0, 'lab_kl_temperature', 'a temperature > 0')
   check(own.rdm or own.mi == 'none', 'mi',
         "'none' with model.tdmi.rdm=False (the MI is between the RDM's two branches)")

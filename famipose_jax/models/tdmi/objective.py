@@ -3,15 +3,21 @@
 The paper says only that the mutual information of the two RDM branches is minimised. Options
 (model.tdmi.mi):
   'club'    CLUB (losses/club.py) on the globally pooled branches, u = mean_hw M_u and
-            n = mean_hw M_n ([B, C] each), with q(n | u) a Gaussian trained in the same step;
+            n = mean_hw M_n ([B, C] each), centred on their batch means and measured in units
+            of the pooled M's per-channel spread over the batch (both stop-gradiented; neither
+            changes the mutual information): the estimate does not depend on M's overall scale
+            (the pooled motion feature of a new model varies by ~1e-4), and a gate near 0 makes
+            its channel negligible at M's own resolution. q(n | u) trains in the same step;
   'lab_kl'  the lab model's surrogate: its feat_feat(M_u, M_n, freeze=False), the FAMI-Pose
             style spatial-softmax "KL" (losses/mi_published.py) with gradients into both;
   'none'.
-The noisy branch has no other supervision, so minimising MI alone is reached by shutting its
-gate (M_n -> 0 carries no information) and the split means nothing. The guard (ours): a
-reconstruction term mean((M_u + M_n - M)^2) / mean(M^2), weighted by
-model.tdmi.rdm_reconstruction_weight, so what the useful branch leaves out must go to the noisy
-one and the two gates partition M. It applies whenever the RDM is on.
+The noisy branch has no other supervision. The guard (ours): a reconstruction term
+mean((M_u + M_n - M)^2) / mean(M^2), weighted by model.tdmi.rdm_reconstruction_weight, makes
+the two gates a partition of M: the noisy gate cannot shut while the useful one drops part of
+M, nor both shut together. It does not rule out the trivial partition (the useful branch takes
+all of M, the noisy one nothing), where both terms are 0: that is the objective's answer when M
+holds nothing the task loss would rather drop; the metric mi/noisy_gate_mean shows it. It
+applies whenever the RDM is on.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from famipose_jax.losses import club as club_lib
 from famipose_jax.losses import mi_published
 from famipose_jax.models import registry
 
-REQUIRED_OUTPUTS = ('motion_features', 'useful_motion', 'noisy_motion')
+REQUIRED_OUTPUTS = ('motion_features', 'useful_motion', 'noisy_motion', 'useful_gate',
+                    'noisy_gate')
 
 
 def reconstruction_error(outputs: dict[str, jax.Array]) -> jax.Array:
@@ -38,6 +45,15 @@ def reconstruction_error(outputs: dict[str, jax.Array]) -> jax.Array:
 def pooled(motion: jax.Array) -> jax.Array:
   """[B, h, w, C] -> [B, C] spatial means."""
   return jnp.mean(motion.astype(jnp.float32), axis=(1, 2))
+
+
+def club_inputs(outputs: dict[str, jax.Array]) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """(u, n, scale): the pooled branches centred on their batch means, and the pooled M's
+  per-channel standard deviation over the batch, all statistics stop-gradiented."""
+  centred = lambda x: x - jax.lax.stop_gradient(jnp.mean(x, axis=0))
+  scale = jnp.maximum(jnp.std(pooled(outputs['motion_features']), axis=0), 1e-8)
+  return (centred(pooled(outputs['useful_motion'])), centred(pooled(outputs['noisy_motion'])),
+          jax.lax.stop_gradient(scale))
 
 
 def _check_outputs(outputs):
@@ -64,8 +80,7 @@ class ClubObjective(nn.Module):
     del batch
     _check_outputs(outputs)
     own = self.own
-    estimate = club_lib.GaussianCLUB(own.club_hidden, name='club')(
-        pooled(outputs['useful_motion']), pooled(outputs['noisy_motion']))
+    estimate = club_lib.GaussianCLUB(own.club_hidden, name='club')(*club_inputs(outputs))
     loss, terms = _guard_terms(outputs, own)
     loss = loss + own.mi_weight * estimate['club'] + own.club_fit_weight * estimate['nll']
     terms.update(club=estimate['club'], q_nll=estimate['nll'])
