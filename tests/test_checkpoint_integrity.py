@@ -4,6 +4,7 @@ import errno
 import logging
 import os
 import shutil
+import time
 
 import jax
 import jax.numpy as jnp
@@ -32,9 +33,9 @@ def _abstract():
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), _state(0.0))
 
 
-def _checkpointer(workdir, keep=3, use_async=True):
+def _checkpointer(workdir, keep=3, use_async=True, background=True):
   return checkpointer.Checkpointer(str(workdir), posetrack17.get_config(), save_every_steps=1,
-                                   keep=keep, use_async=use_async)
+                                   keep=keep, use_async=use_async, background=background)
 
 
 def _saved(workdir, steps, keep=3):
@@ -145,10 +146,11 @@ def test_old_checkpoints_are_deleted_only_after_the_newest_reads_back_intact(tmp
   ckpt.close()
 
 
-@pytest.mark.parametrize('use_async', [True, False])
+@pytest.mark.parametrize('use_async, background', [(True, True), (False, True), (True, False),
+                                                   (False, False)])
 def test_full_disk_names_the_path_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch,
-                                                                      use_async):
-  ckpt = _checkpointer(tmp_path, keep=1, use_async=use_async)
+                                                                      use_async, background):
+  ckpt = _checkpointer(tmp_path, keep=1, use_async=use_async, background=background)
   ckpt.save(1, _state(1.0), {})
   ckpt.wait()
 
@@ -184,3 +186,48 @@ def test_a_save_cut_short_is_ignored_and_saved_again(tmp_path):
   assert ckpt.save(2, _state(2.0), {})
   ckpt.close()
   assert sorted(os.listdir(ckpt.directory)) == ['1', '2']
+
+
+def test_a_background_save_keeps_its_own_copy_of_the_state(tmp_path):
+  """The train step after a save may donate the state: the save must not read those buffers."""
+  ckpt = _checkpointer(tmp_path, keep=2)
+  state = _state(5.0)
+  assert ckpt.save(5, state, {})
+  for leaf in jax.tree_util.tree_leaves(state):
+    leaf.delete()                                          # what donation does to them
+  ckpt.wait()
+  restored, meta = ckpt.restore(5, _abstract())
+  assert meta['verified'] is True
+  np.testing.assert_array_equal(restored['w'], _NOISE * 5.0)
+  ckpt.close()
+
+
+def test_background_and_foreground_saves_keep_the_same_checkpoints(tmp_path):
+  kept = []
+  for background in (True, False):
+    ckpt = _checkpointer(tmp_path / str(background), keep=2, background=background)
+    for step in (1, 2, 3):
+      ckpt.save(step, _state(float(step)), {'epoch': step})
+    ckpt.close()
+    again = _checkpointer(tmp_path / str(background), keep=2)
+    kept.append([(step, again.restore(step, _abstract())) for step in again.all_steps()])
+    again.close()
+  assert [step for step, _ in kept[0]] == [step for step, _ in kept[1]] == [2, 3]
+  for (_, (state_a, meta_a)), (_, (state_b, meta_b)) in zip(*kept):
+    assert meta_a == meta_b and meta_a['verified'] is True
+    jax.tree_util.tree_map(np.testing.assert_array_equal, state_a, state_b)
+
+
+def test_a_background_save_finishes_while_its_caller_is_busy(tmp_path):
+  """The worker settles the previous save without waiting on itself (it once did, whenever the
+  caller did not touch the checkpointer until the job ended: a deadlock)."""
+  ckpt = _checkpointer(tmp_path, keep=1)
+  ckpt.save(1, _state(1.0), {})
+  ckpt.save(2, _state(2.0), {})        # its job reads 1 back, rotates, then writes 2
+  job = ckpt._job                      # pylint: disable=protected-access
+  deadline = time.monotonic() + 60
+  while not job.done() and time.monotonic() < deadline:
+    time.sleep(0.05)
+  assert job.done() and job.exception() is None
+  ckpt.close()
+  assert _checkpointer(tmp_path, keep=1).all_steps() == [2]

@@ -10,16 +10,26 @@ A restore compares every array and the meta record with their checksums; a check
 Retention is ours, not Orbax's `max_to_keep`: checkpoints beyond the newest `keep` are deleted
 only once the newest has been read back from disk and matched its checksums, so a damaged or
 failed save never costs the older, intact ones.
+
+Saves in the background (one process): `save` copies the state into buffers of its own (the
+next train step may donate the state's) and returns; a worker thread then reads back and
+verifies the previous checkpoint, applies retention, hashes the new state and hands it to
+Orbax. The training thread pays only the copy; every guarantee above holds, and a failure is
+raised by the next `save`, `wait` or `close`, as before for an asynchronous write. One copy of
+the state is in flight at a time. With several processes the work stays on the training thread
+(Orbax's collectives there must run in the same order as the step's).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import logging
 import os
 from typing import Any, Mapping
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
@@ -109,18 +119,23 @@ class Checkpointer:
   """Orbax CheckpointManager for the train state of one workdir.
 
   Saves every `save_every_steps` steps (and whenever `force`d), keeps the last `keep` (see the
-  module docstring), writes asynchronously when `use_async`; `wait()` blocks until pending
-  writes are on disk and read back.
+  module docstring), writes asynchronously when `use_async` and off the caller's thread when
+  `background` (one process only); `wait()` blocks until pending writes are on disk and read
+  back.
   """
 
   def __init__(self, workdir: str, config: ml_collections.ConfigDict, *, save_every_steps: int,
-               keep: int, use_async: bool = True):
+               keep: int, use_async: bool = True, background: bool = True):
     self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
     self.config = workdir_binding.flat_config(config)
     self.keep = max(1, int(keep))
     self._pending = None      # (step, read-back target) of a save not yet verified on disk
     self._last_good = None    # the newest step restored or verified by this Checkpointer
     self._failed = False      # a failed save was reported: Orbax may still report it, quieted
+    # The worker's current job (a Future): settling the previous save, then starting this one.
+    self._job = None
+    self._worker = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='checkpoint')
+                    if background and jax.process_count() == 1 else None)
     self._quiet = contextlib.ExitStack()
     self._quiet.enter_context(orbax_noise.one_line_write_errors())
     # Orbax's own barriers are collectives on the devices, and on CPU gloo gives up on a first
@@ -141,9 +156,15 @@ class Checkpointer:
     return os.path.join(self.directory, str(step))
 
   def all_steps(self) -> list[int]:
+    self._join()
+    return self._steps()
+
+  def _steps(self) -> list[int]:
+    """all_steps without waiting for the worker (for the worker's own use)."""
     return sorted(self._manager.all_steps())
 
   def latest_step(self) -> int | None:
+    self._join()
     return self._manager.latest_step()
 
   def save(self, step: int, state: Any, meta: Mapping[str, Any], force: bool = False) -> bool:
@@ -153,21 +174,43 @@ class Checkpointer:
       CheckpointError: naming the folder and the reason, if this save or the previous one
         cannot be written (or the previous one does not read back as it was saved).
     """
-    self._settle()
+    self._join()
+    if self._worker is None:
+      self._settle()
     if not force and not self._manager.should_save(int(step)):
       return False
     meta = dict(meta, step=int(step), config=self.config)
+    if self._worker is None:
+      return self._start(int(step), state, meta, force)
+    # Buffers of its own: the train step that follows may donate (and so delete) the state's.
+    snapshot = jax.tree_util.tree_map(jnp.copy, state)
+    self._job = self._worker.submit(self._settle_and_start, int(step), snapshot, meta, force)
+    return True
+
+  def _settle_and_start(self, step: int, state: Any, meta: dict[str, Any], force: bool) -> bool:
+    """The worker's job: settle the previous save, then start this one."""
+    self._settle()
+    return self._start(step, state, meta, force)
+
+  def _start(self, step: int, state: Any, meta: dict[str, Any], force: bool) -> bool:
+    """Hashes `state` and starts Orbax's write of it with its checksums."""
     try:
       started = self._manager.save(
-          int(step), args=ocp.args.Composite(
+          step, args=ocp.args.Composite(
               state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta),
               **{CHECKSUMS_ITEM: ocp.args.JsonSave(checksums.manifest(state, meta))}),
           force=force)
     except Exception as e:  # Orbax and tensorstore report a failed write in many types.
-      raise self._write_error(int(step), e) from e
+      raise self._write_error(step, e) from e
     if started:
-      self._pending = (int(step), _read_back_target(state))
+      self._pending = (step, _read_back_target(state))
     return started
+
+  def _join(self):
+    """Waits for the worker's job; raises its error (a CheckpointError) here, once."""
+    job, self._job = self._job, None
+    if job is not None:
+      job.result()
 
   def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict[str, Any]]:
     """The state saved at `step`, placed like `abstract_state` (ShapeDtypeStructs with shardings).
@@ -180,6 +223,7 @@ class Checkpointer:
         an array differs from its checksum.
       CheckpointError: naming the step directory, if it belongs to another config.
     """
+    self._join()
     advice = (f' Nothing was changed. To resume from the newest intact checkpoint instead, rerun '
               f'with {_FALL_BACK_OPTION} (damaged checkpoints are moved to '
               f'{self._corrupt_dir()}), or move that folder away.')
@@ -217,6 +261,7 @@ class Checkpointer:
     Raises:
       CheckpointError: as `save` does, for the pending save.
     """
+    self._join()
     self._settle()
 
   def close(self):
@@ -226,8 +271,11 @@ class Checkpointer:
       CheckpointError: as `save` does, unless the failure was reported already.
     """
     try:
+      self._join()
       self._settle()
     finally:
+      if self._worker is not None:
+        self._worker.shutdown(wait=True)
       try:
         self._manager.close()
       except Exception as e:  # Orbax re-raises a failed save it has already raised once.
@@ -302,14 +350,14 @@ class Checkpointer:
     self._read(step, target, f' It was damaged right after it was written; '
                              f'{self._last_good_note(step)}.')
     self._last_good = step
-    for old in self.all_steps()[:-self.keep]:
+    for old in self._steps()[:-self.keep]:
       if old < step:
         self._manager.delete(old)
 
   def _last_good_note(self, failed: int | None) -> str:
     good = self._last_good
     if good is None:
-      on_disk = [s for s in self.all_steps() if s != failed]
+      on_disk = [s for s in self._steps() if s != failed]
       good = on_disk[-1] if on_disk else None
     if good is None:
       return 'no earlier checkpoint exists'
