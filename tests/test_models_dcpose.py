@@ -5,7 +5,6 @@ model's (DcPose_RSN with HRNet-W48). tests/test_interop_dcpose.py compares it wi
 reference of the published architecture, number for number.
 """
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -15,46 +14,33 @@ from configs import dcpose_posetrack18
 from configs import synthetic_dcpose
 from data_pipeline import clip_frames
 from famipose_jax import experiment as experiment_lib
-from famipose_jax import models
 from famipose_jax.config import schema as config_schema
-from famipose_jax.models import inputs as model_inputs
 from famipose_jax.models.dcpose import network
 from famipose_jax.models.dcpose import residual_steps
 from famipose_jax.models.dcpose.temporal_weights import temporal_weights
-from famipose_jax.train import optim
-
-
-def _count(tree) -> int:
-  return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
+from tests import model_shapes
 
 
 @pytest.fixture(scope='module')
 def w48():
   """(variable shapes, output shapes) of the published DCPose, one clip."""
   config = dcpose_posetrack17.get_config()
-  model = models.build_model(config.model)
-  example = model_inputs.example_inputs(config.model, 1, 2)
-  variables = jax.eval_shape(lambda k: model.init(k, *example, train=False), jax.random.key(0))
-  return config, variables, jax.eval_shape(lambda v: model.apply(v, *example), variables)
+  return (config, *model_shapes.shapes(config))
 
 
 def test_parameter_counts_are_the_published_ones(w48):
   config, variables, _ = w48
   params = variables['params']
-  assert _count(params) == 65_198_798
-  assert _count(params['backbone']) == 63_595_745
-  labels = optim.param_labels({'model': params, 'critic': {}},
-                              experiment_lib.Experiment(config).family.frozen(config.model))
-  trainable = sum(int(np.prod(p.shape)) for p, label in zip(
-      jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(labels['model']))
-      if label == optim.TRAINABLE)
+  assert model_shapes.count(params) == 65_198_798
+  assert model_shapes.count(params['backbone']) == 63_595_745
+  trainable = model_shapes.trainable_count(config, params)
   assert trainable == 1_603_053
   parts = {'diff_temporal_fuse': 99_670, 'support_temporal_fuse': 43_249,
            'offset_mask_combine_conv': 125_124}
-  assert {k: _count(params[k]) for k in parts} == parts
-  assert sum(_count(params[f'offsets_list_{i}_0']) for i in range(5)) == 881_280
-  assert sum(_count(params[f'masks_list_{i}_0']) for i in range(5)) == 440_640
-  assert sum(_count(params[f'modulated_deform_conv_list_{i}']) for i in range(5)) == 13_090
+  assert {k: model_shapes.count(params[k]) for k in parts} == parts
+  assert sum(model_shapes.count(params[f'offsets_list_{i}_0']) for i in range(5)) == 881_280
+  assert sum(model_shapes.count(params[f'masks_list_{i}_0']) for i in range(5)) == 440_640
+  assert sum(model_shapes.count(params[f'modulated_deform_conv_list_{i}']) for i in range(5)) == 13_090
   assert params['offsets_list_4_0']['kernel'].shape == (3, 3, 64, 306)
   block = params['diff_temporal_fuse']['layers_0']
   assert block['conv_bn_relu1']['conv']['kernel'].shape == (1, 1, 68, 108)   # b = 27

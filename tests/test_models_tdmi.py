@@ -28,38 +28,27 @@ from famipose_jax.models.tdmi import difference_encoder
 from famipose_jax.models.tdmi import ablations as tdmi_ablations
 from famipose_jax.models.tdmi import network
 from famipose_jax.train import loop as trainer
-from famipose_jax.train import optim
+from tests import model_shapes
 from tests.train_support import smoke_config
-
-
-def _count(tree) -> int:
-  return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
 
 
 @pytest.fixture(scope='module')
 def w48():
   """(config, variable shapes, output shapes) of the default TDMI, one clip of 5 frames."""
   config = tdmi_posetrack17.get_config()
-  model = models.build_model(config.model)
-  example = model_inputs.example_inputs_of(config, 1)
-  variables = jax.eval_shape(lambda k: model.init(k, *example, train=False), jax.random.key(0))
-  return config, variables, jax.eval_shape(lambda v: model.apply(v, *example), variables)
+  return (config, *model_shapes.shapes(config))
 
 
 def test_parameter_counts(w48):
   config, variables, _ = w48
   params = variables['params']
-  assert _count(params) == 65_442_770
-  assert _count(params['backbone']) == 63_595_745          # HRNet-W48, as every family's
-  labels = optim.param_labels({'model': params, 'critic': {}},
-                              experiment_lib.Experiment(config).family.frozen(config.model))
-  trainable = sum(int(np.prod(p.shape)) for p, label in zip(
-      jax.tree_util.tree_leaves(params), jax.tree_util.tree_leaves(labels['model']))
-      if label == optim.TRAINABLE)
+  assert model_shapes.count(params) == 65_442_770
+  assert model_shapes.count(params['backbone']) == 63_595_745          # HRNet-W48, as every family's
+  trainable = model_shapes.trainable_count(config, params)
   assert trainable == 1_847_025
   encoder = params['encoder']
   # 4 differences x 48 channels -> 48: two BasicBlocks, the first with its projection.
-  assert _count(encoder['motion_fusion_s1']) == 113_184 + 41_664   # 192->48 (+1x1), 48->48
+  assert model_shapes.count(encoder['motion_fusion_s1']) == 113_184 + 41_664   # 192->48 (+1x1), 48->48
   dcn = encoder['m_a_dcn_s2']
   assert dcn['offset']['kernel'].shape == (3, 3, 48, 216)    # 12 groups x 2 x 3 x 3
   assert dcn['mask']['kernel'].shape == (3, 3, 48, 108)
