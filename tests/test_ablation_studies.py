@@ -186,7 +186,7 @@ def test_quick_families_study_writes_one_row_per_family(tmp_path):
     assert math.isfinite(entry['mAP']['mean']) and 0.0 <= entry['mAP']['mean'] <= 100.0
   # One run per row: stage 1 is the single-frame row.
   assert {r['run']: r['overrides'] for r in results['runs']} == {
-      'stage1' if v.name == 'single_frame' else v.name: v.overrides
+      'stage1' if v.name == 'single_frame' else v.name: v.json_overrides()
       for v in studies.study('families').variants}
   with open(os.path.join(out, 'results.md')) as f:
     assert f.read().startswith(f'# {families.TITLE}\n\n')
