@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from famipose_jax.ablation.variant import SINGLE_FRAME, Study, Variant
+from famipose_jax.ablation.variant import SINGLE_FRAME, Study, Variant, single_frame_row
 from famipose_jax.models import registry
 
 GROUP = 'families'
@@ -33,7 +33,7 @@ def family_row(name: str) -> Variant:
 
 def rows() -> tuple[Variant, ...]:
   """The single-frame HRNet, then every other registered family in registry order."""
-  return (Variant(SINGLE_FRAME, 'single-frame HRNet (stage 1)', {}, GROUP),) + tuple(
+  return (single_frame_row(GROUP),) + tuple(
       family_row(name) for name in registry.names() if name != 'single_frame')
 
 

@@ -26,6 +26,11 @@ class Variant:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in self.overrides.items()}
 
 
+def single_frame_row(group: str) -> Variant:
+  """The SINGLE_FRAME row every study has: the seed's stage-1 backbone, evaluated."""
+  return Variant(SINGLE_FRAME, 'single-frame HRNet (stage 1)', {}, group)
+
+
 @dataclasses.dataclass(frozen=True)
 class Study:
   """The variants of one study, the reference the others are compared with, and the few that

@@ -4,12 +4,12 @@ The reference is FAMI-Pose without MI (global transformation and local calibrati
 benchmark config's supporting frames, heatmap head).
 """
 
-from famipose_jax.ablation.variant import SINGLE_FRAME, Study, Variant
+from famipose_jax.ablation.variant import SINGLE_FRAME, Study, Variant, single_frame_row
 
 REFERENCE = 'fami_no_mi'
 
 VARIANTS = (
-    Variant(SINGLE_FRAME, 'single-frame HRNet (stage 1)', {}, 'components'),
+    single_frame_row('components'),
     Variant('global_only', 'global transformation only',
             {'model.famipose.local_calibration': False}, 'components'),
     Variant('local_only', 'local calibration only', {'model.famipose.global_transform': 'none'},

@@ -7,13 +7,13 @@ families study; the 5-frame window of the lab model is a variant. Every variant 
 same frozen stage-1 backbone.
 """
 
-from famipose_jax.ablation.variant import SINGLE_FRAME, Study, Variant
+from famipose_jax.ablation.variant import SINGLE_FRAME, Study, Variant, single_frame_row
 
 REFERENCE = 'tdmi'
 _TDMI = {'model.family': 'tdmi', 'model.tdmi.supporting_offsets': (-1, 1)}
 
 VARIANTS = (
-    Variant(SINGLE_FRAME, 'single-frame HRNet (stage 1)', {}, 'components'),
+    single_frame_row('components'),
     Variant(REFERENCE, 'TDMI (reference)', _TDMI, 'components'),
     Variant('stage4_only', 'stage-4 differences only', {**_TDMI, 'model.tdmi.stages': (4,)},
             'components'),
