@@ -75,6 +75,13 @@ class Objective:
   reads_heatmap_targets: bool = False
   label: str = 'objective'
 
+  @classmethod
+  def of_critic(cls, critic, **fields) -> 'Objective':
+    """The objective that is its critic module: compute = critic.apply on its own params."""
+    return cls(compute=lambda outputs, batch, params: critic.apply({'params': params}, outputs,
+                                                                   batch),
+               critic=critic, **fields)
+
 
 def _backbone_frozen(model_config: ml_collections.ConfigDict) -> tuple[str, ...]:
   return ('backbone',) if model_config.freeze_backbone else ()

@@ -80,12 +80,8 @@ def _objective(config: ml_collections.ConfigDict) -> registry.Objective | None:
       return losses.published_mi(outputs, temperature=own.mi_temperature, alpha=own.mi_alpha,
                                  beta=own.mi_beta, faithful=own.mi_faithful)
     return registry.Objective(compute=published, label='mi')
-  critic = losses.build_mi_critic(own, config.model.num_joints)
-
-  def learned(outputs, batch, critic_params):
-    return critic.apply({'params': critic_params}, outputs, batch)
-  return registry.Objective(compute=learned, critic=critic, reads_heatmap_targets=True,
-                            label='mi')
+  return registry.Objective.of_critic(losses.build_mi_critic(own, config.model.num_joints),
+                                      reads_heatmap_targets=True, label='mi')
 
 
 def _build(model_config: ml_collections.ConfigDict):

@@ -93,10 +93,7 @@ def objective(config: ml_collections.ConfigDict) -> registry.Objective | None:
   if not own.rdm:
     return None
   if own.mi == 'club':
-    critic = ClubObjective(own)
-    return registry.Objective(
-        compute=lambda outputs, batch, params: critic.apply({'params': params}, outputs, batch),
-        critic=critic, label='mi')
+    return registry.Objective.of_critic(ClubObjective(own), label='mi')
 
   def surrogate(outputs, batch, critic_params):
     del batch, critic_params
