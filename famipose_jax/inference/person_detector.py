@@ -20,16 +20,19 @@ Scales: a frame is resized by 96 / `min_size` (so a person `min_size` pixels tal
 window's 96-pixel body), never enlarged when `upscale` is False and, when it is True, enlarged at
 least to the window's size if smaller. Windows are then searched every 8 pixels on a pyramid of
 scale steps of `scale_step` (1.05 as OpenCV), down to where the frame is one window tall or wide.
-In numpy this takes about 3 s per 1280x720 frame with the defaults on a shared 2-core machine;
-a larger `min_size` or `scale_step` makes it faster.
+With the defaults a 1280x720 frame has 36 levels, about 11 times its pixels, and takes about
+0.3 s on one core of a 2-core AMD EPYC (BENCHMARKS.md); a larger `min_size` or `scale_step`
+makes it faster.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import cv2
 import numpy as np
+import threadpoolctl
 
 from famipose_jax.inference import hog
 from famipose_jax.inference.person_boxes import PersonBox, iou_matrix
@@ -99,24 +102,46 @@ def detect_people(frame_bgr: np.ndarray, *, score_threshold: float = 0.5, nms_io
   else:
     factor = min(factor, 1.0)
   windows, margins = [], []
-  level = factor
-  while round(height * level) >= hog.WINDOW_HEIGHT and round(width * level) >= hog.WINDOW_WIDTH:
-    size = (round(width * level), round(height * level))
-    image = frame if size == (width, height) else cv2.resize(frame, size,
-                                                             interpolation=cv2.INTER_LINEAR)
-    scores = hog.window_scores(image)
-    rows, cols = np.nonzero(margin_to_score(scores) >= score_threshold)
-    # A window's frame coordinates; the resize scaled each axis by size / frame size.
-    sx, sy = size[0] / width, size[1] / height
-    for r, c in zip(rows, cols):
-      windows.append((c * hog.STRIDE / sx, r * hog.STRIDE / sy,
-                      hog.WINDOW_WIDTH / sx, hog.WINDOW_HEIGHT / sy))
-      margins.append(float(scores[r, c]))
-    level /= scale_step
+  with _one_blas_thread():
+    for size in _pyramid_sizes(width, height, factor, scale_step):
+      image = frame if size == (width, height) else cv2.resize(frame, size,
+                                                               interpolation=cv2.INTER_LINEAR)
+      scores = hog.window_scores(image)
+      rows, cols = np.nonzero(margin_to_score(scores) >= score_threshold)
+      # A window's frame coordinates; the resize scaled each axis by size / frame size.
+      sx, sy = size[0] / width, size[1] / height
+      for r, c in zip(rows, cols):
+        windows.append((c * hog.STRIDE / sx, r * hog.STRIDE / sy,
+                        hog.WINDOW_WIDTH / sx, hog.WINDOW_HEIGHT / sy))
+        margins.append(float(scores[r, c]))
   bodies = [window_to_body(w) for w in windows]
   scores = margin_to_score(margins)
   return [PersonBox(box=tuple(float(v) for v in bodies[i]), score=float(scores[i]))
           for i in non_max_suppression(bodies, scores, nms_iou)]
+
+
+def _pyramid_sizes(width: int, height: int, factor: float, scale_step: float):
+  """The (width, height) of each pyramid level, from `factor` down by `scale_step` while the
+  level holds a window."""
+  level = factor
+  while round(height * level) >= hog.WINDOW_HEIGHT and round(width * level) >= hog.WINDOW_WIDTH:
+    yield round(width * level), round(height * level)
+    level /= scale_step
+
+
+@functools.cache
+def _blas_controller() -> threadpoolctl.ThreadpoolController:
+  return threadpoolctl.ThreadpoolController()
+
+
+def _one_blas_thread():
+  """A context with BLAS (numpy's and OpenCV's OpenBLAS) on one thread.
+
+  The pyramid's matrix products are small and many: OpenBLAS's worker threads spin between
+  them, keeping the second core busy for nothing. On a 2-core machine one thread took the
+  detector from 0.42 to 0.29 s per 720p frame and halved its CPU time (see BENCHMARKS.md).
+  """
+  return _blas_controller().limit(limits=1, user_api='blas')
 
 
 @dataclasses.dataclass(frozen=True)
