@@ -3,12 +3,15 @@
   python -m famipose_jax.predict VIDEO_OR_FRAME_FOLDER --checkpoint DIR --out OUT_DIR
       [--boxes detect | full-frame | BOXES.json] [--save-frames] [--no-video]
       [--flip-test | --no-flip-test] [--batch-size 16] [--config CONFIG.py]
+      [--detect-workers N] [--detect-every K]
 
 --checkpoint is a training workdir, one of its checkpoints/<step> folders, or a model folder
 (python -m famipose_jax.convert writes one from a PyTorch checkpoint). Person boxes come from
 --boxes: a box file (the PoseTrack detection JSON or the per-frame JSON described in
 famipose_jax/inference/person_boxes.py), 'full-frame' (one person filling each frame), or by
-default the built-in offline person detector. Boxes without track ids are linked into tracks
+default the built-in offline person detector, which runs in worker processes while the model
+loads (--detect-workers, default one per core; --detect-every K detects every K-th frame only,
+at a cost in recall: docs/own_video.md). Boxes without track ids are linked into tracks
 (IoU, optimal assignment) and smoothed. OUT_DIR receives NAME.json (PoseTrack 2018 predictions
 with track ids; `python -m famipose_jax.evaluation` reads it), NAME_overlay.mp4 (skeletons
 coloured by joint confidence, boxes and ids coloured by track) and with --save-frames
@@ -18,6 +21,7 @@ NAME_frames/*.png. Outputs appear only once complete; existing ones are never ov
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -29,12 +33,11 @@ from famipose_jax import errors
 from famipose_jax.config import loader as config_loader
 from famipose_jax.runtime import progress
 from famipose_jax.inference import box_tracker
+from famipose_jax.inference import detection_jobs
 from famipose_jax.inference import overlay
 from famipose_jax.inference import person_boxes
 from famipose_jax.inference import person_detector
-from famipose_jax.inference import person_tracks
 from famipose_jax.inference import posetrack_output
-from famipose_jax.inference import predictor as predictor_lib
 from famipose_jax.inference import video_frames
 
 DETECT = 'detect'
@@ -64,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
                       help='joints scoring below it are not drawn (default 0.2)')
   parser.add_argument('--detector-threshold', type=float, default=None,
                       help='least detector score of a kept box (default: the detector\'s)')
+  parser.add_argument('--detect-workers', type=int, default=None,
+                      help='detector processes, running while the model loads (default: one '
+                           'per CPU core; 0: detect in this process, after loading)')
+  parser.add_argument('--detect-every', type=int, default=1, metavar='K',
+                      help='detect in every K-th frame (and the last); tracks are carried '
+                           'across the frames between (default 1: every frame)')
   parser.add_argument('--track-iou', type=float, default=0.3,
                       help='least IoU for a box to continue a track (default 0.3)')
   parser.add_argument('--track-max-missed', type=int, default=5,
@@ -92,13 +101,24 @@ def _tracking(args) -> dict:
               else args.smooth_window)
 
 
-def person_boxes_for(frames: video_frames.Frames, args) -> list[list[person_boxes.PersonBox]]:
-  """Per frame, the person boxes --boxes asks for, linked into tracks."""
-  if args.boxes == DETECT:
-    options = {} if args.detector_threshold is None else {
-        'score_threshold': args.detector_threshold}
-    return person_tracks.detect_person_tracks(
-        frames, person_detector.PersonDetector(**options), show_progress=None, **_tracking(args))
+def start_detection(frames: video_frames.Frames, args) -> detection_jobs.DetectionJob | None:
+  """The detection --boxes detect asks for, started in worker processes (None: other boxes)."""
+  if args.boxes != DETECT:
+    return None
+  options = {} if args.detector_threshold is None else {
+      'score_threshold': args.detector_threshold}
+  return detection_jobs.DetectionJob(frames, person_detector.PersonDetector(**options),
+                                     workers=args.detect_workers, every=args.detect_every)
+
+
+def person_boxes_for(frames: video_frames.Frames, args,
+                     detection: detection_jobs.DetectionJob | None
+                     ) -> list[list[person_boxes.PersonBox]]:
+  """Per frame, the person boxes --boxes asks for (`detection`'s for detect), linked into
+  tracks."""
+  if detection is not None:
+    return box_tracker.link_tracks(detection.boxes(show_progress=None), **_tracking(args),
+                                   detected=detection.numbers)
   if args.boxes == FULL_FRAME:   # one track, id 0
     boxes = person_boxes.full_frame_boxes(len(frames), *frames.size)
   else:
@@ -142,6 +162,10 @@ def run(args) -> str:
   start = time.time()
   # Everything cheap to check comes before the model loads and the detector runs.
   box_tracker.check_link_settings(**_tracking(args))
+  if args.detect_every < 1 or (args.detect_workers is not None and args.detect_workers < 0):
+    raise errors.InvalidInputError(
+        f'--detect-every should be >= 1 and --detect-workers >= 0, got {args.detect_every} and '
+        f'{args.detect_workers}')
   config = config_loader.load_config_file(args.config) if args.config else None
   with video_frames.open_frames(args.input) as frames:
     paths = output_paths(args.out, frames.name)
@@ -152,10 +176,19 @@ def run(args) -> str:
       raise errors.RefusedOverwriteError(
           f'{", ".join(existing)} exist(s): refusing to overwrite; choose '
           'another --out')
-    predictor = predictor_lib.Predictor.from_checkpoint(
-        args.checkpoint, config, batch_size=args.batch_size, flip_test=args.flip_test)
-    loaded = time.time()
-    boxes = person_boxes_for(frames, args)
+    # The detector's workers run while this process loads and compiles the network.
+    detection = start_detection(frames, args)
+    with detection or contextlib.nullcontext():
+      # JAX is imported here, not with this module: detection workers are spawned processes
+      # that import this module again (as Python's multiprocessing does with `python -m`), and
+      # need none of it.
+      # pylint: disable-next=g-import-not-at-top
+      from famipose_jax.inference import predictor as predictor_lib
+      predictor = predictor_lib.Predictor.from_checkpoint(
+          args.checkpoint, config, batch_size=args.batch_size, flip_test=args.flip_test)
+      predictor.warm_up()
+      loaded = time.time()
+      boxes = person_boxes_for(frames, args, detection)
     boxed = time.time()
     poses = predictor.predict(frames, boxes, show_progress=None)
     predicted = time.time()
@@ -170,11 +203,12 @@ def run(args) -> str:
     raise
   persons = sum(len(p) for p in poses)
   tracks = len({p.track_id for frame in poses for p in frame})
-  seconds = predicted - loaded
+  seconds = time.time() - start
   return (f'{len(frames)} frames, {persons} persons in {tracks} tracks: '
-          f'{len(frames) / max(seconds, 1e-9):.1f} frames/s ({boxed - loaded:.1f} s boxes and '
-          f'tracks, {predicted - boxed:.1f} s poses; {loaded - start:.1f} s opening the input and '
-          f'the model, '
+          f'{len(frames) / max(seconds, 1e-9):.1f} frames/s end to end ({loaded - start:.1f} s '
+          f'opening the input and loading and compiling the model, '
+          f'{"detecting meanwhile; " if args.boxes == DETECT else ""}'
+          f'{boxed - loaded:.1f} s more until boxes and tracks, {predicted - boxed:.1f} s poses, '
           f'{time.time() - predicted:.1f} s writing); wrote ' + ', '.join(paths[k] for k in wanted))
 
 

@@ -5,7 +5,8 @@ import copy
 import numpy as np
 import pytest
 
-from famipose_jax.inference.box_tracker import assign_track_ids, link_tracks, smooth_tracks
+from famipose_jax.inference.box_tracker import (assign_track_ids, fill_between_detections,
+                                                link_tracks, smooth_tracks)
 from famipose_jax.inference.person_boxes import PersonBox
 
 
@@ -122,3 +123,37 @@ def test_inputs_untouched_and_empty_frames():
   assert _ids(tracked) == [[], [0], [], [0]]
   assert tracked[1][0].box == (0.0, 0.0, 20.0, 40.0)
   assert link_tracks([]) == []
+
+
+def test_tracks_are_carried_between_detected_frames():
+  # Detected at 0, 3 and 5 (every 3rd and the last). A moves 9 px per detection (3 a frame)
+  # with score 0.9 then 0.6; B is seen at 0 only; C appears at 3 and is missed at 5.
+  a = [PersonBox((0.0, 0.0, 20.0, 40.0), 0.9), PersonBox((9.0, 0.0, 20.0, 40.0), 0.6),
+       PersonBox((15.0, 0.0, 20.0, 40.0), 0.6)]
+  b = PersonBox((100.0, 0.0, 20.0, 40.0), 0.8)
+  c = PersonBox((200.0, 0.0, 20.0, 40.0), 0.7)
+  frames = [[a[0], b], [], [], [a[1], c], [], [a[2]]]
+  tracked = link_tracks(frames, detected=[0, 3, 5], smooth_window=1)
+  assert _ids(tracked) == [[0, 1], [0], [0], [0, 2], [0], [0]]
+  assert [p.box[0] for p in (tracked[1][0], tracked[2][0], tracked[4][0])] == [3.0, 6.0, 12.0]
+  assert tracked[1][0].score == pytest.approx(0.8) and tracked[2][0].score == pytest.approx(0.7)
+  # Every frame detected: the same tracks as linking without `detected`.
+  every = _frames([(0, 0, 20, 40), (50, 0, 20, 40)], [(2, 0, 20, 40)], [],
+                  [(4, 0, 20, 40), (52, 0, 20, 40)])
+  assert link_tracks(every, detected=[0, 1, 2, 3]) == link_tracks(every)
+
+
+def test_a_track_missed_in_a_detected_frame_is_not_filled():
+  # Seen at detected frames 0 and 4, missed at 2: frames 1 and 3 stay empty, as frame 2 does
+  # (a detection round with the person missed is no different from one with every frame).
+  person = PersonBox((0.0, 0.0, 20.0, 40.0), 0.9)
+  linked = assign_track_ids([[person], [], [person]])
+  assert _ids(fill_between_detections(linked, [0, 2, 4], 5)) == [[0], [], [], [], [0]]
+
+
+def test_detected_frames_checked():
+  person = PersonBox((0.0, 0.0, 20.0, 40.0), 0.9)
+  with pytest.raises(ValueError, match='frame 1 has boxes but is not among the detected'):
+    link_tracks([[person], [person], [person]], detected=[0, 2])
+  with pytest.raises(ValueError, match='increasing order'):
+    fill_between_detections([[], []], [2, 0], 3)

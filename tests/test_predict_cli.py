@@ -113,6 +113,34 @@ def test_each_box_source_runs_end_to_end_on_a_real_photograph(astronaut_video, t
       assert np.all(np.abs(person.keypoints[:, :2] - center) <= half)
 
 
+def test_detecting_every_second_frame_carries_tracks_between(held_out_video, tmp_path, capsys):
+  folder = glob.glob(os.path.join(held_out_video, 'images', 'val', '*'))[0]
+  runs = {}
+  for every in (1, 2):
+    out = tmp_path / f'every{every}'
+    assert predict.main([folder, '--checkpoint', FIXTURE, '--out', str(out), '--no-video',
+                         '--detect-every', str(every), '--detect-workers', '2']) == 0
+    name = os.path.basename(folder)
+    runs[every] = [[p.track_id for p in f.persons] for f in ptv.read_video(
+        str(out / f'{name}.json'), ptv.PREDICTIONS).frames]
+  capsys.readouterr()
+  frames = len(runs[2])
+  assert frames == 10 and sum(map(len, runs[2])) > 0
+  # A skipped frame holds exactly the tracks of both detected neighbours.
+  for t in range(1, frames - 1, 2):
+    assert sorted(runs[2][t]) == sorted(set(runs[2][t - 1]) & set(runs[2][t + 1]))
+  assert runs[1] != runs[2]
+
+
+def test_detection_flags_checked_before_anything_runs(astronaut_video, tmp_path, capsys):
+  out = tmp_path / 'out'
+  for flags in (['--detect-every', '0'], ['--detect-workers', '-1']):
+    assert predict.main([astronaut_video, '--checkpoint', FIXTURE, '--out', str(out)]
+                        + flags) == 2
+    assert '--detect-every should be >= 1 and --detect-workers >= 0' in capsys.readouterr().err
+    assert _no_outputs(out)
+
+
 def test_ground_truth_boxes_give_the_evaluation_ap_and_the_file_reads_back(held_out_video,
                                                                            tmp_path):
   model = trained_model.load_trained_model(FIXTURE)

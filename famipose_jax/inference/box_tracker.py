@@ -23,7 +23,6 @@ import dataclasses
 from typing import Sequence
 
 import numpy as np
-import scipy.optimize
 
 from famipose_jax.inference.person_boxes import PersonBox, iou_matrix
 from famipose_jax import errors
@@ -31,7 +30,8 @@ from famipose_jax import errors
 
 def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
                 max_missed: int = 5, keep_given_ids: bool = True, smooth_window: int = 5,
-                min_track_length: int = 1) -> list[list[PersonBox]]:
+                min_track_length: int = 1, detected: Sequence[int] | None = None
+                ) -> list[list[PersonBox]]:
   """Track ids for every box, smoothed boxes, and optionally only tracks of some length.
 
   Args:
@@ -43,6 +43,10 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
     smooth_window: length of the centred moving average over each track's boxes (odd; 1 turns
       smoothing off).
     min_track_length: tracks with fewer boxes than this are dropped (1 keeps all).
+    detected: the frames a detector ran on, in order, when it skipped some (their boxes in
+      `frames` are empty): the detected frames are linked as a video of their own (a track may
+      miss max_missed // (frames per detection) of them), then each track is carried across
+      the frames between two of its detections (`fill_between_detections`). None: all frames.
 
   Returns:
     New lists of new PersonBox records, the boxes of each frame in the input's order; the
@@ -61,8 +65,18 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
     raise errors.InvalidInputError(
         f'{sum(given)} of {len(given)} boxes carry track ids: give ids on every box (kept as '
         'given) or on none (linked by IoU)')
-  else:
+  elif detected is None:
     tracked = assign_track_ids(frames, min_iou=min_iou, max_missed=max_missed)
+  else:
+    detected = list(detected)
+    skipped = [t for t in set(range(len(frames))) - set(detected) if frames[t]]
+    if skipped:
+      raise errors.InvalidInputError(
+          f'frame {min(skipped)} has boxes but is not among the detected frames')
+    spacing = detected[1] - detected[0] if len(detected) > 1 else 1   # frames per detection
+    linked = assign_track_ids([frames[t] for t in detected], min_iou=min_iou,
+                              max_missed=max_missed // spacing)
+    tracked = fill_between_detections(linked, detected, len(frames))
   tracked = smooth_tracks(tracked, smooth_window)
   return drop_short_tracks(tracked, min_track_length)
 
@@ -90,6 +104,9 @@ def assign_track_ids(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 
                      max_missed: int = 5) -> list[list[PersonBox]]:
   """Every box with a track id from IoU matching (any given ids are replaced)."""
   _check_matching(min_iou, max_missed)
+  # Imported here: it takes 0.3 s, and the predict command's detection workers, which import
+  # this module with the command's, never link.
+  import scipy.optimize  # pylint: disable=g-import-not-at-top
   live: dict[int, tuple[tuple, int]] = {}     # id -> (last box, frame it was last matched)
   next_id = 0
   result = []
@@ -112,6 +129,41 @@ def assign_track_ids(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 
       out.append(dataclasses.replace(person, track_id=track_id))
     result.append(out)
   return result
+
+
+def fill_between_detections(linked: Sequence[Sequence[PersonBox]], detected: Sequence[int],
+                            num_frames: int) -> list[list[PersonBox]]:
+  """Every frame's boxes, where only the frames `detected` were detected and linked.
+
+  `linked[i]` holds the boxes (with track ids) of frame `detected[i]`. A track found in two
+  consecutive detected frames gets a box in each frame between them, linearly interpolated in
+  coordinates and score. Nothing else is filled: not a detected frame where the detector missed
+  the track (as when every frame is detected), not before a track's first detection or after
+  its last. Filled frames list their boxes by track id.
+  """
+  if len(linked) != len(detected) or list(detected) != sorted(set(detected)):
+    raise errors.InvalidInputError(
+        f'{len(linked)} linked frames for detected frames {list(detected)[:8]}..: need one '
+        'per detected frame, in increasing order')
+  out = [[] for _ in range(num_frames)]
+  last_seen: dict[int, tuple[int, PersonBox]] = {}    # id -> (detected frame index, box)
+  filled = collections.defaultdict(list)
+  for i, (t, boxes) in enumerate(zip(detected, linked)):
+    out[t] = list(boxes)
+    for person in boxes:
+      if last_seen.get(person.track_id, (None,))[0] == i - 1:
+        before = last_seen[person.track_id][1]
+        start = detected[i - 1]
+        for between in range(start + 1, t):
+          share = (between - start) / (t - start)
+          box = (1 - share) * np.asarray(before.box) + share * np.asarray(person.box)
+          filled[between].append(dataclasses.replace(
+              person, box=tuple(float(v) for v in box),
+              score=float((1 - share) * before.score + share * person.score)))
+      last_seen[person.track_id] = (i, person)
+  for t, boxes in filled.items():
+    out[t] = sorted(boxes, key=lambda p: p.track_id)
+  return out
 
 
 def smooth_tracks(frames: Sequence[Sequence[PersonBox]], window: int = 5

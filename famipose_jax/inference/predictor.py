@@ -136,6 +136,11 @@ class Predictor:
     """
     return _on_host(self._predict(self._variables, batch), len(batch['key_image']))
 
+  def warm_up(self) -> None:
+    """Compiles the network for this predictor's batch now (one call on an empty batch), so
+    that a caller can do it while something else runs; `predict` would on its first batch."""
+    self.predict_crops(self._empty_batch())
+
   # --- frames and boxes ----------------------------------------------------------------------
 
   def predict(self, frames: str | os.PathLike | Sequence[np.ndarray],

@@ -72,6 +72,12 @@ class Frames:
   def __exit__(self, *exc_info):
     self.close()
 
+  def __getstate__(self):
+    # A copy for another process (detection workers): the same frames, none decoded yet.
+    state = dict(self.__dict__)
+    state.pop('_cache', None)
+    return state
+
   def _recent(self) -> collections.OrderedDict:
     if '_cache' not in self.__dict__:
       self._cache = collections.OrderedDict()
@@ -207,6 +213,11 @@ class VideoFileFrames(Frames):
       self._remember(self._next, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
       self._next += 1
     return self._recent()[index]
+
+  def __getstate__(self):
+    state = super().__getstate__()
+    state.update(_capture=None, _next=0)     # a decoder is not copied: the copy opens its own
+    return state
 
   def close(self):
     if self._capture is not None:

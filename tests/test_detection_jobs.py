@@ -1,0 +1,90 @@
+"""Detection in worker processes: the same boxes as in-process, frames skipped on request, errors
+named, and video sources copied to workers without their decoder."""
+
+import os
+import pickle
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+
+from data_pipeline.bad_input import BadInputError
+from famipose_jax.inference import detection_jobs
+from famipose_jax.inference import video_frames
+
+NUM_FRAMES = 5
+
+
+@pytest.fixture(scope='module')
+def photo_video(tmp_path_factory):
+  """The astronaut photograph panned 6 px a frame (the detector finds her helmet)."""
+  picture = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)
+  wide = np.concatenate([picture, picture[:, ::-1]], axis=1)
+  path = str(tmp_path_factory.mktemp('photo') / 'photo.mp4')
+  writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 25.0, (480, 400))
+  for t in range(NUM_FRAMES):
+    writer.write(np.ascontiguousarray(wide[50:450, 6 * t:6 * t + 480]))
+  writer.release()
+  return path
+
+
+def test_detected_frames():
+  assert detection_jobs.detected_frames(10, 1) == list(range(10))
+  assert detection_jobs.detected_frames(10, 3) == [0, 3, 6, 9]
+  assert detection_jobs.detected_frames(11, 3) == [0, 3, 6, 9, 10]
+  assert detection_jobs.detected_frames(1, 4) == [0]
+  with pytest.raises(ValueError, match='detection every 0 frames'):
+    detection_jobs.detected_frames(10, 0)
+
+
+def test_workers_find_the_same_boxes_as_the_caller(photo_video):
+  with video_frames.open_frames(photo_video) as frames:
+    alone = detection_jobs.DetectionJob(frames, workers=0).boxes()
+    with detection_jobs.DetectionJob(frames, workers=2) as job:
+      shared = job.boxes()
+  assert shared == alone
+  assert [len(b) for b in alone] == [2, 2, 0, 2, 1]      # on the helmet, when written
+
+
+def test_every_kth_frame_and_the_last(photo_video):
+  with video_frames.open_frames(photo_video) as frames:
+    job = detection_jobs.DetectionJob(frames, workers=2, every=3)
+    boxes = job.boxes()
+    everything = detection_jobs.DetectionJob(frames, workers=0).boxes()
+  assert job.numbers == [0, 3, 4]
+  assert [boxes[t] for t in (0, 3, 4)] == [everything[t] for t in (0, 3, 4)]
+  assert boxes[1] == boxes[2] == [] and len(everything[1]) == 2
+
+
+def test_a_workers_error_names_the_frame(tmp_path, photo_video):
+  folder = tmp_path / 'frames'
+  folder.mkdir()
+  with video_frames.open_frames(photo_video) as frames:
+    for t in range(NUM_FRAMES):
+      cv2.imwrite(str(folder / f'{t:06d}.png'), cv2.cvtColor(frames[t], cv2.COLOR_RGB2BGR))
+  (folder / '000003.png').write_bytes(b'not a picture')
+  frames = video_frames.open_frames(str(folder))
+  job = detection_jobs.DetectionJob(frames, workers=2)
+  with pytest.raises(BadInputError, match='000003.png: cannot be decoded'):
+    job.boxes()
+  assert job._pool is None        # pylint: disable=protected-access  # workers stopped
+
+
+def test_video_frames_travel_without_their_decoder(photo_video):
+  frames = video_frames.open_frames(photo_video)
+  first = frames[0].copy()
+  copy = pickle.loads(pickle.dumps(frames))
+  assert copy._capture is None and not copy._recent()   # pylint: disable=protected-access
+  np.testing.assert_array_equal(copy[0], first)
+  np.testing.assert_array_equal(copy[NUM_FRAMES - 1], frames[NUM_FRAMES - 1])
+  assert (copy.size, copy.names, copy.fps) == (frames.size, frames.names, frames.fps)
+  frames.close()
+  copy.close()
+
+
+def test_bad_settings():
+  frames = video_frames.ArrayFrames([np.zeros((64, 64, 3), np.uint8)])
+  with pytest.raises(ValueError, match='workers should be >= 0, got -1'):
+    detection_jobs.DetectionJob(frames, workers=-1)
+  assert os.cpu_count() >= detection_jobs.default_workers() >= 1
