@@ -31,6 +31,8 @@ import harness  # pylint: disable=g-bad-import-order
 # pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
 import jax
 
+from famipose_jax import experiment as experiment_lib
+
 import forward as forward_bench
 import train_step as train_bench
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
@@ -78,8 +80,8 @@ def main(argv=None):
   num_supporting = len(config.data.supporting_offsets)
   if args.what == 'train':
     batch = args.batch or 2
-    call, info = train_bench.jax_side(
-        config, train_bench.random_batch(config, batch, num_supporting), num_supporting)
+    experiment = experiment_lib.Experiment(config, steps_per_epoch=1000)
+    call, info = train_bench.jax_side(experiment, train_bench.random_batch(experiment, batch))
   else:
     batch = args.batch or 1
     key, support = forward_bench.random_frames(config.model, batch, num_supporting)

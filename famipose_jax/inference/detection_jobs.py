@@ -89,7 +89,7 @@ class DetectionJob:
     try:
       if self._pool is None:
         for n, t in enumerate(self.numbers):
-          found[t] = self.detector(cv2.cvtColor(self.frames[t], cv2.COLOR_RGB2BGR))
+          found[t] = _detect_frame(self.frames, self.detector, t)
           bar.update(n + 1)
       else:
         pending = set(self._futures)
@@ -132,10 +132,15 @@ def _start_worker(counter) -> None:
   os.nice(_NICENESS)
 
 
+def _detect_frame(frames, detector, t: int) -> list[PersonBox]:
+  return detector(cv2.cvtColor(frames[t], cv2.COLOR_RGB2BGR))   # the detector reads BGR
+
+
 def _detect(frames, detector, numbers: list[int]) -> dict[int, list[PersonBox]]:
+  """In a worker: the boxes of frames `numbers`, counted in the job's shared counter."""
   found = {}
   for t in numbers:
-    found[t] = detector(cv2.cvtColor(frames[t], cv2.COLOR_RGB2BGR))
+    found[t] = _detect_frame(frames, detector, t)
     with _done_counter.get_lock():
       _done_counter.value += 1
   return found
