@@ -10,11 +10,11 @@
 --boxes: a box file (the PoseTrack detection JSON or the per-frame JSON described in
 famipose_jax/inference/person_boxes.py), 'full-frame' (one person filling each frame), or by
 default the built-in offline person detector, which runs in worker processes while the model
-loads (--detect-workers, default one per core; --detect-every K detects every K-th frame only,
-at a cost in recall: docs/own_video.md). Boxes without track ids are linked into tracks
-(IoU, optimal assignment) and smoothed. OUT_DIR receives NAME.json (PoseTrack 2018 predictions
-with track ids; `python -m famipose_jax.evaluation` reads it), NAME_overlay.mp4 (skeletons
-coloured by joint confidence, boxes and ids coloured by track) and with --save-frames
+loads (--detect-workers, default one per core up to 8; --detect-every K detects every K-th
+frame only, at a cost in recall: docs/own_video.md). Boxes without track ids are linked into
+tracks (IoU, optimal assignment) and smoothed. OUT_DIR receives NAME.json (PoseTrack 2018
+predictions with track ids; `python -m famipose_jax.evaluation` reads it), NAME_overlay.mp4
+(skeletons coloured by joint confidence, boxes and ids coloured by track) and with --save-frames
 NAME_frames/*.png. Outputs appear only once complete; existing ones are never overwritten.
 """
 
@@ -37,6 +37,7 @@ from famipose_jax.inference import detection_jobs
 from famipose_jax.inference import overlay
 from famipose_jax.inference import person_boxes
 from famipose_jax.inference import person_detector
+from famipose_jax.inference import person_tracks
 from famipose_jax.inference import posetrack_output
 from famipose_jax.inference import video_frames
 
@@ -69,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
                       help='least detector score of a kept box (default: the detector\'s)')
   parser.add_argument('--detect-workers', type=int, default=None,
                       help='detector processes, running while the model loads (default: one '
-                           'per CPU core; 0: detect in this process, after loading)')
+                           'per CPU core, at most 8; 0: detect in this process, after loading)')
   parser.add_argument('--detect-every', type=int, default=1, metavar='K',
                       help='detect in every K-th frame (and the last); tracks are carried '
                            'across the frames between (default 1: every frame)')
@@ -117,8 +118,7 @@ def person_boxes_for(frames: video_frames.Frames, args,
   """Per frame, the person boxes --boxes asks for (`detection`'s for detect), linked into
   tracks."""
   if detection is not None:
-    return box_tracker.link_tracks(detection.boxes(show_progress=None), **_tracking(args),
-                                   detected=detection.numbers)
+    return person_tracks.tracks_of(detection, show_progress=None, **_tracking(args))
   if args.boxes == FULL_FRAME:   # one track, id 0
     boxes = person_boxes.full_frame_boxes(len(frames), *frames.size)
   else:
@@ -166,6 +166,10 @@ def run(args) -> str:
     raise errors.InvalidInputError(
         f'--detect-every should be >= 1 and --detect-workers >= 0, got {args.detect_every} and '
         f'{args.detect_workers}')
+  if args.boxes != DETECT and (args.detect_every != 1 or args.detect_workers is not None):
+    raise errors.InvalidInputError(
+        f'--detect-every and --detect-workers set how the built-in detector runs; --boxes '
+        f'{args.boxes} uses none')
   config = config_loader.load_config_file(args.config) if args.config else None
   with video_frames.open_frames(args.input) as frames:
     paths = output_paths(args.out, frames.name)
@@ -207,7 +211,7 @@ def run(args) -> str:
   return (f'{len(frames)} frames, {persons} persons in {tracks} tracks: '
           f'{len(frames) / max(seconds, 1e-9):.1f} frames/s end to end ({loaded - start:.1f} s '
           f'opening the input and loading and compiling the model, '
-          f'{"detecting meanwhile; " if args.boxes == DETECT else ""}'
+          f'{"detecting meanwhile; " if detection is not None and detection.in_workers else ""}'
           f'{boxed - loaded:.1f} s more until boxes and tracks, {predicted - boxed:.1f} s poses, '
           f'{time.time() - predicted:.1f} s writing); wrote ' + ', '.join(paths[k] for k in wanted))
 

@@ -151,9 +151,18 @@ def test_a_track_missed_in_a_detected_frame_is_not_filled():
   assert _ids(fill_between_detections(linked, [0, 2, 4], 5)) == [[0], [], [], [], [0]]
 
 
+def test_given_track_ids_are_carried_between_detected_frames():
+  first = PersonBox((0.0, 0.0, 20.0, 40.0), 0.9, 7)
+  last = PersonBox((4.0, 0.0, 20.0, 40.0), 0.9, 7)
+  tracked = link_tracks([[first], [], [], [], [last]], detected=[0, 4], smooth_window=1)
+  assert _ids(tracked) == [[7]] * 5 and [p.box[0] for p in tracked[1]] == [1.0]
+
+
 def test_detected_frames_checked():
   person = PersonBox((0.0, 0.0, 20.0, 40.0), 0.9)
   with pytest.raises(ValueError, match='frame 1 has boxes but is not among the detected'):
     link_tracks([[person], [person], [person]], detected=[0, 2])
-  with pytest.raises(ValueError, match='increasing order'):
+  with pytest.raises(ValueError, match='increasing frame numbers below 3'):
     fill_between_detections([[], []], [2, 0], 3)
+  with pytest.raises(ValueError, match='increasing frame numbers below 3'):
+    link_tracks([[], [], []], detected=[-2, 2])

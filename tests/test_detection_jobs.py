@@ -66,9 +66,24 @@ def test_a_workers_error_names_the_frame(tmp_path, photo_video):
   (folder / '000003.png').write_bytes(b'not a picture')
   frames = video_frames.open_frames(str(folder))
   job = detection_jobs.DetectionJob(frames, workers=2)
+  processes = list(job._pool._processes.values())   # pylint: disable=protected-access
   with pytest.raises(BadInputError, match='000003.png: cannot be decoded'):
     job.boxes()
-  assert job._pool is None        # pylint: disable=protected-access  # workers stopped
+  assert len(processes) == 2 and not any(p.is_alive() for p in processes)   # all stopped
+  with pytest.raises(ValueError, match='closed before it finished'):
+    job.boxes()
+
+
+def test_frames_in_memory_and_more_workers_than_detected_frames(photo_video):
+  with video_frames.open_frames(photo_video) as frames:
+    arrays = video_frames.ArrayFrames([frames[t] for t in range(NUM_FRAMES)])
+    alone = detection_jobs.DetectionJob(frames, workers=0).boxes()
+  job = detection_jobs.DetectionJob(arrays, workers=4, every=10)   # detects frames 0 and 4
+  assert job.numbers == [0, NUM_FRAMES - 1] and job.in_workers
+  assert len(job._futures) == 2        # pylint: disable=protected-access  # one per frame
+  boxes = job.boxes()
+  assert boxes[0] == alone[0] and boxes[-1] == alone[-1] and boxes[1:-1] == [[]] * 3
+  assert job.boxes() is boxes                       # the result is kept, not detected again
 
 
 def test_video_frames_travel_without_their_decoder(photo_video):

@@ -9,11 +9,11 @@ import skimage.data
 
 from data_pipeline.synthetic import render, skeleton
 from famipose_jax.inference import hog
-from tests import hog_reference
 from famipose_jax.inference.person_boxes import iou_matrix
 from famipose_jax.inference.person_detector import (PersonDetector, detect_people,
                                                     margin_to_score, non_max_suppression,
                                                     window_to_body)
+from tests import hog_reference
 
 # The astronaut's box, read off the picture by eye: hair top to the bottom edge, left arm to
 # the right side of her suit.

@@ -45,8 +45,9 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
     min_track_length: tracks with fewer boxes than this are dropped (1 keeps all).
     detected: the frames a detector ran on, in order, when it skipped some (their boxes in
       `frames` are empty): the detected frames are linked as a video of their own (a track may
-      miss max_missed // (frames per detection) of them), then each track is carried across
-      the frames between two of its detections (`fill_between_detections`). None: all frames.
+      miss max_missed // (frames per detection) of them; given ids are kept), then each track
+      is carried across the frames between two of its detections (`fill_between_detections`).
+      None: all frames.
 
   Returns:
     New lists of new PersonBox records, the boxes of each frame in the input's order; the
@@ -58,27 +59,34 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
   """
   check_link_settings(min_iou=min_iou, max_missed=max_missed, smooth_window=smooth_window,
                       min_track_length=min_track_length)
+  detected = list(range(len(frames)) if detected is None else detected)
+  _check_detected(frames, detected)
+  # Frames per detection (the typical gap: every k-th frame and the last give k).
+  spacing = int(np.median(np.diff(detected))) if len(detected) > 1 else 1
   given = [p.track_id is not None for boxes in frames for p in boxes]
   if keep_given_ids and all(given):
-    tracked = [list(boxes) for boxes in frames]
+    linked = [list(frames[t]) for t in detected]
   elif keep_given_ids and any(given):
     raise errors.InvalidInputError(
         f'{sum(given)} of {len(given)} boxes carry track ids: give ids on every box (kept as '
         'given) or on none (linked by IoU)')
-  elif detected is None:
-    tracked = assign_track_ids(frames, min_iou=min_iou, max_missed=max_missed)
   else:
-    detected = list(detected)
-    skipped = [t for t in set(range(len(frames))) - set(detected) if frames[t]]
-    if skipped:
-      raise errors.InvalidInputError(
-          f'frame {min(skipped)} has boxes but is not among the detected frames')
-    spacing = detected[1] - detected[0] if len(detected) > 1 else 1   # frames per detection
     linked = assign_track_ids([frames[t] for t in detected], min_iou=min_iou,
                               max_missed=max_missed // spacing)
-    tracked = fill_between_detections(linked, detected, len(frames))
+  tracked = fill_between_detections(linked, detected, len(frames))
   tracked = smooth_tracks(tracked, smooth_window)
   return drop_short_tracks(tracked, min_track_length)
+
+
+def _check_detected(frames: Sequence[Sequence[PersonBox]], detected: list[int]) -> None:
+  if detected != sorted(set(detected)) or any(not 0 <= t < len(frames) for t in detected):
+    raise errors.InvalidInputError(
+        f'detected frames {detected[:8]}..: need increasing frame numbers below {len(frames)}')
+  skipped = sorted(set(range(len(frames))) - set(detected))
+  with_boxes = [t for t in skipped if frames[t]]
+  if with_boxes:
+    raise errors.InvalidInputError(
+        f'frame {with_boxes[0]} has boxes but is not among the detected frames')
 
 
 def check_link_settings(*, min_iou: float, max_missed: int, smooth_window: int,
@@ -141,10 +149,11 @@ def fill_between_detections(linked: Sequence[Sequence[PersonBox]], detected: Seq
   the track (as when every frame is detected), not before a track's first detection or after
   its last. Filled frames list their boxes by track id.
   """
-  if len(linked) != len(detected) or list(detected) != sorted(set(detected)):
+  if len(linked) != len(detected) or list(detected) != sorted(set(detected)) or any(
+      not 0 <= t < num_frames for t in detected):
     raise errors.InvalidInputError(
         f'{len(linked)} linked frames for detected frames {list(detected)[:8]}..: need one '
-        'per detected frame, in increasing order')
+        f'per detected frame, increasing frame numbers below {num_frames}')
   out = [[] for _ in range(num_frames)]
   last_seen: dict[int, tuple[int, PersonBox]] = {}    # id -> (detected frame index, box)
   filled = collections.defaultdict(list)

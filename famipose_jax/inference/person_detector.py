@@ -20,7 +20,7 @@ Scales: a frame is resized by 96 / `min_size` (so a person `min_size` pixels tal
 window's 96-pixel body), never enlarged when `upscale` is False and, when it is True, enlarged at
 least to the window's size if smaller. Windows are then searched every 8 pixels on a pyramid of
 scale steps of `scale_step` (1.05 as OpenCV), down to where the frame is one window tall or wide.
-With the defaults a 1280x720 frame has 36 levels, about 11 times its pixels, and takes about
+With the defaults a 1280x720 frame has 36 levels, about 10 times its pixels, and takes about
 0.3 s on one core of a 2-core AMD EPYC (BENCHMARKS.md); a larger `min_size` or `scale_step`
 makes it faster.
 """
