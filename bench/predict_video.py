@@ -3,20 +3,24 @@
   git worktree add /tmp/base 2ba2d1e          # the code to compare against
   python bench/predict_video.py --baseline /tmp/base
   python bench/predict_video.py --baseline /tmp/base --frames 12 24 --rounds 3 --json /tmp/p.json
+  python bench/predict_video.py --baseline /tmp/base --compile-cache warm   # a later run
 
 The clip is scikit-image's astronaut photograph, enlarged to 1440x1440 and panned 3 pixels a
 frame behind a 1280x720 window, written as mp4v. Both checkouts run the whole command in a fresh
 process (`python -m famipose_jax.predict CLIP --checkpoint FIXTURE --out ...`, default settings:
 the built-in detector, tracks, the overlay video), in turn (baseline, this checkout, baseline,
 ...) so that machine load hits both; the wall time counts everything a user waits for, the
-interpreter's start and the imports included. Reported per clip length: each side's seconds
-(median and all), its summary line, and baseline / this checkout.
+interpreter's start and the imports included. This checkout's compiled network is not kept
+between runs (a first run) unless --compile-cache warm fills a cache folder first (every later
+run). Reported per clip length: each side's seconds (median and all), its summary line, and
+baseline / this checkout.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,7 +52,8 @@ def run_predict(checkout: str, clip: str, out: str, extra: list[str]) -> tuple[f
              '--out', out] + extra
   # The checkout's own package: its folder first on the path (python -m puts the working
   # directory first).
-  env = dict(os.environ, PYTHONPATH=checkout)
+  env = {k: v for k, v in os.environ.items() if not k.startswith('JAX_COMPILATION_CACHE')}
+  env['PYTHONPATH'] = checkout
   start = time.perf_counter()
   done = subprocess.run(command, cwd=checkout, env=env, capture_output=True, text=True,
                         check=False)
@@ -65,17 +70,25 @@ def main(argv=None) -> dict:
   parser.add_argument('--rounds', type=int, default=2)
   parser.add_argument('--extra', default='', help="more flags for this checkout's command, "
                       "e.g. '--detect-every 2'")
+  parser.add_argument('--compile-cache', default='cold', choices=('cold', 'warm'),
+                      help="this checkout's compiled network: 'cold' (no cache, as a first run; "
+                      "the baseline has none either) or 'warm' (a cache folder filled by an "
+                      'untimed run first, as every later run finds it)')
   parser.add_argument('--json', default='', help='write the result here too')
   args = parser.parse_args(argv)
   baseline = os.path.abspath(args.baseline)
-  sides = {'baseline': (baseline, []), 'this_checkout': (ROOT, args.extra.split())}
+  folder = tempfile.mkdtemp(prefix='predict_video_')
+  cache = ['--compile-cache', os.path.join(folder, 'xla') if args.compile_cache == 'warm' else '']
+  sides = {'baseline': (baseline, []), 'this_checkout': (ROOT, args.extra.split() + cache)}
   result = {'benchmark': 'predict_video', 'baseline': baseline, 'clip_wh': list(SIZE),
-            'extra': args.extra, 'rounds': args.rounds, 'load_before': os.getloadavg(),
-            'machine': harness.machine()}
-  with tempfile.TemporaryDirectory() as folder:
+            'extra': args.extra, 'compile_cache': args.compile_cache, 'rounds': args.rounds,
+            'load_before': os.getloadavg(), 'machine': harness.machine()}
+  try:
     for frames in args.frames:
       clip = os.path.join(folder, f'clip{frames}.mp4')
       write_clip(clip, frames)
+      if args.compile_cache == 'warm':
+        run_predict(ROOT, clip, os.path.join(folder, f'fill_{frames}'), sides['this_checkout'][1])
       times = {name: [] for name in sides}
       lines = {}
       for r in range(args.rounds):
@@ -87,6 +100,8 @@ def main(argv=None) -> dict:
       entry = {name: dict(harness.seconds(times[name]), summary=lines[name]) for name in sides}
       entry['ratio'] = entry['baseline']['median_s'] / entry['this_checkout']['median_s']
       result[f'frames_{frames}'] = entry
+  finally:
+    shutil.rmtree(folder, ignore_errors=True)
   result['load_after'] = os.getloadavg()
   harness.report(result, args.json)
   return result

@@ -3,7 +3,7 @@
   python -m famipose_jax.predict VIDEO_OR_FRAME_FOLDER --checkpoint DIR --out OUT_DIR
       [--boxes detect | full-frame | BOXES.json] [--save-frames] [--no-video]
       [--flip-test | --no-flip-test] [--batch-size 16] [--config CONFIG.py]
-      [--detect-workers N] [--detect-every K]
+      [--detect-workers N] [--detect-every K] [--compile-cache DIR]
 
 --checkpoint is a training workdir, one of its checkpoints/<step> folders, or a model folder
 (python -m famipose_jax.convert writes one from a PyTorch checkpoint). Person boxes come from
@@ -16,6 +16,8 @@ tracks (IoU, optimal assignment) and smoothed. OUT_DIR receives NAME.json (PoseT
 predictions with track ids; `python -m famipose_jax.evaluation` reads it), NAME_overlay.mp4
 (skeletons coloured by joint confidence, boxes and ids coloured by track) and with --save-frames
 NAME_frames/*.png. Outputs appear only once complete; existing ones are never overwritten.
+The compiled network is kept in --compile-cache (famipose_jax/runtime/compile_cache.py), so a
+later run with the same network starts sooner.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import cv2
 
 from famipose_jax import errors
 from famipose_jax.config import loader as config_loader
+from famipose_jax.runtime import compile_cache
 from famipose_jax.runtime import progress
 from famipose_jax.inference import box_tracker
 from famipose_jax.inference import detection_jobs
@@ -58,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--config', default=None,
                       help='config file, for a model folder that records none')
   parser.add_argument('--batch-size', type=int, default=16, help='persons per network call')
+  parser.add_argument('--compile-cache', default=compile_cache.default_folder(), metavar='DIR',
+                      help='keep the compiled network here for later runs (default: %(default)s; '
+                           "'': none; JAX_COMPILATION_CACHE_DIR, when set, is used instead)")
   flip = parser.add_mutually_exclusive_group()
   flip.add_argument('--flip-test', dest='flip_test', action='store_true', default=None,
                     help='average with the mirrored input (default: as the config says)')
@@ -188,6 +194,7 @@ def run(args) -> str:
       # need none of it.
       # pylint: disable-next=g-import-not-at-top
       from famipose_jax.inference import predictor as predictor_lib
+      compile_cache.use(args.compile_cache)
       predictor = predictor_lib.Predictor.from_checkpoint(
           args.checkpoint, config, batch_size=args.batch_size, flip_test=args.flip_test)
       predictor.warm_up()

@@ -6,6 +6,8 @@ The network is tests/fixtures/synthetic_famipose (tests/fixtures/make_synthetic_
 import glob
 import json
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -17,6 +19,7 @@ from famipose_jax.evaluation import loop as eval_loop
 from famipose_jax import evaluation
 from famipose_jax import experiment as experiment_lib
 from famipose_jax import predict
+from famipose_jax.runtime import compile_cache
 from famipose_jax.runtime import sharding
 from famipose_jax.checkpoints import trained_model
 from famipose_jax.inference import person_boxes
@@ -132,6 +135,43 @@ def test_detecting_every_second_frame_carries_tracks_between(held_out_video, tmp
     assert sorted(runs[2][t]) == sorted(set(runs[2][t - 1]) & set(runs[2][t + 1]))
   assert sum(len(runs[2][t]) for t in skipped) > 0
   assert runs[1] != runs[2]
+
+
+def test_the_compiled_network_is_kept_for_the_next_run(astronaut_video, tmp_path):
+  # A fresh process: this one's JAX already has the test suite's cache folder.
+  cache = tmp_path / 'cache'
+  command = [sys.executable, '-m', 'famipose_jax.predict', astronaut_video, '--checkpoint',
+             FIXTURE, '--boxes', 'full-frame', '--no-video', '--compile-cache', str(cache)]
+  env = {k: v for k, v in os.environ.items() if not k.startswith('JAX_COMPILATION_CACHE')}
+  # Kept whatever its compile time (JAX keeps only programs that took a second by default).
+  env['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+
+  env['JAX_LOG_COMPILES'] = '1'    # JAX then logs its cache hits as warnings
+  logs = {}
+  for run in ('first', 'second'):
+    done = subprocess.run(command + ['--out', str(tmp_path / run)], env=env, check=False,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    logs[run] = done.stderr
+  entries = [name for name in os.listdir(cache) if name.startswith('jit_predict')]
+  assert len(entries) == 1     # the network's program: written by the first run
+  hit = "Persistent compilation cache hit for 'jit_predict'"
+  assert hit not in logs['first'] and hit in logs['second']
+  assert (tmp_path / 'first' / 'astronaut.json').read_bytes() == (
+      tmp_path / 'second' / 'astronaut.json').read_bytes()
+
+
+def test_compile_cache_keeps_a_folder_jax_already_has(tmp_path):
+  import jax  # pylint: disable=g-import-not-at-top
+  previous = jax.config.jax_compilation_cache_dir
+  try:
+    jax.config.update('jax_compilation_cache_dir', None)
+    assert compile_cache.use('') is None and jax.config.jax_compilation_cache_dir is None
+    assert compile_cache.use(str(tmp_path / 'a')) == str(tmp_path / 'a')
+    assert compile_cache.use(str(tmp_path / 'b')) == str(tmp_path / 'a')   # already set
+  finally:
+    jax.config.update('jax_compilation_cache_dir', previous)
+  assert compile_cache.default_folder().endswith(os.path.join('famipose_jax', 'xla'))
 
 
 def test_detection_flags_checked_before_anything_runs(astronaut_video, tmp_path, capsys):
