@@ -16,6 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax
 import pytest
 
+from famipose_jax.runtime import compile_cache as commands_compile_cache
+
 # A 2+1-video synthetic dataset of 160x96 frames: the smallest the training tests can use.
 TINY_DATASET = dict(train_videos=2, val_videos=1, frames=8, width=160, height=96, seed=0)
 
@@ -24,9 +26,8 @@ COMPILE_CACHE_ENV = 'FAMIPOSE_TEST_COMPILE_CACHE'
 
 
 def compile_cache_folder() -> str:
-  cache_home = os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache')
   return (os.environ.get(COMPILE_CACHE_ENV)
-          or os.path.join(cache_home, 'famipose-jax', 'test-compile-cache'))
+          or os.path.join(commands_compile_cache.cache_home(), 'test-compile-cache'))
 
 
 @pytest.fixture(scope='session', autouse=True)

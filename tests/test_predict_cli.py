@@ -171,7 +171,7 @@ def test_compile_cache_keeps_a_folder_jax_already_has(tmp_path):
     assert compile_cache.use(str(tmp_path / 'b')) == str(tmp_path / 'a')   # already set
   finally:
     jax.config.update('jax_compilation_cache_dir', previous)
-  assert compile_cache.default_folder().endswith(os.path.join('famipose_jax', 'xla'))
+  assert compile_cache.default_folder().endswith(os.path.join('famipose-jax', 'compile-cache'))
 
 
 def test_detection_flags_checked_before_anything_runs(astronaut_video, tmp_path, capsys):

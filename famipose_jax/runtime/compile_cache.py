@@ -13,10 +13,15 @@ from __future__ import annotations
 import os
 
 
-def default_folder() -> str:
-  """$XDG_CACHE_HOME/famipose_jax/xla (~/.cache/famipose_jax/xla without it)."""
+def cache_home() -> str:
+  """This project's folder of caches: $XDG_CACHE_HOME/famipose-jax (~/.cache/famipose-jax)."""
   root = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
-  return os.path.join(root, 'famipose_jax', 'xla')
+  return os.path.join(root, 'famipose-jax')
+
+
+def default_folder() -> str:
+  """Where the commands keep compiled programs: cache_home()/compile-cache."""
+  return os.path.join(cache_home(), 'compile-cache')
 
 
 def use(folder: str | None) -> str | None:
