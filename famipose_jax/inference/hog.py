@@ -158,9 +158,12 @@ def _strip_quadrants(strip: np.ndarray, tiles_x: int) -> np.ndarray:
   upper_vote = cv2.multiply(magnitude, share)
   lower_vote = cv2.subtract(magnitude, upper_vote)
   votes = np.zeros((BINS, rows, width), np.float32)
+  # Bin b takes the lower votes of the pixels whose lower bin is b, and the upper votes of
+  # those whose lower bin is b - 1: each mask serves two bins.
+  lower_is = [cv2.compare(lower, b, cv2.CMP_EQ) for b in range(BINS)]
   for b in range(BINS):
-    cv2.copyTo(lower_vote, cv2.compare(lower, b, cv2.CMP_EQ), votes[b])
-    cv2.add(votes[b], upper_vote, votes[b], mask=cv2.compare(lower, (b - 1) % BINS, cv2.CMP_EQ))
+    cv2.copyTo(lower_vote, lower_is[b], votes[b])
+    cv2.add(votes[b], upper_vote, votes[b], mask=lower_is[b - 1])
   # Weigh each tile's columns, then its rows (the block weights separate).
   weights = _axis_weights()
   columns = votes.reshape(-1, STRIDE) @ weights                # [bin, y, tile x, (qx, col)]
