@@ -166,3 +166,5 @@ def test_detected_frames_checked():
     fill_between_detections([[], []], [2, 0], 3)
   with pytest.raises(ValueError, match='increasing frame numbers below 3'):
     link_tracks([[], [], []], detected=[-2, 2])
+  with pytest.raises(ValueError, match='1 linked frames for 2 detected frames'):
+    fill_between_detections([[]], [0, 2], 3)

@@ -60,9 +60,11 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
   check_link_settings(min_iou=min_iou, max_missed=max_missed, smooth_window=smooth_window,
                       min_track_length=min_track_length)
   detected = list(range(len(frames)) if detected is None else detected)
-  _check_detected(frames, detected)
-  # Frames per detection (the typical gap: every k-th frame and the last give k).
-  spacing = int(np.median(np.diff(detected))) if len(detected) > 1 else 1
+  _check_frame_numbers(detected, len(frames))
+  skipped_with_boxes = [t for t in sorted(set(range(len(frames))) - set(detected)) if frames[t]]
+  if skipped_with_boxes:
+    raise errors.InvalidInputError(
+        f'frame {skipped_with_boxes[0]} has boxes but is not among the detected frames')
   given = [p.track_id is not None for boxes in frames for p in boxes]
   if keep_given_ids and all(given):
     linked = [list(frames[t]) for t in detected]
@@ -71,6 +73,8 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
         f'{sum(given)} of {len(given)} boxes carry track ids: give ids on every box (kept as '
         'given) or on none (linked by IoU)')
   else:
+    # Frames per detection (the typical gap: every k-th frame and the last give k).
+    spacing = int(np.median(np.diff(detected))) if len(detected) > 1 else 1
     linked = assign_track_ids([frames[t] for t in detected], min_iou=min_iou,
                               max_missed=max_missed // spacing)
   tracked = fill_between_detections(linked, detected, len(frames))
@@ -78,15 +82,11 @@ def link_tracks(frames: Sequence[Sequence[PersonBox]], *, min_iou: float = 0.3,
   return drop_short_tracks(tracked, min_track_length)
 
 
-def _check_detected(frames: Sequence[Sequence[PersonBox]], detected: list[int]) -> None:
-  if detected != sorted(set(detected)) or any(not 0 <= t < len(frames) for t in detected):
+def _check_frame_numbers(detected: Sequence[int], num_frames: int) -> None:
+  detected = list(detected)
+  if detected != sorted(set(detected)) or any(not 0 <= t < num_frames for t in detected):
     raise errors.InvalidInputError(
-        f'detected frames {detected[:8]}..: need increasing frame numbers below {len(frames)}')
-  skipped = sorted(set(range(len(frames))) - set(detected))
-  with_boxes = [t for t in skipped if frames[t]]
-  if with_boxes:
-    raise errors.InvalidInputError(
-        f'frame {with_boxes[0]} has boxes but is not among the detected frames')
+        f'detected frames {detected[:8]}..: need increasing frame numbers below {num_frames}')
 
 
 def check_link_settings(*, min_iou: float, max_missed: int, smooth_window: int,
@@ -149,11 +149,11 @@ def fill_between_detections(linked: Sequence[Sequence[PersonBox]], detected: Seq
   the track (as when every frame is detected), not before a track's first detection or after
   its last. Filled frames list their boxes by track id.
   """
-  if len(linked) != len(detected) or list(detected) != sorted(set(detected)) or any(
-      not 0 <= t < num_frames for t in detected):
+  _check_frame_numbers(detected, num_frames)
+  if len(linked) != len(detected):
     raise errors.InvalidInputError(
-        f'{len(linked)} linked frames for detected frames {list(detected)[:8]}..: need one '
-        f'per detected frame, increasing frame numbers below {num_frames}')
+        f'{len(linked)} linked frames for {len(detected)} detected frames: need one per '
+        'detected frame')
   out = [[] for _ in range(num_frames)]
   last_seen: dict[int, tuple[int, PersonBox]] = {}    # id -> (detected frame index, box)
   filled = collections.defaultdict(list)
