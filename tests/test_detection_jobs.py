@@ -102,4 +102,4 @@ def test_bad_settings():
   frames = video_frames.ArrayFrames([np.zeros((64, 64, 3), np.uint8)])
   with pytest.raises(ValueError, match='workers should be >= 0, got -1'):
     detection_jobs.DetectionJob(frames, workers=-1)
-  assert os.cpu_count() >= detection_jobs.default_workers() >= 1
+  assert detection_jobs.default_workers() == min(len(os.sched_getaffinity(0)), 8)
