@@ -98,7 +98,8 @@ def main(argv=None) -> dict:
     boxes = detected = total = 0
     for video, all_boxes in detections.items():
       numbers = detection_jobs.detected_frames(len(all_boxes), k)
-      kept = [all_boxes[t] if t in set(numbers) else [] for t in range(len(all_boxes))]
+      chosen = set(numbers)
+      kept = [all_boxes[t] if t in chosen else [] for t in range(len(all_boxes))]
       tracks = box_tracker.link_tracks(kept, detected=numbers, **TRACKING)
       for t, frame_boxes in enumerate(tracks):
         boxes += len(frame_boxes)

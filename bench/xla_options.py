@@ -1,0 +1,105 @@
+"""The train step under extra XLA:CPU options, each against the project's own, in one process.
+
+  python bench/xla_options.py --option xla_cpu_use_onednn=true \
+      --option xla_cpu_prefer_vector_width=512        # FAMI-Pose W48, B=2 (the published step)
+  python bench/xla_options.py --config configs/synthetic.py --batch 16 --rounds 12 \
+      --option xla_cpu_enable_concurrency_optimized_scheduler=true   # the demo's stage 2
+  python bench/xla_options.py --config configs/synthetic.py --stage 1 --batch 16 ...
+
+The step (`Experiment.train_step`, random weights at the published scale, a random uint8
+batch) is lowered once and compiled once per variant: the project's options
+(runtime/compiler_options.py), then each `--option NAME=VALUE` added to them (VALUE read as
+JSON: true, 512, "x"). Each variant runs 3 steps from the same state on the same batch, and its
+state is compared bit for bit with the base variant's; then the calls alternate (base, a, b,
+base, ...) for `--rounds`, after one warm-up call each. Reported: seconds per step (median),
+base / variant (above 1: the option is faster) and whether it keeps the bits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+import harness  # pylint: disable=g-bad-import-order
+
+# pylint: disable=g-import-not-at-top,wrong-import-position,g-bad-import-order
+import jax
+
+from famipose_jax import experiment as experiment_lib
+from famipose_jax.config import loader as config_loader
+from famipose_jax.runtime import compiler_options
+from famipose_jax.runtime import sharding
+from famipose_jax.train import stages
+
+import train_step as train_bench
+# pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
+
+BITS_STEPS = 3
+
+
+def parse_option(text: str) -> tuple[str, object]:
+  name, _, value = text.partition('=')
+  if not name or not value:
+    raise SystemExit(f'--option {text!r}: expected NAME=VALUE')
+  try:
+    return name, json.loads(value)
+  except json.JSONDecodeError:
+    return name, value
+
+
+def main(argv=None) -> dict:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--option', action='append', default=[], metavar='NAME=VALUE',
+                      help='an XLA option to try (repeat for more variants)')
+  parser.add_argument('--config', default='',
+                      help="FILE[:variant] (default: FAMI-Pose's published W48 PoseTrack17)")
+  parser.add_argument('--stage', type=int, default=2, choices=(1, 2),
+                      help="with --config: a two-stage config's stage (1: its single-frame "
+                      'backbone)')
+  parser.add_argument('--batch', type=int, default=2, help='clips per step')
+  parser.add_argument('--rounds', type=int, default=3, help='timed calls of each variant')
+  parser.add_argument('--json', default='', help='write the result here too')
+  args = parser.parse_args(argv)
+
+  if args.config:
+    config = config_loader.load_config_file(args.config)
+    config = stages.pretrain_config(config) if args.stage == 1 else config
+  else:
+    config = harness.experiment_config(False)
+  experiment = experiment_lib.Experiment(config, steps_per_epoch=1000)
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  batch = sharding.put_batch(train_bench.random_batch(experiment, args.batch), mesh,
+                             experiment.train_keys)
+  lowered = experiment.train_step(mesh).lower(train_bench.jax_state(experiment, mesh), batch)
+  variants = {'base': {}, **{f'{n}={v}': {n: v} for n, v in map(parse_option, args.option)}}
+  calls, states = {}, {}
+  for name, extra in variants.items():
+    compiled = lowered.compile(compiler_options=dict(compiler_options.for_backend(), **extra))
+    state = train_bench.jax_state(experiment, mesh)
+    for _ in range(BITS_STEPS):
+      state, _ = compiled(state, batch)
+    states[name] = jax.tree_util.tree_leaves(jax.device_get(state))
+    holder = {'state': state}
+
+    def call(compiled=compiled, holder=holder):
+      holder['state'], metrics = compiled(holder['state'], batch)
+      jax.block_until_ready(metrics['loss'])
+    calls[name] = call
+  times = harness.interleaved(calls, args.rounds)
+  base = harness.seconds(times['base'])['median_s']
+  result = {'benchmark': 'xla_options', 'config': args.config or 'posetrack17 W48',
+            'stage': args.stage, 'batch': args.batch, 'rounds': args.rounds,
+            'machine': harness.machine()}
+  for name in variants:
+    seconds = harness.seconds(times[name])
+    result[name] = dict(seconds, base_over_this=base / seconds['median_s'],
+                        same_bits=all(np.array_equal(a, b)
+                                      for a, b in zip(states['base'], states[name])))
+  harness.report(result, args.json)
+  return result
+
+
+if __name__ == '__main__':
+  main()
