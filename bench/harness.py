@@ -85,6 +85,25 @@ def experiment_config(small: bool, family: str = 'famipose') -> ml_collections.C
   return local.run_locally(config) if small else config
 
 
+def add_config_flags(parser: argparse.ArgumentParser):
+  """--config/--stage: time a config file's own step instead of a published W48 setup."""
+  parser.add_argument('--config', default='',
+                      help="FILE[:variant] (default: FAMI-Pose's published W48 PoseTrack17)")
+  parser.add_argument('--stage', type=int, default=2, choices=(1, 2),
+                      help="with --config: a two-stage config's stage (1: its single-frame "
+                      'backbone)')
+
+
+def config_from_flags(args, small: bool = False) -> ml_collections.ConfigDict:
+  """The config that add_config_flags' flags name (else experiment_config(small))."""
+  if not args.config:
+    return experiment_config(small)
+  from famipose_jax.config import loader  # pylint: disable=g-import-not-at-top
+  from famipose_jax.train import stages  # pylint: disable=g-import-not-at-top
+  config = loader.load_config_file(args.config)
+  return stages.pretrain_config(config) if args.stage == 1 else config
+
+
 WEIGHT_SCALES = ('published', 'he')
 
 

@@ -3,6 +3,7 @@
   python bench/profile_step.py                     # the W48 train step, B=2
   python bench/profile_step.py --what forward      # the W48 inference forward, B=1
   python bench/profile_step.py --small --top 15
+  python bench/profile_step.py --config configs/synthetic.py --batch 16   # the demo's stage 2
 
 Runs the step once to compile and warm up, then `--steps` times under `jax.profiler.trace`,
 and prints (1) time per op name summed over every XLA thread (fusions keep their HLO name, so
@@ -71,12 +72,13 @@ def main(argv=None):
   parser.add_argument('--what', default='train', choices=('train', 'forward'))
   parser.add_argument('--batch', type=int, default=0, help='default: 2 (train), 1 (forward)')
   parser.add_argument('--small', action='store_true', help='the tiny `:local` network')
+  harness.add_config_flags(parser)
   parser.add_argument('--steps', type=int, default=2, help='profiled calls')
   parser.add_argument('--top', type=int, default=25, help='rows per table')
   parser.add_argument('--out', default='', help='trace folder (default: a temporary one)')
   args = parser.parse_args(argv)
 
-  config = harness.experiment_config(args.small)
+  config = harness.config_from_flags(args, args.small)
   num_supporting = len(config.data.supporting_offsets)
   if args.what == 'train':
     batch = args.batch or 2

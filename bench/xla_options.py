@@ -28,10 +28,8 @@ import harness  # pylint: disable=g-bad-import-order
 import jax
 
 from famipose_jax import experiment as experiment_lib
-from famipose_jax.config import loader as config_loader
 from famipose_jax.runtime import compiler_options
 from famipose_jax.runtime import sharding
-from famipose_jax.train import stages
 
 import train_step as train_bench
 # pylint: enable=g-import-not-at-top,wrong-import-position,g-bad-import-order
@@ -53,21 +51,13 @@ def main(argv=None) -> dict:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--option', action='append', default=[], metavar='NAME=VALUE',
                       help='an XLA option to try (repeat for more variants)')
-  parser.add_argument('--config', default='',
-                      help="FILE[:variant] (default: FAMI-Pose's published W48 PoseTrack17)")
-  parser.add_argument('--stage', type=int, default=2, choices=(1, 2),
-                      help="with --config: a two-stage config's stage (1: its single-frame "
-                      'backbone)')
+  harness.add_config_flags(parser)
   parser.add_argument('--batch', type=int, default=2, help='clips per step')
   parser.add_argument('--rounds', type=int, default=3, help='timed calls of each variant')
   parser.add_argument('--json', default='', help='write the result here too')
   args = parser.parse_args(argv)
 
-  if args.config:
-    config = config_loader.load_config_file(args.config)
-    config = stages.pretrain_config(config) if args.stage == 1 else config
-  else:
-    config = harness.experiment_config(False)
+  config = harness.config_from_flags(args)
   experiment = experiment_lib.Experiment(config, steps_per_epoch=1000)
   mesh = sharding.make_mesh(jax.devices()[:1])
   batch = sharding.put_batch(train_bench.random_batch(experiment, args.batch), mesh,
