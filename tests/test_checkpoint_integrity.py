@@ -1,6 +1,7 @@
 """Checkpoint integrity: checksums verified on restore, falling back, retention, full disks."""
 
 import errno
+import json
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ from orbax.checkpoint._src.handlers import json_checkpoint_handler
 from configs import posetrack17
 from famipose_jax.runtime import sharding
 from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import packed_state
 from famipose_jax.checkpoints import verified_read
 from tests.train_support import flip_array_bytes, snapshot_files
 
@@ -33,13 +35,14 @@ def _abstract():
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), _state(0.0))
 
 
-def _checkpointer(workdir, keep=3, use_async=True, background=True):
+def _checkpointer(workdir, keep=3, use_async=True, background=True, packed=True):
   return checkpointer.Checkpointer(str(workdir), posetrack17.get_config(), save_every_steps=1,
-                                   keep=keep, use_async=use_async, background=background)
+                                   keep=keep, use_async=use_async, background=background,
+                                   packed=packed)
 
 
-def _saved(workdir, steps, keep=3):
-  ckpt = _checkpointer(workdir, keep=keep)
+def _saved(workdir, steps, keep=3, packed=True):
+  ckpt = _checkpointer(workdir, keep=keep, packed=packed)
   for step in steps:
     ckpt.save(step, _state(float(step)), {})
   ckpt.close()
@@ -118,8 +121,8 @@ def test_no_intact_checkpoint_to_fall_back_to_is_an_error(tmp_path):
 
 
 def test_checkpoint_without_checksums_is_unverified_not_corrupt(tmp_path, caplog):
-  # What a checkpoint written before checksums existed looks like.
-  ckpt = _saved(tmp_path, [1])
+  # What a checkpoint written before checksums existed looks like (they were not packed).
+  ckpt = _saved(tmp_path, [1], packed=False)
   shutil.rmtree(os.path.join(ckpt.step_dir(1), checkpointer.CHECKSUMS_ITEM))
   with caplog.at_level(logging.WARNING):
     state, meta = ckpt.restore_latest_intact(_abstract())
@@ -231,3 +234,96 @@ def test_a_background_save_finishes_while_its_caller_is_busy(tmp_path):
   assert job.done() and job.exception() is None
   ckpt.close()
   assert _checkpointer(tmp_path, keep=1).all_steps() == [2]
+
+
+def test_pack_and_unpack_keep_every_leaf_by_name_dtype_and_offset():
+  leaves = {'a/kernel': np.arange(6, dtype=np.float32).reshape(2, 3),
+            'a/bias': np.ones(2, np.float32), 'step': np.asarray(7, np.int32),
+            'b/0/mu': np.full((1, 2), 3.0, np.float32)}
+  packed, layout = packed_state.pack(leaves)
+  assert {dtype: array.shape for dtype, array in packed.items()} == {'float32': (10,),
+                                                                      'int32': (1,)}
+  assert layout == {'format': 1, 'sizes': {'float32': 10, 'int32': 1},
+                    'leaves': [['a/kernel', 'float32', [2, 3], 0], ['a/bias', 'float32', [2], 6],
+                               ['step', 'int32', [], 0], ['b/0/mu', 'float32', [1, 2], 8]]}
+  back = packed_state.unpack(packed, json.loads(json.dumps(layout)))   # as it reads back
+  assert list(back) == list(leaves)
+  for name, value in leaves.items():
+    assert back[name].dtype == value.dtype and back[name].shape == value.shape
+    np.testing.assert_array_equal(back[name], value)
+  tree = packed_state.nested(back)
+  assert sorted(tree) == ['a', 'b', 'step'] and tree['b']['0']['mu'].shape == (1, 2)
+
+
+def test_unpack_refuses_a_layout_that_does_not_fit_the_arrays():
+  packed, layout = packed_state.pack({'w': np.zeros(4, np.float32), 'b': np.zeros(2, np.float32)})
+  layout['leaves'][1][3] = 5                      # b would read past the end (6 floats)
+  with pytest.raises(ValueError, match=r'places b \(float32, shape \(2,\)\) at offset 5'):
+    packed_state.unpack(packed, layout)
+  with pytest.raises(ValueError, match='format 2'):
+    packed_state.unpack(packed, dict(layout, format=2))
+
+
+def test_a_checkpoint_holds_its_state_packed_one_array_per_dtype(tmp_path):
+  ckpt = _saved(tmp_path, [1])
+  step_dir = ckpt.step_dir(1)
+  assert {'state', 'layout', 'meta', 'checksums'} <= set(os.listdir(step_dir))
+  stored = verified_read.restore(os.path.join(step_dir, 'state'))
+  assert {dtype: array.shape for dtype, array in stored.items()} == {'float32': (4100,),
+                                                                      'int32': (1,)}
+  state, meta = ckpt.restore(1, _abstract())
+  assert meta['verified'] is True
+  jax.tree_util.tree_map(np.testing.assert_array_equal, state, _state(1.0))
+  assert state['step'].dtype == jnp.int32
+  assert state['w'].sharding == _abstract()['w'].sharding
+  _, read = verified_read.read_step_dir(step_dir)
+  np.testing.assert_array_equal(read['nested']['b'], np.arange(4, dtype=np.float32))
+  ckpt.close()
+
+
+def test_a_changed_layout_is_detected_on_restore(tmp_path):
+  ckpt = _saved(tmp_path, [1])
+  path = os.path.join(ckpt.step_dir(1), 'layout', 'metadata')
+  with open(path, encoding='utf-8') as f:
+    layout = json.load(f)
+  assert layout['leaves'][0][:2] == ['nested/b', 'float32'] and layout['leaves'][0][3] == 0
+  layout['leaves'][0][3] = 8                      # still inside the arrays: other values
+  with open(path, 'w', encoding='utf-8') as f:
+    json.dump(layout, f)
+  message = f'checkpoint {ckpt.step_dir(1)} is corrupt: the layout of its packed state'
+  with pytest.raises(checkpointer.CorruptCheckpointError, match=message):
+    ckpt.restore(1, _abstract())
+  with pytest.raises(checkpointer.CorruptCheckpointError, match=message):
+    verified_read.read_step_dir(ckpt.step_dir(1))
+  ckpt.close()
+
+
+def test_checkpoints_of_the_earlier_unpacked_layout_still_restore_and_rotate(tmp_path):
+  ckpt = _saved(tmp_path, [1, 2], keep=2, packed=False)
+  assert 'layout' not in os.listdir(ckpt.step_dir(2))
+  state, meta = ckpt.restore(2, _abstract())
+  assert meta['verified'] is True
+  jax.tree_util.tree_map(np.testing.assert_array_equal, state, _state(2.0))
+  _, read = verified_read.read_step_dir(ckpt.step_dir(2))
+  np.testing.assert_array_equal(read['w'], _NOISE * 2.0)
+  assert ckpt.save(3, _state(3.0), {})           # packed, beside the unpacked ones
+  ckpt.close()
+  again = _checkpointer(tmp_path, keep=2)
+  assert again.all_steps() == [2, 3]
+  assert 'layout' in os.listdir(again.step_dir(3))
+  flip_array_bytes(again.step_dir(2))
+  with pytest.raises(checkpointer.CorruptCheckpointError, match='w does not match'):
+    again.restore(2, _abstract())
+  again.close()
+
+
+def test_a_packed_checkpoint_refuses_a_model_of_other_shapes(tmp_path):
+  ckpt = _saved(tmp_path, [1])
+  other = dict(_abstract(), w=jax.ShapeDtypeStruct((10,), jnp.float32,
+                                                   sharding=_abstract()['w'].sharding))
+  with pytest.raises(checkpointer.CheckpointError,
+                     match=r'holds float32\[4096\] for w, which this run has as float32\[10\]'
+                     ) as error:
+    ckpt.restore(1, other)
+  assert not isinstance(error.value, checkpointer.CorruptCheckpointError)
+  ckpt.close()

@@ -17,6 +17,7 @@ from famipose_jax.train import loop as trainer
 from famipose_jax.train import stages
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import init_from
+from famipose_jax.checkpoints import verified_read
 from famipose_jax.checkpoints import workdir_binding
 from tests.train_support import edit_training_batches, flip_array_bytes, smoke_config
 from tests.train_support import snapshot_files
@@ -30,7 +31,7 @@ def _latest_state(workdir):
   """The latest checkpoint's TrainState as a pytree of numpy arrays."""
   ckpt_dir = os.path.join(workdir, checkpointer.CHECKPOINT_DIR)
   step = max(int(s) for s in os.listdir(ckpt_dir) if s.isdigit())
-  return step, init_from.restore_untyped(os.path.join(ckpt_dir, str(step), 'state'))
+  return step, verified_read.read_step_dir(os.path.join(ckpt_dir, str(step)))[1]
 
 
 

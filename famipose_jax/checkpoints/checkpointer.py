@@ -1,10 +1,14 @@
 """The Orbax CheckpointManager for the train state of one workdir, with checksums and retention.
 
-Layout: workdir/checkpoints/<step>/{state,meta,checksums}. `state` is the TrainState pytree,
-`meta` a small JSON record (step, epoch, the flattened config), `checksums` the SHA-256 of every
-array of `state` and of the meta record (`checksums.py`). Orbax commits the three items
-together: a step folder appears only once all are written (an interrupted save leaves a
-`*.orbax-checkpoint-tmp` folder that Orbax ignores and removes).
+Layout: workdir/checkpoints/<step>/{state,layout,meta,checksums}. `state` is the TrainState,
+packed into one array per dtype with `layout` saying where each leaf lies (`packed_state.py`:
+Orbax's cost is per array, and a train state has hundreds of small ones); with several
+processes, and in checkpoints written before 2026-12-05, it is the TrainState pytree itself and
+there is no `layout`. `meta` is a small JSON record (step, epoch, the flattened config),
+`checksums` the SHA-256 of every array of the state, of the meta record and of the layout
+(`checksums.py`). Orbax commits the items together: a step folder appears only once all are
+written (an interrupted save leaves a `*.orbax-checkpoint-tmp` folder that Orbax ignores and
+removes).
 
 A restore compares every array and the meta record with their checksums; a checkpoint of another config is refused.
 Retention is ours, not Orbax's `max_to_keep`: checkpoints beyond the newest `keep` are deleted
@@ -38,6 +42,7 @@ from data_pipeline.errors import UserError
 from famipose_jax.runtime import multihost
 from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import orbax_noise
+from famipose_jax.checkpoints import packed_state
 from famipose_jax.checkpoints import workdir_binding
 
 CHECKPOINT_DIR = 'checkpoints'
@@ -104,6 +109,36 @@ def _read_back_target(state: Any) -> Any:
                                      sharding=sharding_of(x)), state)
 
 
+def _packed_target(layout: Mapping[str, Any]) -> dict[str, jax.ShapeDtypeStruct]:
+  """ShapeDtypeStructs, in host memory, to read a packed state's arrays into."""
+  host = _host_sharding()
+  return {dtype: jax.ShapeDtypeStruct((int(size),), np.dtype(dtype), sharding=host)
+          for dtype, size in layout['sizes'].items()}
+
+
+def _placed(leaves: Mapping[str, np.ndarray], abstract_state: Any, where: str) -> Any:
+  """The pytree `abstract_state` describes, its arrays taken from `leaves` and placed as it says.
+
+  Raises:
+    CheckpointError: for a leaf the checkpoint lacks or holds in another shape or dtype.
+  """
+  paths, treedef = jax.tree_util.tree_flatten_with_path(abstract_state)
+  arrays = []
+  for path, target in paths:
+    name = checksums.leaf_name(path)
+    value = leaves.get(name)
+    if value is None or value.shape != tuple(target.shape) or value.dtype != target.dtype:
+      held = 'nothing' if value is None else f'{value.dtype.name}{list(value.shape)}'
+      raise CheckpointError(
+          f'checkpoint {where} holds {held} for {name}, which this run has as '
+          f'{np.dtype(target.dtype).name}{list(target.shape)}: it was written by another '
+          'version of the model.')
+    arrays.append(jax.make_array_from_callback(
+        value.shape, getattr(target, 'sharding', None) or _host_sharding(),
+        lambda index, value=value: value[index]))
+  return jax.tree_util.tree_unflatten(treedef, arrays)
+
+
 def _reason(error: BaseException) -> str:
   """'No space left on device' for an OSError anywhere in the chain, else 'Type: message'."""
   seen = error
@@ -119,13 +154,14 @@ class Checkpointer:
   """Orbax CheckpointManager for the train state of one workdir.
 
   Saves every `save_every_steps` steps (and whenever `force`d), keeps the last `keep` (see the
-  module docstring), writes asynchronously when `use_async` and off the caller's thread when
-  `background` (one process only); `wait()` blocks until pending writes are on disk and read
-  back.
+  module docstring), writes asynchronously when `use_async`, off the caller's thread when
+  `background` and the state packed when `packed` (both for one process only; the tests turn
+  packing off to write the older layout); `wait()` blocks until pending writes are on disk and
+  read back. Restores read either layout.
   """
 
   def __init__(self, workdir: str, config: ml_collections.ConfigDict, *, save_every_steps: int,
-               keep: int, use_async: bool = True, background: bool = True):
+               keep: int, use_async: bool = True, background: bool = True, packed: bool = True):
     self.directory = os.path.abspath(os.path.join(workdir, CHECKPOINT_DIR))
     self.config = workdir_binding.flat_config(config)
     self.keep = max(1, int(keep))
@@ -136,6 +172,8 @@ class Checkpointer:
     self._job = None
     self._worker = (concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix='checkpoint')
                     if background and jax.process_count() == 1 else None)
+    # Arrays sharded over several processes have no full copy to pack on any one host.
+    self._packed = packed and jax.process_count() == 1
     self._quiet = contextlib.ExitStack()
     self._quiet.enter_context(orbax_noise.one_line_write_errors())
     # Orbax's own barriers are collectives on the devices, and on CPU gloo gives up on a first
@@ -145,8 +183,9 @@ class Checkpointer:
         save_interval_steps=max(1, int(save_every_steps)), max_to_keep=None,
         enable_async_checkpointing=use_async, create=True)
     try:
-      self._manager = ocp.CheckpointManager(self.directory, options=options,
-                                            item_names=('state', 'meta', CHECKSUMS_ITEM))
+      self._manager = ocp.CheckpointManager(
+          self.directory, options=options,
+          item_names=('state', 'meta', CHECKSUMS_ITEM, packed_state.LAYOUT_ITEM))
     except OSError as e:
       self._quiet.close()
       raise CheckpointError(f'cannot create the checkpoint folder {self.directory}: '
@@ -193,17 +232,25 @@ class Checkpointer:
     return self._start(step, state, meta, force)
 
   def _start(self, step: int, state: Any, meta: dict[str, Any], force: bool) -> bool:
-    """Hashes `state` and starts Orbax's write of it with its checksums."""
+    """Hashes `state` (packing it) and starts Orbax's write of it with its checksums."""
+    leaves = checksums.host_leaves(state)
+    if self._packed:
+      arrays, layout = packed_state.pack(leaves)
+      items = {'state': ocp.args.StandardSave(jax.device_put(arrays, _host_sharding())),
+               packed_state.LAYOUT_ITEM: ocp.args.JsonSave(layout)}
+    else:
+      layout, items = None, {'state': ocp.args.StandardSave(state)}
+    record = checksums.manifest(leaves, meta, layout)
     try:
       started = self._manager.save(
           step, args=ocp.args.Composite(
-              state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta),
-              **{CHECKSUMS_ITEM: ocp.args.JsonSave(checksums.manifest(state, meta))}),
+              meta=ocp.args.JsonSave(meta), **{CHECKSUMS_ITEM: ocp.args.JsonSave(record)},
+              **items),
           force=force)
     except Exception as e:  # Orbax and tensorstore report a failed write in many types.
       raise self._write_error(step, e) from e
-    if started:
-      self._pending = (step, _read_back_target(state))
+    if started:   # a packed state reads back by its layout, a pytree into its own shapes
+      self._pending = (step, None if self._packed else _read_back_target(state))
     return started
 
   def _join(self):
@@ -285,8 +332,11 @@ class Checkpointer:
         self._quiet.close()
 
   def _read(self, step: int, abstract_state: Any, advice: str) -> tuple[Any, dict[str, Any]]:
+    """(state, meta) of checkpoint `step`, verified; the state is placed like `abstract_state`
+    (None: a packed state is only verified, and None returned in its place)."""
     where = self.step_dir(step)
     has_checksums = os.path.isdir(os.path.join(where, CHECKSUMS_ITEM))
+    is_packed = os.path.isdir(os.path.join(where, packed_state.LAYOUT_ITEM))
 
     def read(items):
       try:
@@ -309,6 +359,8 @@ class Checkpointer:
     first = {'meta': ocp.args.JsonRestore()}
     if has_checksums:
       first[CHECKSUMS_ITEM] = ocp.args.JsonRestore()
+    if is_packed:
+      first[packed_state.LAYOUT_ITEM] = ocp.args.JsonRestore()
     restored = read(first)
     meta = dict(restored['meta'])
     recorded = restored.get(CHECKSUMS_ITEM)
@@ -316,13 +368,26 @@ class Checkpointer:
       raise CorruptCheckpointError(
           f'checkpoint {where} is corrupt: its meta record (step, epoch, config) does not match '
           'the checksum saved with it.', advice)
+    layout = restored.get(packed_state.LAYOUT_ITEM)
+    if is_packed and (recorded is None or not checksums.layout_matches(recorded, layout)):
+      raise CorruptCheckpointError(
+          f'checkpoint {where} is corrupt: the layout of its packed state does not match the '
+          'checksum saved with it.', advice)
     diffs = workdir_binding.config_differences(meta.get('config') or {}, self.config)
     if diffs:
       raise CheckpointError(f'checkpoint {where} was written by a different config:\n'
                             + workdir_binding.list_differences(diffs))
-    state = read({'state': ocp.args.StandardRestore(abstract_state)})['state']
+    if is_packed:
+      arrays = read({'state': ocp.args.StandardRestore(_packed_target(layout))})['state']
+      try:
+        leaves = packed_state.unpack(arrays, layout)
+      except ValueError as e:
+        raise CorruptCheckpointError(f'checkpoint {where} is corrupt: {e}.', advice) from e
+    else:
+      state = read({'state': ocp.args.StandardRestore(abstract_state)})['state']
+      leaves = checksums.host_leaves(state) if has_checksums else {}
     if has_checksums:
-      differing, compared = checksums.mismatches(recorded, state)
+      differing, compared = checksums.mismatches(recorded, leaves)
       if differing:
         others = f' (and {len(differing) - 1} more)' if len(differing) > 1 else ''
         raise CorruptCheckpointError(
@@ -331,6 +396,8 @@ class Checkpointer:
     else:
       logging.warning('checkpoint %s has no checksums (written by an earlier version): its '
                       'arrays cannot be verified', where)
+    if is_packed:
+      state = None if abstract_state is None else _placed(leaves, abstract_state, where)
     meta['verified'] = has_checksums
     return state, meta
 

@@ -3,7 +3,9 @@
 Prediction (trained_model.py) and `init_from` read a training checkpoint's step folder
 directly, without a CheckpointManager; both read it here, so the arrays are compared with the
 checksums saved beside them and the meta record with its digest, as a restore does
-(checkpointer.py). A checkpoint written before checksums existed reads unverified.
+(checkpointer.py). A checkpoint written before checksums existed reads unverified. A packed
+state (`packed_state.py`) reads as nested dicts of its leaf names; `params` and `batch_stats`,
+what these readers take, are nested dicts in either layout.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import orbax.checkpoint as ocp
 from famipose_jax.checkpoints import checkpointer
 from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import orbax_noise
+from famipose_jax.checkpoints import packed_state
 from famipose_jax.runtime import multihost
 
 
@@ -76,9 +79,23 @@ def read_step_dir(step_dir: str) -> tuple[dict[str, Any], Any]:
     raise checkpointer.CorruptCheckpointError(
         f'checkpoint {step_dir} is corrupt: its meta record does not match the checksum saved '
         'with it.')
-  state = restore(os.path.join(step_dir, 'state'))
+  layout_path = os.path.join(step_dir, packed_state.LAYOUT_ITEM, 'metadata')
+  if os.path.exists(layout_path):
+    layout = _read_json(layout_path)
+    if recorded is None or not checksums.layout_matches(recorded, layout):
+      raise checkpointer.CorruptCheckpointError(
+          f'checkpoint {step_dir} is corrupt: the layout of its packed state does not match the '
+          'checksum saved with it.')
+    try:
+      leaves = packed_state.unpack(restore(os.path.join(step_dir, 'state')), layout)
+    except ValueError as e:
+      raise checkpointer.CorruptCheckpointError(f'checkpoint {step_dir} is corrupt: {e}.') from e
+    state = packed_state.nested(leaves)
+  else:
+    state = restore(os.path.join(step_dir, 'state'))
+    leaves = checksums.host_leaves(state) if recorded is not None else {}
   if recorded is not None:
-    differing, compared = checksums.mismatches(recorded, state)
+    differing, compared = checksums.mismatches(recorded, leaves)
     if differing:
       raise checkpointer.CorruptCheckpointError(
           f'checkpoint {step_dir} is corrupt: {differing[0]} does not match the checksum saved '
