@@ -16,6 +16,7 @@ from orbax.checkpoint._src.handlers import json_checkpoint_handler
 from configs import posetrack17
 from famipose_jax.runtime import sharding
 from famipose_jax.checkpoints import checkpointer
+from famipose_jax.checkpoints import checksums
 from famipose_jax.checkpoints import packed_state
 from famipose_jax.checkpoints import verified_read
 from tests.train_support import flip_array_bytes, snapshot_files
@@ -326,4 +327,46 @@ def test_a_packed_checkpoint_refuses_a_model_of_other_shapes(tmp_path):
                      ) as error:
     ckpt.restore(1, other)
   assert not isinstance(error.value, checkpointer.CorruptCheckpointError)
+  ckpt.close()
+
+
+def _rewrite_json(path: str, edit) -> None:
+  with open(path, encoding='utf-8') as f:
+    record = json.load(f)
+  edit(record)
+  with open(path, 'w', encoding='utf-8') as f:
+    json.dump(record, f)
+
+
+def test_a_packed_checkpoint_missing_its_layout_or_checksums_is_corrupt(tmp_path):
+  ckpt = _saved(tmp_path, [1, 2])
+  shutil.rmtree(os.path.join(ckpt.step_dir(2), 'layout'))
+  shutil.rmtree(os.path.join(ckpt.step_dir(1), checkpointer.CHECKSUMS_ITEM))
+  for step, message in ((2, 'is corrupt: the layout of its packed state is missing'),
+                        (1, 'is incomplete: its state is packed but the checksums saved with it '
+                            'are missing')):
+    expected = f'checkpoint {ckpt.step_dir(step)} {message}'
+    with pytest.raises(checkpointer.CorruptCheckpointError, match=expected):
+      ckpt.restore(step, _abstract())
+    with pytest.raises(checkpointer.CorruptCheckpointError, match=expected):
+      verified_read.read_step_dir(ckpt.step_dir(step))
+  ckpt.close()
+
+
+def test_a_layout_of_a_newer_format_is_not_taken_for_damage(tmp_path):
+  ckpt = _saved(tmp_path, [1])
+  step_dir = ckpt.step_dir(1)
+  layout_path = os.path.join(step_dir, 'layout', 'metadata')
+  _rewrite_json(layout_path, lambda layout: layout.update(format=2))
+  with open(layout_path, encoding='utf-8') as f:
+    digest = checksums.record_digest(json.load(f))
+  _rewrite_json(os.path.join(step_dir, checkpointer.CHECKSUMS_ITEM, 'metadata'),
+                lambda record: record.update(layout=digest))   # as a newer version saves it
+  before = snapshot_files(str(tmp_path))
+  for read in (lambda: ckpt.restore_latest_intact(_abstract()),
+               lambda: verified_read.read_step_dir(step_dir)):
+    with pytest.raises(checkpointer.CheckpointError, match='written by a newer version') as error:
+      read()
+    assert not isinstance(error.value, checkpointer.CorruptCheckpointError)
+  assert snapshot_files(str(tmp_path)) == before           # not set aside as corrupt
   ckpt.close()

@@ -3,8 +3,8 @@
 Layout: workdir/checkpoints/<step>/{state,layout,meta,checksums}. `state` is the TrainState,
 packed into one array per dtype with `layout` saying where each leaf lies (`packed_state.py`:
 Orbax's cost is per array, and a train state has hundreds of small ones); with several
-processes, and in checkpoints written before 2026-12-05, it is the TrainState pytree itself and
-there is no `layout`. `meta` is a small JSON record (step, epoch, the flattened config),
+processes, and in checkpoints written before the packing (69be3e5), it is the TrainState pytree
+itself and there is no `layout`. `meta` is a small JSON record (step, epoch, the flattened config),
 `checksums` the SHA-256 of every array of the state, of the meta record and of the layout
 (`checksums.py`). Orbax commits the items together: a step folder appears only once all are
 written (an interrupted save leaves a `*.orbax-checkpoint-tmp` folder that Orbax ignores and
@@ -116,12 +116,42 @@ def _packed_target(layout: Mapping[str, Any]) -> dict[str, jax.ShapeDtypeStruct]
           for dtype, size in layout['sizes'].items()}
 
 
+def checked_layout(where: str, layout: Mapping[str, Any] | None,
+                   recorded: Mapping[str, Any] | None, advice: str = '') -> Mapping[str, Any] | None:
+  """The packed-state layout of checkpoint `where` once it is known to be the one saved (None
+  for a checkpoint of the pytree layout); `recorded` is its checksums document, if any.
+
+  Raises:
+    CorruptCheckpointError: the layout, or the checksums of a packed state, are missing, or the
+      layout differs from its digest.
+    CheckpointError: a layout of a format this version does not read (a newer version's).
+  """
+  if layout is None:
+    if recorded is not None and 'layout' in recorded:
+      raise CorruptCheckpointError(f'checkpoint {where} is corrupt: the layout of its packed '
+                                   'state is missing.', advice)
+    return None
+  if recorded is None:
+    raise CorruptCheckpointError(f'checkpoint {where} is incomplete: its state is packed but '
+                                 'the checksums saved with it are missing.', advice)
+  if not checksums.layout_matches(recorded, layout):
+    raise CorruptCheckpointError(f'checkpoint {where} is corrupt: the layout of its packed '
+                                 'state does not match the checksum saved with it.', advice)
+  if layout.get('format') != packed_state.FORMAT:
+    raise CheckpointError(
+        f"checkpoint {where} was written by a newer version of this program (packed-state "
+        f"layout format {layout.get('format')!r}; this version reads format "
+        f'{packed_state.FORMAT}): update famipose-jax to read it.')
+  return layout
+
+
 def _placed(leaves: Mapping[str, np.ndarray], abstract_state: Any, where: str) -> Any:
   """The pytree `abstract_state` describes, its arrays taken from `leaves` and placed as it says.
 
   Raises:
     CheckpointError: for a leaf the checkpoint lacks or holds in another shape or dtype.
   """
+  # Leaves the checkpoint has beyond `abstract_state` are left out, as a partial restore would.
   paths, treedef = jax.tree_util.tree_flatten_with_path(abstract_state)
   arrays = []
   for path, target in paths:
@@ -336,7 +366,7 @@ class Checkpointer:
     (None: a packed state is only verified, and None returned in its place)."""
     where = self.step_dir(step)
     has_checksums = os.path.isdir(os.path.join(where, CHECKSUMS_ITEM))
-    is_packed = os.path.isdir(os.path.join(where, packed_state.LAYOUT_ITEM))
+    has_layout = os.path.isdir(os.path.join(where, packed_state.LAYOUT_ITEM))
 
     def read(items):
       try:
@@ -359,7 +389,7 @@ class Checkpointer:
     first = {'meta': ocp.args.JsonRestore()}
     if has_checksums:
       first[CHECKSUMS_ITEM] = ocp.args.JsonRestore()
-    if is_packed:
+    if has_layout:
       first[packed_state.LAYOUT_ITEM] = ocp.args.JsonRestore()
     restored = read(first)
     meta = dict(restored['meta'])
@@ -368,11 +398,8 @@ class Checkpointer:
       raise CorruptCheckpointError(
           f'checkpoint {where} is corrupt: its meta record (step, epoch, config) does not match '
           'the checksum saved with it.', advice)
-    layout = restored.get(packed_state.LAYOUT_ITEM)
-    if is_packed and (recorded is None or not checksums.layout_matches(recorded, layout)):
-      raise CorruptCheckpointError(
-          f'checkpoint {where} is corrupt: the layout of its packed state does not match the '
-          'checksum saved with it.', advice)
+    layout = checked_layout(where, restored.get(packed_state.LAYOUT_ITEM), recorded, advice)
+    is_packed = layout is not None
     diffs = workdir_binding.config_differences(meta.get('config') or {}, self.config)
     if diffs:
       raise CheckpointError(f'checkpoint {where} was written by a different config:\n'

@@ -79,17 +79,18 @@ def read_step_dir(step_dir: str) -> tuple[dict[str, Any], Any]:
     raise checkpointer.CorruptCheckpointError(
         f'checkpoint {step_dir} is corrupt: its meta record does not match the checksum saved '
         'with it.')
-  layout_path = os.path.join(step_dir, packed_state.LAYOUT_ITEM, 'metadata')
-  if os.path.exists(layout_path):
-    layout = _read_json(layout_path)
-    if recorded is None or not checksums.layout_matches(recorded, layout):
-      raise checkpointer.CorruptCheckpointError(
-          f'checkpoint {step_dir} is corrupt: the layout of its packed state does not match the '
-          'checksum saved with it.')
+  layout_dir = os.path.join(step_dir, packed_state.LAYOUT_ITEM)
+  layout = checkpointer.checked_layout(
+      step_dir, _read_json(os.path.join(layout_dir, 'metadata'))
+      if os.path.isdir(layout_dir) else None, recorded)
+  if layout is not None:
     try:
       leaves = packed_state.unpack(restore(os.path.join(step_dir, 'state')), layout)
     except ValueError as e:
       raise checkpointer.CorruptCheckpointError(f'checkpoint {step_dir} is corrupt: {e}.') from e
+    # Copies: callers keep the network's arrays, which must not keep the whole packed state
+    # (the optimiser's moments too) alive.
+    leaves = {name: np.array(value) for name, value in leaves.items()}
     state = packed_state.nested(leaves)
   else:
     state = restore(os.path.join(step_dir, 'state'))
