@@ -8,8 +8,11 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
 import pytest
 
+from famipose_jax.checkpoints import verified_read
 from tests.train_support import subprocess_env
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -110,3 +113,30 @@ def test_prediction_folder_missing_a_video_is_named(tmp_path, tiny_dataset):
   assert "has no file for 1 of the 2 videos" in result.stderr
   assert "'100002_synthetic_val.json'" in result.stderr
   assert sorted(os.listdir(pred_dir)) == ['100001_synthetic_val.json']
+
+
+@pytest.mark.slow
+def test_a_repeated_run_loads_its_compiled_programs_from_the_compile_cache(tmp_path,
+                                                                           tiny_dataset):
+  cache = tmp_path / 'cache'
+  # Fresh processes without the test suite's cache folder, so that --compile_cache is used.
+  env = {k: v for k, v in subprocess_env('').items()
+         if not k.startswith('JAX_COMPILATION_CACHE')}
+  env['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'   # keep even the tiny programs
+  env['JAX_LOG_COMPILES'] = '1'                              # JAX then logs its cache hits
+  runs = {}
+  for run in ('first', 'second'):   # the same command in two workdirs
+    runs[run] = _run(['--config=configs/synthetic.py:smoke', f'--config.data.root={tiny_dataset}',
+                      f'--workdir={tmp_path / run}', f'--compile_cache={cache}',
+                      '--config.train.progress_bar=False'], env, timeout=600)
+    assert runs[run].returncode == 0, runs[run].stderr[-3000:]
+  hit = "Persistent compilation cache hit for '{}'".format
+  assert hit('jit_step_fn') not in runs['first'].stderr   # it compiled its train step
+  for program in ('jit_init', 'jit_step_fn', 'jit_eval_fn'):   # the initial state, step, eval
+    assert hit(program) in runs['second'].stderr, program
+    assert any(name.startswith(program + '-') for name in os.listdir(cache)), program
+  # A loaded program computes what the compiled one did: the same trained state, bit for bit.
+  states = [verified_read.read_step_dir(os.path.join(tmp_path, run, 'checkpoints', step))[1]
+            for run in runs for step in [max(os.listdir(tmp_path / run / 'checkpoints'),
+                                             key=int)]]
+  jax.tree_util.tree_map(np.testing.assert_array_equal, *states)

@@ -6,7 +6,8 @@
   python train.py --config=configs/posetrack17.py --workdir=runs/pt17 --mode=evaluate
 
 Rerunning the same command resumes from the workdir's latest checkpoint. SIGTERM/SIGINT save a
-checkpoint and exit cleanly. A user error (famipose_jax.errors) is one `error:` message with exit
+checkpoint and exit cleanly. Compiled programs are kept in --compile_cache, so a resumed or
+repeated run loads its train and evaluation steps instead of compiling them again. A user error (famipose_jax.errors) is one `error:` message with exit
 status 2. `famipose_jax.train.loop.train_and_evaluate(config, workdir)` is the importable entry.
 """
 
@@ -25,6 +26,7 @@ from ml_collections import config_flags
 from famipose_jax import errors
 from famipose_jax.config import defaults as config_defaults
 from famipose_jax.models import registry
+from famipose_jax.runtime import compile_cache
 from famipose_jax.runtime import multihost
 from famipose_jax.train import loop as trainer
 
@@ -38,6 +40,11 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Run folder: checkpoints, logs, 
 _MODE = flags.DEFINE_enum('mode', 'train', ['train', 'evaluate'],
                           'train: train (resuming) then evaluate; evaluate: latest checkpoint '
                           '(or config.init_from) only.')
+_COMPILE_CACHE = flags.DEFINE_string(
+    'compile_cache', compile_cache.default_folder(),
+    "Folder of compiled programs kept between runs (JAX's persistent compilation cache): a "
+    "resumed or repeated run loads them instead of compiling. '' turns it off; "
+    'JAX_COMPILATION_CACHE_DIR, where set, wins.')
 
 
 def _parse_flags(argv):
@@ -103,6 +110,7 @@ def main(argv):
   if not _WORKDIR.value:
     raise app.UsageError('--workdir is required (e.g. --workdir=runs/demo)')
   logging.set_verbosity(logging.WARNING)
+  compile_cache.use(_COMPILE_CACHE.value)
   try:
     # `--config.model.family=...` on another family's config file: the new family's section.
     config, note = config_defaults.adopt_family(_CONFIG.value)
