@@ -117,7 +117,8 @@ def _packed_target(layout: Mapping[str, Any]) -> dict[str, jax.ShapeDtypeStruct]
 
 
 def checked_layout(where: str, layout: Mapping[str, Any] | None,
-                   recorded: Mapping[str, Any] | None, advice: str = '') -> Mapping[str, Any] | None:
+                   recorded: Mapping[str, Any] | None,
+                   advice: str = '') -> Mapping[str, Any] | None:
   """The packed-state layout of checkpoint `where` once it is known to be the one saved (None
   for a checkpoint of the pytree layout); `recorded` is its checksums document, if any.
 
@@ -143,6 +144,19 @@ def checked_layout(where: str, layout: Mapping[str, Any] | None,
         f"layout format {layout.get('format')!r}; this version reads format "
         f'{packed_state.FORMAT}): update famipose-jax to read it.')
   return layout
+
+
+def unpacked_leaves(where: str, arrays: Mapping[str, Any], layout: Mapping[str, Any],
+                    advice: str = '') -> dict[str, np.ndarray]:
+  """`packed_state.unpack` of checkpoint `where`'s arrays by its (checked) layout.
+
+  Raises:
+    CorruptCheckpointError: the layout places a leaf outside the arrays read.
+  """
+  try:
+    return packed_state.unpack(arrays, layout)
+  except ValueError as e:
+    raise CorruptCheckpointError(f'checkpoint {where} is corrupt: {e}.', advice) from e
 
 
 def _placed(leaves: Mapping[str, np.ndarray], abstract_state: Any, where: str) -> Any:
@@ -406,10 +420,7 @@ class Checkpointer:
                             + workdir_binding.list_differences(diffs))
     if is_packed:
       arrays = read({'state': ocp.args.StandardRestore(_packed_target(layout))})['state']
-      try:
-        leaves = packed_state.unpack(arrays, layout)
-      except ValueError as e:
-        raise CorruptCheckpointError(f'checkpoint {where} is corrupt: {e}.', advice) from e
+      leaves = unpacked_leaves(where, arrays, layout, advice)
     else:
       state = read({'state': ocp.args.StandardRestore(abstract_state)})['state']
       leaves = checksums.host_leaves(state) if has_checksums else {}

@@ -84,10 +84,8 @@ def read_step_dir(step_dir: str) -> tuple[dict[str, Any], Any]:
       step_dir, _read_json(os.path.join(layout_dir, 'metadata'))
       if os.path.isdir(layout_dir) else None, recorded)
   if layout is not None:
-    try:
-      leaves = packed_state.unpack(restore(os.path.join(step_dir, 'state')), layout)
-    except ValueError as e:
-      raise checkpointer.CorruptCheckpointError(f'checkpoint {step_dir} is corrupt: {e}.') from e
+    leaves = checkpointer.unpacked_leaves(step_dir, restore(os.path.join(step_dir, 'state')),
+                                          layout)
     # Copies: callers keep the network's arrays, which must not keep the whole packed state
     # (the optimiser's moments too) alive.
     leaves = {name: np.array(value) for name, value in leaves.items()}
