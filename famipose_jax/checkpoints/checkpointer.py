@@ -10,7 +10,8 @@ itself and there is no `layout`. `meta` is a small JSON record (step, epoch, the
 written (an interrupted save leaves a `*.orbax-checkpoint-tmp` folder that Orbax ignores and
 removes).
 
-A restore compares every array and the meta record with their checksums; a checkpoint of another config is refused.
+A restore compares every array and the meta record with their checksums; a checkpoint of
+another config is refused.
 Retention is ours, not Orbax's `max_to_keep`: checkpoints beyond the newest `keep` are deleted
 only once the newest has been read back from disk and matched its checksums, so a damaged or
 failed save never costs the older, intact ones.

@@ -7,8 +7,9 @@
 
 Rerunning the same command resumes from the workdir's latest checkpoint. SIGTERM/SIGINT save a
 checkpoint and exit cleanly. Compiled programs are kept in --compile_cache, so a resumed or
-repeated run loads its train and evaluation steps instead of compiling them again. A user error (famipose_jax.errors) is one `error:` message with exit
-status 2. `famipose_jax.train.loop.train_and_evaluate(config, workdir)` is the importable entry.
+repeated run loads its train and evaluation steps instead of compiling them again. A user error
+(famipose_jax.errors) is one `error:` message with exit status 2.
+`famipose_jax.train.loop.train_and_evaluate(config, workdir)` is the importable entry.
 """
 
 import os
