@@ -39,7 +39,6 @@ BATCH = 3
 MARGINS = [[1, 1], [1, 1], [2, 1]]
 OFFSETS = [[-1, 1], [0, 1], [-2, 1]]     # the frames read minus the key frame, as the data gives
 FLOAT64_TOLERANCE = 1e-8
-FLOAT32_FACTOR = 2.5
 
 
 def _dcn_kernel() -> str:
@@ -141,12 +140,8 @@ def test_float32_is_as_close_as_the_references_own_float32(setup, train):
   got, _ = _run(config, variables, x, 'float32', train)
   want, _ = _reference(reference, x, margin, train)
   own, _ = _reference(reference, x, margin, train, dtype=torch.float32)
-  ours, theirs = _errors(got, want), _errors(own, want)
-  for name, error in ours.items():
-    # An output the reference's float32 computes exactly (the weights, the first layers)
-    # gets a floor of a few float32 ulps of its magnitude.
-    floor = 8 * np.finfo(np.float32).eps * max(float(np.abs(want[name]).max()), 1.0)
-    assert error <= FLOAT32_FACTOR * max(theirs[name], floor), (name, error, theirs[name])
+  ratios = testing.float32_error_ratios(got, own, want)
+  assert max(ratios.values()) <= testing.FLOAT32_FACTOR, ratios
 
 
 def test_a_published_state_dict_converts_strictly_and_a_broken_one_is_named(setup):

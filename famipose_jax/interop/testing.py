@@ -13,6 +13,7 @@ import math
 
 import jax
 import ml_collections
+import numpy as np
 import torch
 from torch import nn
 
@@ -131,6 +132,28 @@ def random_reference(config: ml_collections.ConfigDict, num_supporting: int,
   model = torch_reference.FamiPoseReference(config.model, num_supporting=num_supporting)
   randomize_(model, seed)
   return model
+
+
+# How far ours in float32 may be from the float64 reference: this many times the reference's own
+# float32 error (for every output of the cross-checks, FAMI-Pose's and DCPose's).
+FLOAT32_FACTOR = 2.5
+
+
+def float32_error_ratios(ours: dict, own: dict, want: dict) -> dict[str, float]:
+  """Per output: |ours - want| over |own - want| (max abs), ours and own float32, want float64.
+
+  An output the reference's float32 computes exactly (the weights, the first layers) gets a floor
+  of 8 float32 ulps of its magnitude in the denominator.
+  """
+  assert sorted(ours) == sorted(want) == sorted(own), (sorted(ours), sorted(own), sorted(want))
+  ratios = {}
+  for name, target in want.items():
+    target = np.asarray(target, np.float64)
+    error = float(np.abs(np.asarray(ours[name], np.float64) - target).max())
+    theirs = float(np.abs(np.asarray(own[name], np.float64) - target).max())
+    floor = 8 * np.finfo(np.float32).eps * max(float(np.abs(target).max()), 1.0)
+    ratios[name] = error / max(theirs, floor)
+  return ratios
 
 
 def float64() -> contextlib.AbstractContextManager:

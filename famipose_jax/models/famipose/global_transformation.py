@@ -65,13 +65,15 @@ class GlobalTransformation(nn.Module):
                                       name=f'feat_global_offset_layers_{i}'))
     first_linear = self.num_downsamples + 2    # the index after PyTorch's nn.Flatten
     widths = tuple(self.hidden_features) + (_NUM_OUTPUTS[self.mode],)
+    regressor_dtype = jnp.promote_types(opts.dtype, jnp.float32)
     linears = []
     for k, width in enumerate(widths):
       last = k == len(widths) - 1
       identity_init = last and self.mode == 'affine'
-      # float32 whatever the compute dtype: bfloat16 would round a 10 px shift by ~0.04 px.
+      # At least float32 whatever the compute dtype (bfloat16 would round a 10 px shift by
+      # ~0.04 px); float64 in a float64 run.
       linears.append(nn.Dense(
-          width, dtype=jnp.float32, param_dtype=jnp.float32,
+          width, dtype=regressor_dtype, param_dtype=jnp.float32,
           kernel_init=initializers.zeros if identity_init else initializers.torch_default_kernel(),
           bias_init=_identity_bias if identity_init else initializers.zeros,
           name=f'feat_global_offset_layers_{first_linear + k}'))
@@ -86,7 +88,7 @@ class GlobalTransformation(nn.Module):
       for layer in layers[1:]:
         x = layer(x, train)
       # Flatten channel-major like PyTorch's NCHW nn.Flatten, so Linear weights convert as is.
-      x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1).astype(jnp.float32)
+      x = jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1).astype(regressor_dtype)
       for linear in linears:
         x = linear(x)
       if self.mode == 'translation':
