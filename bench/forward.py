@@ -74,6 +74,7 @@ def jax_side(config, key: np.ndarray, support: np.ndarray | None):
     compiled(variables, *inputs).block_until_ready()
 
   call.compiled = compiled   # for bench/profile_step.py
+  call.jitted, call.args = forward, (variables,) + inputs   # for bench/xla_options.py
   return call, info
 
 
