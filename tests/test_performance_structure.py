@@ -119,7 +119,8 @@ def test_outputs_and_gradients_unchanged_by_materialize(monkeypatch):
 
 def test_compiler_options_per_backend(monkeypatch):
   monkeypatch.delenv(compiler_options.DEFAULTS_ENV, raising=False)
-  assert compiler_options.for_backend('cpu') == {'xla_cpu_experimental_ynn_fusion_type': ''}
+  assert compiler_options.for_backend('cpu') == {
+      'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_REDUCE'}
   assert compiler_options.for_backend('gpu') == {}
   assert compiler_options.for_backend('tpu') == {}
   monkeypatch.setenv(compiler_options.DEFAULTS_ENV, '1')
@@ -132,3 +133,20 @@ def test_compiler_options_reach_the_compiled_step():
   x = jnp.linspace(-2.0, 2.0, 7)
   np.testing.assert_allclose(np.asarray(f(x)), np.asarray(jax.jit(lambda x: jnp.tanh(x) * 2.0)(x)),
                              rtol=0, atol=1e-6)   # two programs: equal to float32 rounding
+
+
+def test_reductions_run_in_ynnpack_and_convolutions_in_xla():
+  """On XLA:CPU our steps hand reductions (BatchNorm's statistics) to YNNPACK, not convolutions."""
+  if jax.default_backend() != 'cpu':
+    pytest.skip('XLA:CPU options')
+
+  def conv_then_mean(x, w):
+    y = jax.lax.conv_general_dilated(x, w, (1, 1), 'SAME',
+                                     dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    return jnp.mean(y, axis=(0, 1, 2)), y
+
+  x, w = jnp.ones((2, 24, 16, 8)), jnp.ones((3, 3, 8, 8))
+  hlo = compiler_options.jit(conv_then_mean).lower(x, w).compile().as_text()
+  entry = hlo.split('ENTRY', 1)[1]
+  assert ' convolution(' in entry          # XLA's own convolution, not inside a library fusion
+  assert 'ynn_fusion' in entry and 'reduce-window' not in hlo
