@@ -4,7 +4,7 @@
   python bench/conv_layers.py --backward      # forward + backward (input and kernel gradient)
 
 For each layer shape: XLA:CPU with its default options (YNNPACK fusions), XLA with
-`compiler_options.for_backend()` (the options our train and eval steps compile with), and
+`compiler_options.for_backend()` (the options our train, eval and predict steps compile with), and
 PyTorch's `F.conv2d` on contiguous NCHW tensors; milliseconds, best of --rounds. This is the
 table behind the choice in famipose_jax/runtime/compiler_options.py.
 """

@@ -6,8 +6,8 @@
 
 `Predictor.predict` on a video of moving photographs (frames x persons boxes), its jitted
 network compiled two ways: `jax.jit` as the predictor did before the model-family work, and
-`Experiment.jit_predict()` (runtime/compiler_options.py: on XLA:CPU the YNNPACK fusions are
-off). The calls alternate (a, b, a, b, ...) so machine load hits both; reported are each
+`Experiment.jit_predict()` (runtime/compiler_options.py: on XLA:CPU, YNNPACK fusions for
+reductions only). The calls alternate (a, b, a, b, ...) so machine load hits both; reported are each
 variant's seconds per video (cropping included, as `python -m famipose_jax.predict` counts its
 "poses" time) and per network batch alone, and the ratio before / after.
 """

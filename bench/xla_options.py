@@ -31,6 +31,7 @@ import harness  # pylint: disable=g-bad-import-order
 import jax
 
 from famipose_jax import experiment as experiment_lib
+from famipose_jax.models import inputs as model_inputs
 from famipose_jax.runtime import compiler_options
 from famipose_jax.runtime import sharding
 
@@ -77,7 +78,7 @@ def _train_variants(config, batch_size: int, variants: dict):
 def _forward_variants(config, batch_size: int, variants: dict):
   """({variant: a call running one forward}, {variant: [its heatmaps]})."""
   key, support = forward_bench.random_frames(
-      config.model, batch_size, len(config.data.supporting_offsets))
+      config.model, batch_size, len(model_inputs.clip_of(config).offsets))
   base_call, _ = forward_bench.jax_side(config.model, key, support)
   args = base_call.args
   lowered = base_call.jitted.lower(*args)

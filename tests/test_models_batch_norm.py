@@ -67,3 +67,16 @@ def test_single_value_per_channel_is_refused():
   module = batch_norm.BatchNorm()
   with pytest.raises(ValueError, match='more than one value per channel'):
     module.init(jax.random.key(0), jnp.ones((1, 1, 1, 4)), use_running_average=False)
+
+
+def test_float64_run_keeps_float64_statistics():
+  # interop.testing.float64 does the same but imports PyTorch.
+  with jax.enable_x64(True):
+    x = jnp.linspace(-1.0, 2.0, 2 * 3 * 3 * 4, dtype=jnp.float64).reshape(2, 3, 3, 4)
+    module = batch_norm.BatchNorm(dtype=jnp.float64)
+    variables = module.init(jax.random.key(0), x, use_running_average=False)
+    assert {v.dtype for v in jax.tree_util.tree_leaves(variables['batch_stats'])} == {
+        jnp.dtype('float64')}
+    y, updates = module.apply(variables, x, use_running_average=False, mutable=['batch_stats'])
+    assert y.dtype == jnp.float64
+    assert updates['batch_stats']['var'].dtype == jnp.float64

@@ -135,10 +135,11 @@ def test_compiler_options_reach_the_compiled_step():
                              rtol=0, atol=1e-6)   # two programs: equal to float32 rounding
 
 
-def test_reductions_run_in_ynnpack_and_convolutions_in_xla():
+def test_reductions_run_in_ynnpack_and_convolutions_in_xla(monkeypatch):
   """On XLA:CPU our steps hand reductions (BatchNorm's statistics) to YNNPACK, not convolutions."""
   if jax.default_backend() != 'cpu':
     pytest.skip('XLA:CPU options')
+  monkeypatch.delenv(compiler_options.DEFAULTS_ENV, raising=False)
 
   def conv_then_mean(x, w):
     y = jax.lax.conv_general_dilated(x, w, (1, 1), 'SAME',

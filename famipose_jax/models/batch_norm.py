@@ -36,8 +36,10 @@ class BatchNorm(nn.Module):
     channels = x.shape[-1]
     scale = self.param('scale', initializers.ones, (channels,), self.param_dtype)
     bias = self.param('bias', initializers.zeros, (channels,), self.param_dtype)
-    running_mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((channels,), jnp.float32))
-    running_var = self.variable('batch_stats', 'var', lambda: jnp.ones((channels,), jnp.float32))
+    # float32 (float64 in a float64 run, so that a train step keeps the state's dtypes).
+    stats_dtype = jnp.promote_types(self.dtype, jnp.float32)
+    running_mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((channels,), stats_dtype))
+    running_var = self.variable('batch_stats', 'var', lambda: jnp.ones((channels,), stats_dtype))
 
     # At least float32 (bfloat16 inputs are normalised in float32); float64 in float64 runs.
     compute = jnp.promote_types(x.dtype, jnp.float32)
