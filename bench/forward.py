@@ -58,8 +58,8 @@ def random_frames(config, batch: int, num_supporting: int):
   return key, rng.normal(size=(batch, num_supporting, height, width, 3)).astype(np.float32)
 
 
-def jax_side(config, key: np.ndarray, support: np.ndarray | None):
-  """(a call that runs one jitted forward, its compile timing and XLA memory); call.compiled."""
+def forward_program(config, key: np.ndarray, support: np.ndarray | None):
+  """(the jitted eval-mode forward to the heatmaps, its arguments: random variables, inputs)."""
   model = models.build_model(config)
   inputs = (jnp.asarray(key),) + (() if support is None else (jnp.asarray(support),))
   if registry.SUPPORTING_FRAME_OFFSETS in registry.get(config.family).inputs:   # DCPose's
@@ -67,14 +67,19 @@ def jax_side(config, key: np.ndarray, support: np.ndarray | None):
   shapes = jax.eval_shape(model.init, jax.random.key(0), *inputs)
   variables = jax.device_put(harness.random_variables(shapes, 'he'))
   forward = compiler_options.jit(lambda v, *x: model.apply(v, *x, train=False)['heatmaps'])
-  compiled, info = harness.compile_with_timing(forward, variables, *inputs)
+  return forward, (variables,) + inputs
+
+
+def jax_side(config, key: np.ndarray, support: np.ndarray | None):
+  """(a call that runs one jitted forward, its compile timing and XLA memory); call.compiled."""
+  forward, args = forward_program(config, key, support)
+  compiled, info = harness.compile_with_timing(forward, *args)
   info.update(harness.xla_memory_mb(compiled))
 
   def call():
-    compiled(variables, *inputs).block_until_ready()
+    compiled(*args).block_until_ready()
 
   call.compiled = compiled   # for bench/profile_step.py
-  call.jitted, call.args = forward, (variables,) + inputs   # for bench/xla_options.py
   return call, info
 
 

@@ -79,9 +79,8 @@ def _forward_variants(config, batch_size: int, variants: dict):
   """({variant: a call running one forward}, {variant: [its heatmaps]})."""
   key, support = forward_bench.random_frames(
       config.model, batch_size, len(model_inputs.clip_of(config).offsets))
-  base_call, _ = forward_bench.jax_side(config.model, key, support)
-  args = base_call.args
-  lowered = base_call.jitted.lower(*args)
+  forward, args = forward_bench.forward_program(config.model, key, support)
+  lowered = forward.lower(*args)
   calls, bits = {}, {}
   for name, extra in variants.items():
     compiled = lowered.compile(compiler_options=dict(compiler_options.for_backend(), **extra))
