@@ -18,7 +18,6 @@ import pytest
 torch = pytest.importorskip('torch')
 
 import jax  # pylint: disable=g-import-not-at-top
-import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
 
 from configs import synthetic_dcpose  # pylint: disable=g-import-not-at-top
 from famipose_jax import convert as convert_cli  # pylint: disable=g-import-not-at-top
@@ -67,27 +66,12 @@ def setup():
   return config, reference, variables, x.double(), margin
 
 
-def _jax_inputs(x, dtype):
+def _jax_inputs(x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(key [B, H, W, 3], supporting [B, 2, H, W, 3], offsets [B, 2]) of the published x."""
   nhwc = np.moveaxis(x.numpy(), 1, -1)
   key = nhwc[..., 0:3]
   supporting = np.stack([nhwc[..., 3:6], nhwc[..., 6:9]], axis=1)
-  return (jnp.asarray(key, dtype), jnp.asarray(supporting, dtype),
-          jnp.asarray(OFFSETS, jnp.int32))
-
-
-def _run(config, variables, x, dtype: str, train: bool):
-  model_config = copy.deepcopy(config.model)
-  model_config.dtype = dtype
-  model = models.build_model(model_config)
-  cast = jnp.float64 if dtype == 'float64' else jnp.float32
-  variables = jax.tree_util.tree_map(lambda v: jnp.asarray(v, cast), variables)
-  if train:
-    apply = lambda v, *a: model.apply(v, *a, train=True, mutable=['batch_stats'])
-  else:
-    apply = lambda v, *a: (model.apply(v, *a, train=False), {})
-  out, updates = jax.jit(apply)(variables, *_jax_inputs(x, cast))
-  return jax.device_get(out), jax.device_get(updates)
+  return key, supporting, np.asarray(OFFSETS, np.int32)
 
 
 def _reference(reference, x, margin, train: bool, dtype=torch.float64):
@@ -115,7 +99,8 @@ def test_the_setup_exercises_far_and_fractional_samples(setup):
 def test_float64_equals_the_reference(setup, train):
   config, reference, variables, x, margin = setup
   with testing.float64():
-    got, updates = _run(config, variables, x, 'float64', train)
+    got, updates = testing.apply_in_dtype(config.model, variables, _jax_inputs(x),
+                                          'float64', train)
   want, ran = _reference(reference, x, margin, train)
   errors = _errors(got, want)
   assert max(errors.values()) <= FLOAT64_TOLERANCE, errors
@@ -125,19 +110,15 @@ def test_float64_equals_the_reference(setup, train):
   if train:   # the running statistics after the step, the backbone's included
     exported = convert.variables_to_state_dict(
         {'params': variables['params'], 'batch_stats': updates['batch_stats']}, 'dcpose')
-    state = ran.state_dict()
-    stats = [k for k in exported if k.endswith(('running_mean', 'running_var'))]
+    stats, worst = testing.running_statistics_error(exported, ran.state_dict())
     assert len(stats) > 100 and any(k.startswith('rough_pose') for k in stats)
-    # Relative: the backbone's running variances reach the hundreds.
-    worst = max(float(np.abs(exported[k] - state[k].numpy()).max()
-                      / max(1.0, float(np.abs(state[k].numpy()).max()))) for k in stats)
     assert worst <= FLOAT64_TOLERANCE
 
 
 @pytest.mark.parametrize('train', [False, True], ids=['eval', 'train'])
 def test_float32_is_as_close_as_the_references_own_float32(setup, train):
   config, reference, variables, x, margin = setup
-  got, _ = _run(config, variables, x, 'float32', train)
+  got, _ = testing.apply_in_dtype(config.model, variables, _jax_inputs(x), 'float32', train)
   want, _ = _reference(reference, x, margin, train)
   own, _ = _reference(reference, x, margin, train, dtype=torch.float32)
   ratios = testing.float32_error_ratios(got, own, want)

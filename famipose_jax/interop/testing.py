@@ -9,14 +9,18 @@ sampling, zero padding and the deformable taps are all exercised.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
+from typing import Any, Mapping
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import torch
 from torch import nn
 
+from famipose_jax import models
 from famipose_jax.config import backbone_presets
 from famipose_jax.config import defaults as config_defaults
 from famipose_jax.interop import torch_reference
@@ -154,6 +158,38 @@ def float32_error_ratios(ours: dict, own: dict, want: dict) -> dict[str, float]:
     floor = 8 * np.finfo(np.float32).eps * max(float(np.abs(target).max()), 1.0)
     ratios[name] = error / max(theirs, floor)
   return ratios
+
+
+def apply_in_dtype(model_config: ml_collections.ConfigDict, variables: Any, inputs: tuple,
+                   dtype: str, train: bool) -> tuple[dict, dict]:
+  """(outputs, mutated collections) of our model built with `dtype` ('float32', 'float64'),
+  its variables and floating inputs cast to it (integer inputs as given), in eval or train mode,
+  as numpy. A float64 run needs `float64()` around the call."""
+  model_config = copy.deepcopy(model_config)
+  model_config.dtype = dtype
+  model = models.build_model(model_config)
+  cast = np.float64 if dtype == 'float64' else np.float32
+  variables = jax.tree_util.tree_map(lambda v: jnp.asarray(v, cast), variables)
+  inputs = tuple(jnp.asarray(x, cast) if np.issubdtype(np.asarray(x).dtype, np.floating)
+                 else jnp.asarray(x) for x in inputs)
+  if train:
+    apply = lambda v, *a: model.apply(v, *a, train=True, mutable=['batch_stats'])
+  else:
+    apply = lambda v, *a: (model.apply(v, *a, train=False), {})
+  out, updates = jax.jit(apply)(variables, *inputs)
+  return jax.device_get(out), jax.device_get(updates)
+
+
+def running_statistics_error(exported: Mapping[str, Any],
+                             state: Mapping[str, torch.Tensor]) -> tuple[list[str], float]:
+  """(the running_mean / running_var keys of `exported`, the largest error of ours against the
+  reference's `state`, relative to max(1, the statistic's magnitude): a backbone's running
+  variances reach the hundreds)."""
+  names = [k for k in exported if k.endswith(('running_mean', 'running_var'))]
+  worst = max((float(np.abs(exported[k] - state[k].numpy()).max()
+                     / max(1.0, float(np.abs(state[k].numpy()).max()))) for k in names),
+              default=0.0)
+  return names, worst
 
 
 def float64() -> contextlib.AbstractContextManager:
